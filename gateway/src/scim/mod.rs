@@ -1,3 +1,8 @@
 //! The pure SCIM 2.0 protocol layer: no I/O. Filters, PATCH, schemas, resource validation, errors.
+pub mod discovery;
 pub mod error;
+pub mod filter;
+pub mod patch;
+pub mod query;
+pub mod resource;
 pub mod schema;

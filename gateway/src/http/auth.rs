@@ -1,0 +1,83 @@
+//! Bearer-token authentication: the URL names the tenant, the token must be one of that tenant's.
+//! Tokens are compared as SHA-256 digests in constant time; neither the token nor its digest is logged.
+
+use super::{AppState, error::ApiError};
+use crate::scim::discovery::TenantSchemas;
+use crate::scim::error::ScimError;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// An authenticated tenant, with what handlers need to serve it.
+pub struct Tenant {
+    pub name: String,
+    pub pk: i64,
+    pub schemas: Arc<TenantSchemas>,
+    /// Absolute SCIM root of the tenant (for `meta.location` and `$ref`).
+    pub base: String,
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let h = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = h.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for Tenant {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Tenant, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError(ScimError::internal("application state missing")))?
+                .clone();
+            let name = req
+                .match_info()
+                .get("tenant")
+                .unwrap_or_default()
+                .to_owned();
+            let Some(token) = bearer(&req) else {
+                return Err(ScimError::unauthorized(
+                    "missing bearer token (Authorization: Bearer <secret token>)",
+                )
+                .into());
+            };
+            let digest = super::auth_token::digest(token);
+            let auth = state.tenant_auth(&name).await?;
+            let valid = auth.as_ref().filter(|a| {
+                a.token_hashes
+                    .iter()
+                    .fold(false, |ok, h| ok | bool::from(h.as_slice().ct_eq(&digest)))
+            });
+            let Some(auth) = valid else {
+                return Err(ScimError::unauthorized(
+                    "the bearer token is not valid for this tenant",
+                )
+                .into());
+            };
+            let schemas = state.tenant_schemas(auth.pk).await?;
+            let conn = req.connection_info();
+            let base = format!("{}://{}/scim/v2/{}", conn.scheme(), conn.host(), name);
+            drop(conn);
+            tracing::Span::current().record("tenant", name.as_str());
+            Ok(Tenant {
+                name,
+                pk: auth.pk,
+                schemas,
+                base,
+            })
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! Turning every failure into an RFC 7644 §3.12 response.
+
+use crate::scim::error::ScimError;
+use crate::store::StoreError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// The error type of every SCIM handler.
+#[derive(Debug)]
+pub struct ApiError(pub ScimError);
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Scim(s) => ApiError(s),
+            other => {
+                // Logged once here, where it becomes a 500/503; the client gets no internals.
+                tracing::error!(error = %other, "store failure");
+                let busy = matches!(&other, StoreError::Db(sqlx::Error::PoolTimedOut));
+                ApiError(if busy {
+                    ScimError::unavailable("the gateway's database is busy; retry later")
+                } else {
+                    ScimError::internal(
+                        "internal error in the gateway's store; see the gateway log",
+                    )
+                })
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn error_response(&self) -> HttpResponse {
+        scim_error_response(&self.0)
+    }
+}
+
+pub fn scim_error_response(e: &ScimError) -> HttpResponse {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)));
+    if e.status == 401 {
+        resp.insert_header((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"scim\""),
+        ));
+    }
+    if e.status == 503 {
+        resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+    }
+    resp.body(e.to_json().to_string())
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

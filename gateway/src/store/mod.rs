@@ -1,0 +1,285 @@
+//! Storage: narrow traits over the tenant registry, the SCIM resources and the change log, with one
+//! implementation per backend (`sqlite`, `postgres`) sharing the same SQL (see `sql.rs`).
+//!
+//! Every write runs in one transaction that changes the resource AND appends its change events, so the
+//! change log is complete and ordered per tenant (`seq`).
+
+pub mod changelog;
+mod sql;
+
+use crate::scim::error::ScimError;
+use crate::scim::patch::MemberChange;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use changelog::{ChangeEvent, EventKind};
+pub use sql::{SqlStore, connect};
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Errors from the store. Client-caused ones carry a SCIM error; the rest are internal.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// User or Group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub pk: i64,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TenantSummary {
+    pub tenant: String,
+    pub created_at: String,
+    pub active_tokens: i64,
+    pub users: i64,
+    pub groups: i64,
+    pub last_seq: i64,
+}
+
+/// What authenticating a request needs: the tenant's key and the digests of its valid tokens.
+#[derive(Debug, Clone)]
+pub struct TenantAuth {
+    pub pk: i64,
+    pub token_hashes: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomSchemaRow {
+    pub schema_id: String,
+    pub resource_type: String,
+    pub required: bool,
+    pub doc: String,
+}
+
+/// A stored resource: its document (without `id`, `meta`, `members`, `groups`) plus bookkeeping.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub pk: i64,
+    pub id: String,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+    pub doc: Value,
+}
+
+/// An indexed lookup (the filters Entra sends are answered through these, never by a scan).
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Id(String),
+    /// Lower-cased userName.
+    UserName(String),
+    ExternalId(String),
+    /// Lower-cased displayName.
+    DisplayName(String),
+}
+
+/// A member as rendered in a group's `members`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberView {
+    pub value: String,
+    pub kind: Kind,
+    pub display: Option<String>,
+}
+
+/// A group as rendered in a user's `groups`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupView {
+    pub value: String,
+    pub display: String,
+}
+
+/// What an update closure returns: the new document and the membership changes to apply (groups).
+pub struct Update {
+    pub doc: Value,
+    pub members: Vec<MemberChange>,
+}
+
+pub type UpdateFn = Box<dyn FnOnce(&Stored) -> Result<Update, ScimError> + Send>;
+
+/// The tenant registry and credentials.
+pub trait TenantStore: Send + Sync {
+    fn create_tenant<'a>(
+        &'a self,
+        name: &'a str,
+        token_hash: &'a [u8],
+    ) -> BoxFut<'a, StoreResult<TenantRow>>;
+    fn list_tenants(&self) -> BoxFut<'_, StoreResult<Vec<TenantSummary>>>;
+    fn tenant_auth<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<TenantAuth>>>;
+    /// Adds a token; returns false when the tenant does not exist.
+    fn add_token<'a>(
+        &'a self,
+        name: &'a str,
+        token_hash: &'a [u8],
+    ) -> BoxFut<'a, StoreResult<bool>>;
+    /// Revokes every token but the newest; returns how many were revoked, None if no such tenant.
+    fn revoke_old_tokens<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<u64>>>;
+    fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<bool>>;
+    fn put_custom_schema<'a>(
+        &'a self,
+        tenant: &'a str,
+        row: CustomSchemaRow,
+    ) -> BoxFut<'a, StoreResult<bool>>;
+    fn delete_custom_schema<'a>(
+        &'a self,
+        tenant: &'a str,
+        schema_id: &'a str,
+    ) -> BoxFut<'a, StoreResult<bool>>;
+    fn custom_schemas(&self, tenant_pk: i64) -> BoxFut<'_, StoreResult<Vec<CustomSchemaRow>>>;
+}
+
+/// SCIM resources of one tenant, and the change log their writes append to.
+pub trait ResourceStore: Send + Sync {
+    fn get<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        id: &'a str,
+    ) -> BoxFut<'a, StoreResult<Option<Stored>>>;
+    fn lookup<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        key: &'a Lookup,
+    ) -> BoxFut<'a, StoreResult<Vec<Stored>>>;
+    /// A page in creation order and the total count.
+    fn page(
+        &self,
+        tenant: i64,
+        kind: Kind,
+        offset: i64,
+        limit: i64,
+    ) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>>;
+    /// Every resource of the kind, in creation order (for filters that have no index), at most `cap`.
+    fn scan(&self, tenant: i64, kind: Kind, cap: i64) -> BoxFut<'_, StoreResult<Vec<Stored>>>;
+    fn count(&self, tenant: i64, kind: Kind) -> BoxFut<'_, StoreResult<i64>>;
+    /// Creates a resource; for groups, `members` are added in order. Fails with 409 on a userName clash.
+    fn create<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        doc: Value,
+        members: Vec<MemberChange>,
+    ) -> BoxFut<'a, StoreResult<Stored>>;
+    /// Read-modify-write in one transaction. `if_match` is a version the row must have.
+    fn update<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        id: &'a str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> BoxFut<'a, StoreResult<Stored>>;
+    fn delete<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        id: &'a str,
+        if_match: Option<i64>,
+    ) -> BoxFut<'a, StoreResult<()>>;
+    /// Members of the given groups (by pk), in the order they were added.
+    fn members_of<'a>(
+        &'a self,
+        group_pks: &'a [i64],
+    ) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>>;
+    /// Groups the given users (by pk) are direct members of, in the order they were added.
+    fn groups_of<'a>(
+        &'a self,
+        user_pks: &'a [i64],
+    ) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>>;
+    /// Whether `member_id` is a direct member of group `group_pk`.
+    fn has_member<'a>(&'a self, group_pk: i64, member_id: &'a str)
+    -> BoxFut<'a, StoreResult<bool>>;
+    /// Change events after `after_seq`, in order.
+    fn changes(
+        &self,
+        tenant: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>>;
+}
+
+/// Both traits: what the gateway holds.
+pub trait Store: TenantStore + ResourceStore {
+    fn backend(&self) -> &'static str;
+    fn close(&self) -> BoxFut<'_, ()>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// The indexed columns extracted from a document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keys {
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+}
+
+impl Keys {
+    pub fn of(kind: Kind, doc: &Value) -> Keys {
+        let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+        Keys {
+            user_name: if kind == Kind::User {
+                s("userName").unwrap_or_default()
+            } else {
+                String::new()
+            },
+            external_id: s("externalId"),
+            display_name: s("displayName"),
+            // RFC 7643: an absent `active` means active unless said otherwise; Entra always sends it.
+            active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        }
+    }
+}
+
+/// Case folding used for the case-insensitive unique/lookup columns (same on both backends).
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+pub fn now_rfc3339() -> String {
+    use time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc();
+    // Millisecond precision keeps meta.lastModified stable through JSON round-trips.
+    let now = now
+        .replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000)
+        .unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_default()
+}

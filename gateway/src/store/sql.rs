@@ -1,0 +1,1155 @@
+//! The SQL store, one implementation for SQLite and PostgreSQL. The statements are written once with
+//! `$N` placeholders, which both drivers understand; `dispatch!` instantiates each method body for the
+//! backend in use. SQLite gets a single-connection writer pool (writers serialise anyway; this avoids
+//! `SQLITE_BUSY` upgrades) beside a reader pool; PostgreSQL uses one pool and row locks on the tenant to
+//! keep the per-tenant change log gap-free and ordered.
+
+use super::changelog::{self, NewEvent};
+use super::{
+    BoxFut, ChangeEvent, CustomSchemaRow, GroupView, Keys, Kind, Lookup, MemberView, ResourceStore,
+    Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary,
+    UpdateFn, fold, now_rfc3339,
+};
+use crate::scim::error::ScimError;
+use crate::scim::patch::{MemberChange, MemberRef};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, query, query_scalar};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+enum Pools {
+    Sqlite {
+        read: sqlx::SqlitePool,
+        write: sqlx::SqlitePool,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+pub struct SqlStore {
+    pools: Pools,
+}
+
+/// Runs `$body` with `$read`/`$write` bound to the backend's pools and `$db` naming its sqlx database.
+macro_rules! dispatch {
+    ($self:ident, $read:ident, $write:ident, $db:ident => $body:block) => {
+        match &$self.pools {
+            Pools::Sqlite {
+                read: $read,
+                write: $write,
+            } => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                $body
+            }
+            Pools::Postgres(pool) => {
+                #[allow(unused_variables)]
+                let ($read, $write) = (pool, pool);
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and migrates it.
+pub async fn connect(url: &str) -> StoreResult<super::DynStore> {
+    let pools = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let opts = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Pools::Postgres(pool)
+    } else if url.starts_with("sqlite:") {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-16000");
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+        let read = if memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts.read_only(true))
+                .await?
+        };
+        Pools::Sqlite { read, write }
+    } else {
+        return Err(StoreError::Corrupt(format!(
+            "unsupported database URL scheme (expected sqlite:// or postgres://): {}",
+            url.split(':').next().unwrap_or("")
+        )));
+    };
+    Ok(Arc::new(SqlStore { pools }))
+}
+
+fn stored_from_row<R: Row>(row: &R) -> StoreResult<Stored>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    let doc: String = row.try_get(5usize)?;
+    Ok(Stored {
+        pk: row.try_get(0usize)?,
+        id: row.try_get(1usize)?,
+        version: row.try_get(2usize)?,
+        created: row.try_get(3usize)?,
+        last_modified: row.try_get(4usize)?,
+        doc: serde_json::from_str(&doc)?,
+    })
+}
+
+fn sel_by_id(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => {
+            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND id = $2"
+        }
+        Kind::Group => {
+            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 AND id = $2"
+        }
+    }
+}
+
+fn sel_lookup(kind: Kind, key: &Lookup) -> Option<(&'static str, String)> {
+    Some(match (kind, key) {
+        (_, Lookup::Id(v)) => (sel_by_id(kind), v.clone()),
+        (Kind::User, Lookup::UserName(v)) => (
+            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND user_name_lc = $2",
+            v.clone(),
+        ),
+        (Kind::User, Lookup::ExternalId(v)) => (
+            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND external_id = $2 ORDER BY pk",
+            v.clone(),
+        ),
+        (Kind::Group, Lookup::ExternalId(v)) => (
+            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 AND external_id = $2 ORDER BY pk",
+            v.clone(),
+        ),
+        (Kind::Group, Lookup::DisplayName(v)) => (
+            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 AND display_name_lc = $2 ORDER BY pk",
+            v.clone(),
+        ),
+        _ => return None,
+    })
+}
+
+fn sel_page(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => {
+            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3"
+        }
+        Kind::Group => {
+            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3"
+        }
+    }
+}
+
+fn sel_count(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "SELECT COUNT(*) FROM users WHERE tenant_pk = $1",
+        Kind::Group => "SELECT COUNT(*) FROM groups WHERE tenant_pk = $1",
+    }
+}
+
+fn map_unique(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Scim(ScimError::uniqueness(detail()))
+        }
+        _ => StoreError::Db(e),
+    }
+}
+
+fn user_name_taken(name: &str) -> String {
+    let _ = name; // the value is personal data; the message names the attribute only
+    "userName is already in use by another user of this tenant".to_owned()
+}
+
+/// A member id resolved to its row.
+#[derive(Clone)]
+struct Resolved {
+    id: String,
+    kind: Kind,
+    pk: i64,
+}
+
+/// The state of one write transaction's change-log sequence.
+struct Seq {
+    next: i64,
+    events: Vec<(i64, NewEvent)>,
+}
+
+impl Seq {
+    fn push(&mut self, ev: NewEvent) -> i64 {
+        self.next += 1;
+        self.events.push((self.next, ev));
+        self.next
+    }
+}
+
+impl SqlStore {
+    fn is_postgres(&self) -> bool {
+        matches!(self.pools, Pools::Postgres(_))
+    }
+}
+
+/// Generates the transactional helpers for one backend (the SQL is identical; the connection types differ).
+macro_rules! tx_helpers {
+    ($modname:ident, $db:ty) => {
+        mod $modname {
+            use super::*;
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Locks the tenant row and returns its last change-log sequence number.
+            pub(super) async fn begin_seq(c: &mut Conn, tenant: i64) -> StoreResult<Seq> {
+                let last: Option<i64> =
+                    query_scalar("UPDATE tenants SET last_seq = last_seq WHERE pk = $1 RETURNING last_seq")
+                        .bind(tenant)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                let last = last.ok_or_else(|| StoreError::Scim(ScimError::not_found("tenant not found")))?;
+                Ok(Seq { next: last, events: Vec::new() })
+            }
+
+            /// Appends the collected events and stores the new last sequence number.
+            pub(super) async fn finish_seq(c: &mut Conn, tenant: i64, seq: Seq) -> StoreResult<()> {
+                if seq.events.is_empty() {
+                    return Ok(());
+                }
+                let now = now_rfc3339();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO change_log (tenant_pk, seq, kind, resource_type, resource_id, payload, created_at) ",
+                );
+                qb.push_values(seq.events.iter(), |mut b, (s, ev)| {
+                    b.push_bind(tenant)
+                        .push_bind(*s)
+                        .push_bind(ev.kind.as_str())
+                        .push_bind(ev.resource_type.as_str())
+                        .push_bind(ev.resource_id.clone())
+                        .push_bind(ev.payload.to_string())
+                        .push_bind(now.clone());
+                });
+                qb.build().execute(&mut *c).await?;
+                query("UPDATE tenants SET last_seq = $2 WHERE pk = $1").bind(tenant).bind(seq.next).execute(&mut *c).await?;
+                Ok(())
+            }
+
+            /// Resolves member ids (users first, then groups) in one statement per kind. Unknown ids are
+            /// left out; the caller decides whether that is an error.
+            pub(super) async fn resolve(c: &mut Conn, tenant: i64, ids: &[String]) -> StoreResult<HashMap<String, Resolved>> {
+                let mut out = HashMap::new();
+                if ids.is_empty() {
+                    return Ok(out);
+                }
+                for (kind, table) in [(Kind::User, "users"), (Kind::Group, "groups")] {
+                    let pending: Vec<&String> = ids.iter().filter(|i| !out.contains_key(*i)).collect();
+                    if pending.is_empty() {
+                        break;
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(if table == "users" {
+                        "SELECT pk, id FROM users WHERE tenant_pk = "
+                    } else {
+                        "SELECT pk, id FROM groups WHERE tenant_pk = "
+                    });
+                    qb.push_bind(tenant).push(" AND id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in &pending {
+                        sep.push_bind((*id).clone());
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(&mut *c).await? {
+                        let pk: i64 = row.try_get(0usize)?;
+                        let id: String = row.try_get(1usize)?;
+                        out.insert(id.clone(), Resolved { id, kind, pk });
+                    }
+                }
+                Ok(out)
+            }
+
+            /// Current members of a group, in order of addition.
+            pub(super) async fn current_members(c: &mut Conn, group_pk: i64) -> StoreResult<Vec<Resolved>> {
+                let rows = query(
+                    "SELECT m.member_kind, m.member_pk, COALESCE(u.id, g.id) FROM memberships m \
+                     LEFT JOIN users u ON m.member_kind = 'User' AND u.pk = m.member_pk \
+                     LEFT JOIN groups g ON m.member_kind = 'Group' AND g.pk = m.member_pk \
+                     WHERE m.group_pk = $1 ORDER BY m.added_seq, m.added_pos",
+                )
+                .bind(group_pk)
+                .fetch_all(&mut *c)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let kind: String = r.try_get(0usize)?;
+                    let id: Option<String> = r.try_get(2usize)?;
+                    out.push(Resolved {
+                        kind: if kind == "Group" { Kind::Group } else { Kind::User },
+                        pk: r.try_get(1usize)?,
+                        id: id.unwrap_or_default(),
+                    });
+                }
+                Ok(out)
+            }
+
+            /// Adds members (request order kept, duplicates and existing members skipped). Unknown ids are
+            /// a 400: Entra must not believe a membership exists that we could not record.
+            pub(super) async fn add_members(
+                c: &mut Conn,
+                tenant: i64,
+                group: &Stored,
+                refs: &[MemberRef],
+                seq: &mut Seq,
+            ) -> StoreResult<()> {
+                let mut ids: Vec<String> = Vec::with_capacity(refs.len());
+                let mut seen = HashSet::new();
+                for r in refs {
+                    if seen.insert(r.value.as_str()) {
+                        ids.push(r.value.clone());
+                    }
+                }
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let resolved = resolve(c, tenant, &ids).await?;
+                if let Some(missing) = ids.iter().find(|i| !resolved.contains_key(*i)) {
+                    return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                        "member \"{missing}\" is not a user or group of this tenant"
+                    ))));
+                }
+                let ordered: Vec<&Resolved> = ids.iter().filter_map(|i| resolved.get(i)).collect();
+                if let Some(r) = ordered.iter().find(|r| r.kind == Kind::Group && r.pk == group.pk) {
+                    return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                        "group \"{}\" cannot be a member of itself",
+                        r.id
+                    ))));
+                }
+                let event_seq = seq.next + 1;
+                let now = now_rfc3339();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO memberships (group_pk, member_kind, member_pk, added_seq, added_pos, added_at) ",
+                );
+                qb.push_values(ordered.iter().enumerate(), |mut b, (pos, r)| {
+                    b.push_bind(group.pk)
+                        .push_bind(r.kind.as_str())
+                        .push_bind(r.pk)
+                        .push_bind(event_seq)
+                        .push_bind(pos as i64)
+                        .push_bind(now.clone());
+                });
+                qb.push(" ON CONFLICT DO NOTHING RETURNING member_kind, member_pk");
+                let mut added = HashSet::new();
+                for row in qb.build().fetch_all(&mut *c).await? {
+                    let k: String = row.try_get(0usize)?;
+                    let pk: i64 = row.try_get(1usize)?;
+                    added.insert((k, pk));
+                }
+                let list: Vec<(String, Kind)> = ordered
+                    .iter()
+                    .filter(|r| added.contains(&(r.kind.as_str().to_owned(), r.pk)))
+                    .map(|r| (r.id.clone(), r.kind))
+                    .collect();
+                if !list.is_empty() {
+                    seq.push(changelog::members(true, &group.id, &list));
+                }
+                Ok(())
+            }
+
+            /// Removes the given members (unknown ids and non-members are ignored).
+            pub(super) async fn remove_members(
+                c: &mut Conn,
+                tenant: i64,
+                group: &Stored,
+                ids: &[String],
+                seq: &mut Seq,
+            ) -> StoreResult<()> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let resolved = resolve(c, tenant, ids).await?;
+                let mut removed = HashSet::new();
+                for kind in [Kind::User, Kind::Group] {
+                    let pks: Vec<i64> = resolved.values().filter(|r| r.kind == kind).map(|r| r.pk).collect();
+                    if pks.is_empty() {
+                        continue;
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM memberships WHERE group_pk = ");
+                    qb.push_bind(group.pk).push(" AND member_kind = ").push_bind(kind.as_str()).push(" AND member_pk IN (");
+                    let mut sep = qb.separated(", ");
+                    for pk in &pks {
+                        sep.push_bind(*pk);
+                    }
+                    qb.push(") RETURNING member_pk");
+                    for row in qb.build().fetch_all(&mut *c).await? {
+                        let pk: i64 = row.try_get(0usize)?;
+                        removed.insert((kind, pk));
+                    }
+                }
+                let mut seen = HashSet::new();
+                let list: Vec<(String, Kind)> = ids
+                    .iter()
+                    .filter_map(|i| resolved.get(i))
+                    .filter(|r| removed.contains(&(r.kind, r.pk)) && seen.insert((r.kind, r.pk)))
+                    .map(|r| (r.id.clone(), r.kind))
+                    .collect();
+                if !list.is_empty() {
+                    seq.push(changelog::members(false, &group.id, &list));
+                }
+                Ok(())
+            }
+
+            pub(super) async fn apply_member_changes(
+                c: &mut Conn,
+                tenant: i64,
+                group: &Stored,
+                changes: Vec<MemberChange>,
+                seq: &mut Seq,
+            ) -> StoreResult<()> {
+                for change in changes {
+                    match change {
+                        MemberChange::Add(refs) => add_members(c, tenant, group, &refs, seq).await?,
+                        MemberChange::Remove(ids) => remove_members(c, tenant, group, &ids, seq).await?,
+                        MemberChange::RemoveAll => {
+                            let ids: Vec<String> = current_members(c, group.pk).await?.into_iter().map(|r| r.id).collect();
+                            remove_members(c, tenant, group, &ids, seq).await?;
+                        }
+                        MemberChange::Replace(refs) => {
+                            let wanted: HashSet<&str> = refs.iter().map(|r| r.value.as_str()).collect();
+                            let current = current_members(c, group.pk).await?;
+                            let gone: Vec<String> =
+                                current.iter().filter(|r| !wanted.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
+                            remove_members(c, tenant, group, &gone, seq).await?;
+                            add_members(c, tenant, group, &refs, seq).await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            pub(super) async fn insert_resource(
+                c: &mut Conn,
+                tenant: i64,
+                kind: Kind,
+                id: &str,
+                doc: &Value,
+                now: &str,
+            ) -> StoreResult<i64> {
+                let keys = Keys::of(kind, doc);
+                let text = doc.to_string();
+                let pk: Option<i64> = match kind {
+                    Kind::User => query_scalar(
+                        "INSERT INTO users (tenant_pk, id, user_name, user_name_lc, external_id, display_name, active, \
+                         version, created, last_modified, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) \
+                         ON CONFLICT DO NOTHING RETURNING pk",
+                    )
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(&keys.user_name)
+                    .bind(fold(&keys.user_name))
+                    .bind(&keys.external_id)
+                    .bind(&keys.display_name)
+                    .bind(keys.active)
+                    .bind(now)
+                    .bind(&text)
+                    .fetch_optional(&mut *c)
+                    .await?,
+                    Kind::Group => {
+                        let name = keys.display_name.clone().unwrap_or_default();
+                        query_scalar(
+                            "INSERT INTO groups (tenant_pk, id, display_name, display_name_lc, external_id, version, \
+                             created, last_modified, doc) VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7) \
+                             ON CONFLICT DO NOTHING RETURNING pk",
+                        )
+                        .bind(tenant)
+                        .bind(id)
+                        .bind(&name)
+                        .bind(fold(&name))
+                        .bind(&keys.external_id)
+                        .bind(now)
+                        .bind(&text)
+                        .fetch_optional(&mut *c)
+                        .await?
+                    }
+                };
+                pk.ok_or_else(|| StoreError::Scim(ScimError::uniqueness(user_name_taken(&keys.user_name))))
+            }
+
+            pub(super) async fn update_resource(
+                c: &mut Conn,
+                kind: Kind,
+                pk: i64,
+                doc: &Value,
+                now: &str,
+            ) -> StoreResult<i64> {
+                let keys = Keys::of(kind, doc);
+                let text = doc.to_string();
+                let version: i64 = match kind {
+                    Kind::User => query_scalar(
+                        "UPDATE users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, \
+                         active = $6, version = version + 1, last_modified = $7, doc = $8 WHERE pk = $1 RETURNING version",
+                    )
+                    .bind(pk)
+                    .bind(&keys.user_name)
+                    .bind(fold(&keys.user_name))
+                    .bind(&keys.external_id)
+                    .bind(&keys.display_name)
+                    .bind(keys.active)
+                    .bind(now)
+                    .bind(&text)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| map_unique(e, || user_name_taken(&keys.user_name)))?,
+                    Kind::Group => {
+                        let name = keys.display_name.clone().unwrap_or_default();
+                        query_scalar(
+                            "UPDATE groups SET display_name = $2, display_name_lc = $3, external_id = $4, \
+                             version = version + 1, last_modified = $5, doc = $6 WHERE pk = $1 RETURNING version",
+                        )
+                        .bind(pk)
+                        .bind(&name)
+                        .bind(fold(&name))
+                        .bind(&keys.external_id)
+                        .bind(now)
+                        .bind(&text)
+                        .fetch_one(&mut *c)
+                        .await?
+                    }
+                };
+                Ok(version)
+            }
+
+            pub(super) async fn touch_group(c: &mut Conn, pk: i64, now: &str) -> StoreResult<i64> {
+                Ok(query_scalar("UPDATE groups SET version = version + 1, last_modified = $2 WHERE pk = $1 RETURNING version")
+                    .bind(pk)
+                    .bind(now)
+                    .fetch_one(&mut *c)
+                    .await?)
+            }
+
+            pub(super) async fn load(c: &mut Conn, tenant: i64, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
+                let row = query(sel_by_id(kind)).bind(tenant).bind(id).fetch_optional(&mut *c).await?;
+                row.as_ref().map(stored_from_row).transpose()
+            }
+        }
+    };
+}
+
+tx_helpers!(lite, sqlx::Sqlite);
+tx_helpers!(pg, sqlx::Postgres);
+
+/// The body shared by create/update/delete, instantiated per backend: `$h` is the helper module.
+macro_rules! write_ops {
+    ($h:ident, $write:ident, $self:ident, create, $tenant:ident, $kind:ident, $doc:ident, $members:ident) => {{
+        let mut tx = $write.begin().await?;
+        let c = &mut *tx;
+        let mut seq = $h::begin_seq(c, $tenant).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_rfc3339();
+        let pk = $h::insert_resource(c, $tenant, $kind, &id, &$doc, &now).await?;
+        seq.push(changelog::created($kind, &id, &$doc));
+        let stored = Stored {
+            pk,
+            id,
+            version: 1,
+            created: now.clone(),
+            last_modified: now,
+            doc: $doc,
+        };
+        if $kind == Kind::Group {
+            $h::apply_member_changes(c, $tenant, &stored, $members, &mut seq).await?;
+        }
+        $h::finish_seq(c, $tenant, seq).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }};
+    ($h:ident, $write:ident, $self:ident, update, $tenant:ident, $kind:ident, $id:ident, $if_match:ident, $f:ident) => {{
+        let mut tx = $write.begin().await?;
+        let c = &mut *tx;
+        let mut seq = $h::begin_seq(c, $tenant).await?;
+        let Some(old) = $h::load(c, $tenant, $kind, $id).await? else {
+            return Err(StoreError::Scim(ScimError::not_found(format!(
+                "{} {} not found",
+                $kind.as_str(),
+                $id
+            ))));
+        };
+        if let Some(v) = $if_match {
+            if v != old.version {
+                return Err(StoreError::Scim(ScimError::precondition_failed(format!(
+                    "resource version is W/\"{}\", If-Match asked for W/\"{v}\"",
+                    old.version
+                ))));
+            }
+        }
+        let update = $f(&old)?;
+        let now = now_rfc3339();
+        let doc_events = changelog::updated($kind, &old.id, &old.doc, &update.doc);
+        let doc_changed = update.doc != old.doc;
+        let mut stored = Stored {
+            doc: update.doc,
+            ..old
+        };
+        if doc_changed {
+            stored.version = $h::update_resource(c, $kind, stored.pk, &stored.doc, &now).await?;
+            stored.last_modified = now.clone();
+        }
+        for ev in doc_events {
+            seq.push(ev);
+        }
+        let before = seq.events.len();
+        if $kind == Kind::Group && !update.members.is_empty() {
+            $h::apply_member_changes(c, $tenant, &stored, update.members, &mut seq).await?;
+        }
+        if seq.events.len() > before && !doc_changed {
+            stored.version = $h::touch_group(c, stored.pk, &now).await?;
+            stored.last_modified = now;
+        }
+        $h::finish_seq(c, $tenant, seq).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }};
+    ($h:ident, $write:ident, $self:ident, delete, $tenant:ident, $kind:ident, $id:ident, $if_match:ident) => {{
+        let mut tx = $write.begin().await?;
+        let c = &mut *tx;
+        let mut seq = $h::begin_seq(c, $tenant).await?;
+        let Some(old) = $h::load(c, $tenant, $kind, $id).await? else {
+            return Err(StoreError::Scim(ScimError::not_found(format!(
+                "{} {} not found",
+                $kind.as_str(),
+                $id
+            ))));
+        };
+        if let Some(v) = $if_match {
+            if v != old.version {
+                return Err(StoreError::Scim(ScimError::precondition_failed(format!(
+                    "resource version is W/\"{}\", If-Match asked for W/\"{v}\"",
+                    old.version
+                ))));
+            }
+        }
+        query("DELETE FROM memberships WHERE member_kind = $1 AND member_pk = $2")
+            .bind($kind.as_str())
+            .bind(old.pk)
+            .execute(&mut *c)
+            .await?;
+        let del = match $kind {
+            Kind::User => "DELETE FROM users WHERE pk = $1",
+            Kind::Group => "DELETE FROM groups WHERE pk = $1",
+        };
+        query(del).bind(old.pk).execute(&mut *c).await?;
+        seq.push(changelog::deleted($kind, &old.id));
+        $h::finish_seq(c, $tenant, seq).await?;
+        tx.commit().await?;
+        Ok(())
+    }};
+}
+
+impl TenantStore for SqlStore {
+    fn create_tenant<'a>(
+        &'a self,
+        name: &'a str,
+        token_hash: &'a [u8],
+    ) -> BoxFut<'a, StoreResult<TenantRow>> {
+        Box::pin(async move {
+            dispatch!(self, _r, write, DB => {
+                let mut tx = write.begin().await?;
+                let now = now_rfc3339();
+                let pk: Option<i64> = query_scalar(
+                    "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING pk",
+                )
+                .bind(name)
+                .bind(&now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(pk) = pk else {
+                    return Err(StoreError::Scim(ScimError::uniqueness(format!("tenant \"{name}\" already exists"))));
+                };
+                query("INSERT INTO tenant_tokens (tenant_pk, hash, created_at) VALUES ($1, $2, $3)")
+                    .bind(pk)
+                    .bind(token_hash)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(TenantRow { pk, name: name.to_owned(), created_at: now })
+            })
+        })
+    }
+
+    fn list_tenants(&self) -> BoxFut<'_, StoreResult<Vec<TenantSummary>>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let rows = query(
+                    "SELECT t.name, t.created_at, t.last_seq, \
+                     (SELECT COUNT(*) FROM tenant_tokens k WHERE k.tenant_pk = t.pk AND k.revoked_at IS NULL), \
+                     (SELECT COUNT(*) FROM users u WHERE u.tenant_pk = t.pk), \
+                     (SELECT COUNT(*) FROM groups g WHERE g.tenant_pk = t.pk) \
+                     FROM tenants t ORDER BY t.name",
+                )
+                .fetch_all(read)
+                .await?;
+                let mut out = Vec::new();
+                for r in rows {
+                    out.push(TenantSummary {
+                        tenant: r.try_get(0usize)?,
+                        created_at: r.try_get(1usize)?,
+                        last_seq: r.try_get(2usize)?,
+                        active_tokens: r.try_get(3usize)?,
+                        users: r.try_get(4usize)?,
+                        groups: r.try_get(5usize)?,
+                    });
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    fn tenant_auth<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<TenantAuth>>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let rows = query(
+                    "SELECT t.pk, k.hash FROM tenants t LEFT JOIN tenant_tokens k \
+                     ON k.tenant_pk = t.pk AND k.revoked_at IS NULL WHERE t.name = $1",
+                )
+                .bind(name)
+                .fetch_all(read)
+                .await?;
+                let mut auth: Option<TenantAuth> = None;
+                for r in rows {
+                    let pk: i64 = r.try_get(0usize)?;
+                    let hash: Option<Vec<u8>> = r.try_get(1usize)?;
+                    let a = auth.get_or_insert_with(|| TenantAuth { pk, token_hashes: Vec::new() });
+                    if let Some(h) = hash {
+                        a.token_hashes.push(h);
+                    }
+                }
+                Ok(auth)
+            })
+        })
+    }
+
+    fn add_token<'a>(
+        &'a self,
+        name: &'a str,
+        token_hash: &'a [u8],
+    ) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            dispatch!(self, _r, write, DB => {
+                let n = query(
+                    "INSERT INTO tenant_tokens (tenant_pk, hash, created_at) SELECT pk, $2, $3 FROM tenants WHERE name = $1",
+                )
+                .bind(name)
+                .bind(token_hash)
+                .bind(now_rfc3339())
+                .execute(write)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            })
+        })
+    }
+
+    fn revoke_old_tokens<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<u64>>> {
+        Box::pin(async move {
+            dispatch!(self, _r, write, DB => {
+                let pk: Option<i64> = query_scalar("SELECT pk FROM tenants WHERE name = $1").bind(name).fetch_optional(write).await?;
+                let Some(pk) = pk else { return Ok(None) };
+                let n = query(
+                    "UPDATE tenant_tokens SET revoked_at = $2 WHERE tenant_pk = $1 AND revoked_at IS NULL AND pk < \
+                     (SELECT MAX(pk) FROM tenant_tokens WHERE tenant_pk = $1 AND revoked_at IS NULL)",
+                )
+                .bind(pk)
+                .bind(now_rfc3339())
+                .execute(write)
+                .await?
+                .rows_affected();
+                Ok(Some(n))
+            })
+        })
+    }
+
+    fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            dispatch!(self, _r, write, DB => {
+                let mut tx = write.begin().await?;
+                let pk: Option<i64> = query_scalar("SELECT pk FROM tenants WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
+                let Some(pk) = pk else { return Ok(false) };
+                // Memberships hang off groups (cascade); delete them first so member rows never dangle.
+                query("DELETE FROM memberships WHERE group_pk IN (SELECT pk FROM groups WHERE tenant_pk = $1)")
+                    .bind(pk)
+                    .execute(&mut *tx)
+                    .await?;
+                query("DELETE FROM tenants WHERE pk = $1").bind(pk).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
+        })
+    }
+
+    fn put_custom_schema<'a>(
+        &'a self,
+        tenant: &'a str,
+        row: CustomSchemaRow,
+    ) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            dispatch!(self, _r, write, DB => {
+                let n = query(
+                    "INSERT INTO custom_schemas (tenant_pk, schema_id, resource_type, required, doc, created_at) \
+                     SELECT pk, $2, $3, $4, $5, $6 FROM tenants WHERE name = $1 \
+                     ON CONFLICT (tenant_pk, schema_id) DO UPDATE SET resource_type = excluded.resource_type, \
+                     required = excluded.required, doc = excluded.doc",
+                )
+                .bind(tenant)
+                .bind(&row.schema_id)
+                .bind(&row.resource_type)
+                .bind(row.required)
+                .bind(&row.doc)
+                .bind(now_rfc3339())
+                .execute(write)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            })
+        })
+    }
+
+    fn delete_custom_schema<'a>(
+        &'a self,
+        tenant: &'a str,
+        schema_id: &'a str,
+    ) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            dispatch!(self, _r, write, DB => {
+                let n = query(
+                    "DELETE FROM custom_schemas WHERE schema_id = $2 AND tenant_pk = (SELECT pk FROM tenants WHERE name = $1)",
+                )
+                .bind(tenant)
+                .bind(schema_id)
+                .execute(write)
+                .await?
+                .rows_affected();
+                Ok(n > 0)
+            })
+        })
+    }
+
+    fn custom_schemas(&self, tenant_pk: i64) -> BoxFut<'_, StoreResult<Vec<CustomSchemaRow>>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let rows = query(
+                    "SELECT schema_id, resource_type, required, doc FROM custom_schemas WHERE tenant_pk = $1 ORDER BY schema_id",
+                )
+                .bind(tenant_pk)
+                .fetch_all(read)
+                .await?;
+                let mut out = Vec::new();
+                for r in rows {
+                    out.push(CustomSchemaRow {
+                        schema_id: r.try_get(0usize)?,
+                        resource_type: r.try_get(1usize)?,
+                        required: r.try_get(2usize)?,
+                        doc: r.try_get(3usize)?,
+                    });
+                }
+                Ok(out)
+            })
+        })
+    }
+}
+
+impl ResourceStore for SqlStore {
+    fn get<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        id: &'a str,
+    ) -> BoxFut<'a, StoreResult<Option<Stored>>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let row = query(sel_by_id(kind)).bind(tenant).bind(id).fetch_optional(read).await?;
+                row.as_ref().map(stored_from_row).transpose()
+            })
+        })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        key: &'a Lookup,
+    ) -> BoxFut<'a, StoreResult<Vec<Stored>>> {
+        Box::pin(async move {
+            let Some((sql, value)) = sel_lookup(kind, key) else {
+                return Err(StoreError::Corrupt(format!(
+                    "no index for {key:?} on {}",
+                    kind.as_str()
+                )));
+            };
+            dispatch!(self, read, _w, DB => {
+                let rows = query(sql).bind(tenant).bind(value).fetch_all(read).await?;
+                rows.iter().map(stored_from_row).collect()
+            })
+        })
+    }
+
+    fn page(
+        &self,
+        tenant: i64,
+        kind: Kind,
+        offset: i64,
+        limit: i64,
+    ) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let total: i64 = query_scalar(sel_count(kind)).bind(tenant).fetch_one(read).await?;
+                if limit <= 0 || offset >= total {
+                    return Ok((total, Vec::new()));
+                }
+                let rows = query(sel_page(kind)).bind(tenant).bind(limit).bind(offset).fetch_all(read).await?;
+                let items = rows.iter().map(stored_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok((total, items))
+            })
+        })
+    }
+
+    fn scan(&self, tenant: i64, kind: Kind, cap: i64) -> BoxFut<'_, StoreResult<Vec<Stored>>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let rows = query(sel_page(kind)).bind(tenant).bind(cap).bind(0i64).fetch_all(read).await?;
+                rows.iter().map(stored_from_row).collect()
+            })
+        })
+    }
+
+    fn count(&self, tenant: i64, kind: Kind) -> BoxFut<'_, StoreResult<i64>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                Ok(query_scalar(sel_count(kind)).bind(tenant).fetch_one(read).await?)
+            })
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        doc: Value,
+        members: Vec<MemberChange>,
+    ) -> BoxFut<'a, StoreResult<Stored>> {
+        Box::pin(async move {
+            match &self.pools {
+                Pools::Postgres(write) => {
+                    write_ops!(pg, write, self, create, tenant, kind, doc, members)
+                }
+                Pools::Sqlite { write, .. } => {
+                    write_ops!(lite, write, self, create, tenant, kind, doc, members)
+                }
+            }
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        id: &'a str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> BoxFut<'a, StoreResult<Stored>> {
+        Box::pin(async move {
+            match &self.pools {
+                Pools::Postgres(write) => {
+                    write_ops!(pg, write, self, update, tenant, kind, id, if_match, f)
+                }
+                Pools::Sqlite { write, .. } => {
+                    write_ops!(lite, write, self, update, tenant, kind, id, if_match, f)
+                }
+            }
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        tenant: i64,
+        kind: Kind,
+        id: &'a str,
+        if_match: Option<i64>,
+    ) -> BoxFut<'a, StoreResult<()>> {
+        Box::pin(async move {
+            match &self.pools {
+                Pools::Postgres(write) => {
+                    write_ops!(pg, write, self, delete, tenant, kind, id, if_match)
+                }
+                Pools::Sqlite { write, .. } => {
+                    write_ops!(lite, write, self, delete, tenant, kind, id, if_match)
+                }
+            }
+        })
+    }
+
+    fn members_of<'a>(
+        &'a self,
+        group_pks: &'a [i64],
+    ) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>> {
+        Box::pin(async move {
+            if group_pks.is_empty() {
+                return Ok(Vec::new());
+            }
+            dispatch!(self, read, _w, DB => {
+                let mut qb = sqlx::QueryBuilder::<DB>::new(
+                    "SELECT m.group_pk, m.member_kind, COALESCE(u.id, g.id), COALESCE(u.display_name, g.display_name) \
+                     FROM memberships m \
+                     LEFT JOIN users u ON m.member_kind = 'User' AND u.pk = m.member_pk \
+                     LEFT JOIN groups g ON m.member_kind = 'Group' AND g.pk = m.member_pk \
+                     WHERE m.group_pk IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for pk in group_pks {
+                    sep.push_bind(*pk);
+                }
+                qb.push(") ORDER BY m.group_pk, m.added_seq, m.added_pos");
+                let rows = qb.build().fetch_all(read).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let kind: String = r.try_get(1usize)?;
+                    let id: Option<String> = r.try_get(2usize)?;
+                    out.push((
+                        r.try_get(0usize)?,
+                        MemberView {
+                            value: id.unwrap_or_default(),
+                            kind: if kind == "Group" { Kind::Group } else { Kind::User },
+                            display: r.try_get(3usize)?,
+                        },
+                    ));
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    fn groups_of<'a>(
+        &'a self,
+        user_pks: &'a [i64],
+    ) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>> {
+        Box::pin(async move {
+            if user_pks.is_empty() {
+                return Ok(Vec::new());
+            }
+            dispatch!(self, read, _w, DB => {
+                let mut qb = sqlx::QueryBuilder::<DB>::new(
+                    "SELECT m.member_pk, g.id, g.display_name FROM memberships m JOIN groups g ON g.pk = m.group_pk \
+                     WHERE m.member_kind = 'User' AND m.member_pk IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for pk in user_pks {
+                    sep.push_bind(*pk);
+                }
+                qb.push(") ORDER BY m.member_pk, m.added_seq, m.added_pos");
+                let rows = qb.build().fetch_all(read).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push((r.try_get(0usize)?, GroupView { value: r.try_get(1usize)?, display: r.try_get(2usize)? }));
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    fn has_member<'a>(
+        &'a self,
+        group_pk: i64,
+        member_id: &'a str,
+    ) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let hit: Option<i64> = query_scalar(
+                    "SELECT 1 FROM memberships m JOIN groups owner ON owner.pk = m.group_pk \
+                     LEFT JOIN users u ON m.member_kind = 'User' AND u.pk = m.member_pk \
+                     LEFT JOIN groups g ON m.member_kind = 'Group' AND g.pk = m.member_pk \
+                     WHERE m.group_pk = $1 AND (u.id = $2 OR g.id = $2) LIMIT 1",
+                )
+                .bind(group_pk)
+                .bind(member_id)
+                .fetch_optional(read)
+                .await?;
+                Ok(hit.is_some())
+            })
+        })
+    }
+
+    fn changes(
+        &self,
+        tenant: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let rows = query(
+                    "SELECT seq, kind, resource_type, resource_id, payload, created_at FROM change_log \
+                     WHERE tenant_pk = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(tenant)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let payload: String = r.try_get(4usize)?;
+                    out.push(ChangeEvent {
+                        seq: r.try_get(0usize)?,
+                        kind: r.try_get(1usize)?,
+                        resource_type: r.try_get(2usize)?,
+                        resource_id: r.try_get(3usize)?,
+                        payload: serde_json::from_str(&payload)?,
+                        created_at: r.try_get(5usize)?,
+                    });
+                }
+                Ok(out)
+            })
+        })
+    }
+}
+
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        if self.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+    fn close(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            match &self.pools {
+                Pools::Sqlite { read, write } => {
+                    read.close().await;
+                    write.close().await;
+                }
+                Pools::Postgres(p) => p.close().await,
+            }
+        })
+    }
+}
