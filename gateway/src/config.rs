@@ -65,9 +65,7 @@ pub struct Overrides {
 impl Config {
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        let file = file
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("GATEWAY_CONFIG").map(Into::into));
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("GATEWAY_CONFIG").map(Into::into));
         if let Some(f) = file {
             if !f.exists() {
                 anyhow::bail!("config file {} does not exist", f.display());
@@ -75,11 +73,7 @@ impl Config {
             fig = fig.merge(Toml::file(f));
         }
         fig = fig
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database_url".into()),
-            )
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
             .merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]))
             .merge(Serialized::defaults(overrides));
         Ok(fig.extract()?)

@@ -2,6 +2,8 @@
 CREATE TABLE tenants (
     pk          BIGSERIAL PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
+    -- 'reject' (default): adding an unknown member id is a 400; 'ignore': unknown ids are skipped.
+    unknown_members TEXT NOT NULL DEFAULT 'reject',
     last_seq    BIGINT NOT NULL DEFAULT 0,
     created_at  TEXT NOT NULL
 );

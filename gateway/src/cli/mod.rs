@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "gateway",
-    version,
-    about = "SCIM 2.0 provisioning gateway for Microsoft Entra ID"
-)]
+#[command(name = "gateway", version, about = "SCIM 2.0 provisioning gateway for Microsoft Entra ID")]
 pub struct Cli {
     /// TOML config file (also GATEWAY_CONFIG); environment and flags override it.
     #[arg(long, global = true)]
@@ -69,37 +65,17 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg_file = cli.config.clone();
     let db = cli.database_url.clone();
-    let config = |extra: Overrides| {
-        Config::load(
-            cfg_file.as_deref(),
-            Overrides {
-                database_url: db.clone(),
-                ..extra
-            },
-        )
-    };
+    let config = |extra: Overrides| Config::load(cfg_file.as_deref(), Overrides { database_url: db.clone(), ..extra });
     match cli.command {
-        Command::Serve {
-            bind,
-            workers,
-            log_format,
-        } => {
-            let cfg = config(Overrides {
-                bind,
-                workers,
-                log_format,
-                ..Overrides::default()
-            })?;
+        Command::Serve { bind, workers, log_format } => {
+            let cfg = config(Overrides { bind, workers, log_format, ..Overrides::default() })?;
             serve::run(cfg)
         }
         Command::Migrate {} => {
             let cfg = config(Overrides::default())?;
             block_on(async move {
                 let store = crate::store::connect(&cfg.database_url).await?;
-                eprintln!(
-                    "database is up to date ({})",
-                    crate::store::Store::backend(store.as_ref())
-                );
+                eprintln!("database is up to date ({})", crate::store::Store::backend(store.as_ref()));
                 Ok(())
             })
         }
@@ -111,11 +87,7 @@ pub fn run() -> anyhow::Result<()> {
             let cfg = config(Overrides::default())?;
             block_on(tenant::run_schema(cfg, command))
         }
-        Command::Changes {
-            tenant,
-            after,
-            limit,
-        } => {
+        Command::Changes { tenant, after, limit } => {
             let cfg = config(Overrides::default())?;
             block_on(tenant::run_changes(cfg, tenant, after, limit))
         }
@@ -123,8 +95,5 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(f)
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }

@@ -13,10 +13,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let store = crate::store::connect(&cfg.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        let settings = HttpSettings {
-            max_body_bytes: cfg.max_body_bytes,
-            cache_ttl: Duration::from_millis(cfg.cache_ttl_ms),
-        };
+        let settings =
+            HttpSettings { max_body_bytes: cfg.max_body_bytes, cache_ttl: Duration::from_millis(cfg.cache_ttl_ms) };
         let state = web::Data::from(AppState::new(store.clone(), settings, metrics));
         let mut server = HttpServer::new(move || {
             App::new()

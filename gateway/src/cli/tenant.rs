@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::http::auth_token;
 use crate::scim::discovery::validate_custom_schema;
-use crate::store::{CustomSchemaRow, connect};
+use crate::store::{CustomSchemaRow, MemberPolicy, connect};
 use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
@@ -11,7 +11,12 @@ use std::path::PathBuf;
 #[derive(Subcommand, Debug)]
 pub enum TenantCommand {
     /// Create a tenant; prints {"tenant", "scim_path", "token"} (the token is shown only once).
-    Create { name: String },
+    Create {
+        name: String,
+        /// What adding an unknown member id does: reject (400, default) or ignore (skip it).
+        #[arg(long, value_enum, default_value = "reject")]
+        unknown_members: MemberPolicy,
+    },
     /// List tenants with their counts.
     List,
     /// Issue a new token; the old ones stay valid until `revoke-token`.
@@ -52,13 +57,8 @@ pub enum SchemaCommand {
 fn valid_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
         anyhow::bail!(
             "tenant names are 1-63 characters: letters, digits, '-' and '_', starting with a letter or digit"
@@ -74,12 +74,10 @@ fn print(v: serde_json::Value) {
 pub async fn run_tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<()> {
     let store = connect(&cfg.database_url).await?;
     match cmd {
-        TenantCommand::Create { name } => {
+        TenantCommand::Create { name, unknown_members } => {
             valid_name(&name)?;
             let token = auth_token::generate()?;
-            store
-                .create_tenant(&name, &auth_token::digest(&token))
-                .await?;
+            store.create_tenant(&name, &auth_token::digest(&token), unknown_members).await?;
             print(json!({"tenant": name, "scim_path": format!("/scim/v2/{name}"), "token": token}));
         }
         TenantCommand::List => {
@@ -112,21 +110,11 @@ pub async fn run_tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<()> {
 pub async fn run_schema(cfg: Config, cmd: SchemaCommand) -> anyhow::Result<()> {
     let store = connect(&cfg.database_url).await?;
     match cmd {
-        SchemaCommand::Add {
-            tenant,
-            resource_type,
-            required,
-            file,
-        } => {
-            let doc = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let schema = validate_custom_schema(&doc, &resource_type)
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-            let resource_type = if resource_type.eq_ignore_ascii_case("group") {
-                "Group"
-            } else {
-                "User"
-            };
+        SchemaCommand::Add { tenant, resource_type, required, file } => {
+            let doc =
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let schema = validate_custom_schema(&doc, &resource_type).map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            let resource_type = if resource_type.eq_ignore_ascii_case("group") { "Group" } else { "User" };
             let row = CustomSchemaRow {
                 schema_id: schema.id.clone(),
                 resource_type: resource_type.into(),
@@ -141,13 +129,9 @@ pub async fn run_schema(cfg: Config, cmd: SchemaCommand) -> anyhow::Result<()> {
             );
         }
         SchemaCommand::List { tenant } => {
-            let Some(auth) = store.tenant_auth(&tenant).await? else {
-                anyhow::bail!("no tenant named \"{tenant}\"")
-            };
+            let Some(auth) = store.tenant_auth(&tenant).await? else { anyhow::bail!("no tenant named \"{tenant}\"") };
             for s in store.custom_schemas(auth.pk).await? {
-                print(
-                    json!({"schema": s.schema_id, "resource_type": s.resource_type, "required": s.required}),
-                );
+                print(json!({"schema": s.schema_id, "resource_type": s.resource_type, "required": s.required}));
             }
         }
         SchemaCommand::Remove { tenant, schema_id } => {
@@ -161,16 +145,9 @@ pub async fn run_schema(cfg: Config, cmd: SchemaCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run_changes(
-    cfg: Config,
-    tenant: String,
-    after: i64,
-    limit: i64,
-) -> anyhow::Result<()> {
+pub async fn run_changes(cfg: Config, tenant: String, after: i64, limit: i64) -> anyhow::Result<()> {
     let store = connect(&cfg.database_url).await?;
-    let Some(auth) = store.tenant_auth(&tenant).await? else {
-        anyhow::bail!("no tenant named \"{tenant}\"")
-    };
+    let Some(auth) = store.tenant_auth(&tenant).await? else { anyhow::bail!("no tenant named \"{tenant}\"") };
     for ev in crate::store::ResourceStore::changes(store.as_ref(), auth.pk, after, limit).await? {
         print(serde_json::to_value(&ev)?);
     }

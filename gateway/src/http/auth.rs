@@ -12,24 +12,17 @@ use subtle::ConstantTimeEq;
 
 /// An authenticated tenant, with what handlers need to serve it.
 pub struct Tenant {
-    pub name: String,
     pub pk: i64,
+    pub policy: crate::store::MemberPolicy,
     pub schemas: Arc<TenantSchemas>,
     /// Absolute SCIM root of the tenant (for `meta.location` and `$ref`).
     pub base: String,
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    let h = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let h = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = h.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 impl FromRequest for Tenant {
@@ -43,41 +36,26 @@ impl FromRequest for Tenant {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError(ScimError::internal("application state missing")))?
                 .clone();
-            let name = req
-                .match_info()
-                .get("tenant")
-                .unwrap_or_default()
-                .to_owned();
+            let name = req.match_info().get("tenant").unwrap_or_default().to_owned();
             let Some(token) = bearer(&req) else {
-                return Err(ScimError::unauthorized(
-                    "missing bearer token (Authorization: Bearer <secret token>)",
-                )
-                .into());
+                return Err(
+                    ScimError::unauthorized("missing bearer token (Authorization: Bearer <secret token>)").into()
+                );
             };
             let digest = super::auth_token::digest(token);
             let auth = state.tenant_auth(&name).await?;
-            let valid = auth.as_ref().filter(|a| {
-                a.token_hashes
-                    .iter()
-                    .fold(false, |ok, h| ok | bool::from(h.as_slice().ct_eq(&digest)))
-            });
+            let valid = auth
+                .as_ref()
+                .filter(|a| a.token_hashes.iter().fold(false, |ok, h| ok | bool::from(h.as_slice().ct_eq(&digest))));
             let Some(auth) = valid else {
-                return Err(ScimError::unauthorized(
-                    "the bearer token is not valid for this tenant",
-                )
-                .into());
+                return Err(ScimError::unauthorized("the bearer token is not valid for this tenant").into());
             };
             let schemas = state.tenant_schemas(auth.pk).await?;
             let conn = req.connection_info();
             let base = format!("{}://{}/scim/v2/{}", conn.scheme(), conn.host(), name);
             drop(conn);
             tracing::Span::current().record("tenant", name.as_str());
-            Ok(Tenant {
-                name,
-                pk: auth.pk,
-                schemas,
-                base,
-            })
+            Ok(Tenant { pk: auth.pk, policy: auth.policy, schemas, base })
         })
     }
 }

@@ -9,20 +9,9 @@ use serde_json::Value;
 
 /// Reads a JSON body of at most `limit` bytes. `application/scim+json` and `application/json` are
 /// accepted (415 otherwise); a missing Content-Type is tolerated.
-pub async fn read_json(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> ApiResult<Value> {
+pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> ApiResult<Value> {
     if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
-        let ct = ct
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if ct != "application/scim+json" && ct != "application/json" {
             return Err(ScimError::unsupported_media_type(format!(
                 "Content-Type must be application/scim+json or application/json, not \"{ct}\""
@@ -42,8 +31,7 @@ pub async fn read_json(
     }
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ScimError::invalid_syntax("the request body could not be read"))?;
+        let chunk = chunk.map_err(|_| ScimError::invalid_syntax("the request body could not be read"))?;
         if buf.len() + chunk.len() > limit {
             return Err(too_large(limit).into());
         }
@@ -63,9 +51,7 @@ pub async fn read_json(
 }
 
 fn too_large(limit: usize) -> ScimError {
-    ScimError::payload_too_large(format!(
-        "the request body exceeds the limit of {limit} bytes"
-    ))
+    ScimError::payload_too_large(format!("the request body exceeds the limit of {limit} bytes"))
 }
 
 /// An `application/scim+json` response.

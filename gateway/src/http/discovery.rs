@@ -15,10 +15,7 @@ pub async fn resource_types(t: Tenant) -> HttpResponse {
     scim_json(200, &t.schemas.resource_types(&t.base))
 }
 
-pub async fn resource_type(
-    t: Tenant,
-    path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
+pub async fn resource_type(t: Tenant, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
     let (_, name) = path.into_inner();
     let doc = t
         .schemas
@@ -33,9 +30,6 @@ pub async fn schemas(t: Tenant) -> HttpResponse {
 
 pub async fn schema(t: Tenant, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
     let (_, urn) = path.into_inner();
-    let doc = t
-        .schemas
-        .schema(&urn, &t.base)
-        .ok_or_else(|| ScimError::not_found(format!("no schema \"{urn}\"")))?;
+    let doc = t.schemas.schema(&urn, &t.base).ok_or_else(|| ScimError::not_found(format!("no schema \"{urn}\"")))?;
     Ok(scim_json(200, &doc))
 }

@@ -35,9 +35,7 @@ impl From<StoreError> for ApiError {
                 ApiError(if busy {
                     ScimError::unavailable("the gateway's database is busy; retry later")
                 } else {
-                    ScimError::internal(
-                        "internal error in the gateway's store; see the gateway log",
-                    )
+                    ScimError::internal("internal error in the gateway's store; see the gateway log")
                 })
             }
         }
@@ -58,10 +56,7 @@ pub fn scim_error_response(e: &ScimError) -> HttpResponse {
     let mut resp = HttpResponse::build(status);
     resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON)));
     if e.status == 401 {
-        resp.insert_header((
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"scim\""),
-        ));
+        resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scim\"")));
     }
     if e.status == 503 {
         resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

@@ -33,10 +33,7 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings {
-            max_body_bytes: 1024 * 1024,
-            cache_ttl: Duration::from_secs(2),
-        }
+        HttpSettings { max_body_bytes: 1024 * 1024, cache_ttl: Duration::from_secs(2) }
     }
 }
 
@@ -50,11 +47,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        store: DynStore,
-        settings: HttpSettings,
-        metrics: Option<PrometheusHandle>,
-    ) -> Arc<AppState> {
+    pub fn new(store: DynStore, settings: HttpSettings, metrics: Option<PrometheusHandle>) -> Arc<AppState> {
         Arc::new(AppState {
             store,
             settings,
@@ -204,10 +197,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn not_found() -> ApiResult<HttpResponse> {
-    Err(
-        ScimError::not_found("no such endpoint; SCIM resources live under /scim/v2/{tenant}/")
-            .into(),
-    )
+    Err(ScimError::not_found("no such endpoint; SCIM resources live under /scim/v2/{tenant}/").into())
 }
 
 async fn method_not_allowed() -> ApiResult<HttpResponse> {
@@ -215,10 +205,5 @@ async fn method_not_allowed() -> ApiResult<HttpResponse> {
 }
 
 async fn bulk(_t: auth::Tenant) -> ApiResult<HttpResponse> {
-    Err(ScimError::new(
-        501,
-        None,
-        "bulk operations are not supported (see /ServiceProviderConfig)",
-    )
-    .into())
+    Err(ScimError::new(501, None, "bulk operations are not supported (see /ServiceProviderConfig)").into())
 }

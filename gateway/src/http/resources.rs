@@ -7,7 +7,7 @@ use super::error::{ApiError, ApiResult};
 use crate::scim::discovery::LIST_RESPONSE;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
-use crate::scim::patch::{self, MemberChange, MemberRef};
+use crate::scim::patch::{self, MemberChange};
 use crate::scim::query::{self, IndexAttr, ListQuery, SortOrder};
 use crate::scim::resource::{self, WriteMode};
 use crate::scim::schema::ResourceSchema;
@@ -69,10 +69,7 @@ fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
     match v.parse::<i64>() {
         Ok(v) => Ok(Some(v)),
         // An ETag we never issued cannot match.
-        Err(_) => Err(ScimError::precondition_failed(
-            "If-Match does not name a version of this resource",
-        )
-        .into()),
+        Err(_) => Err(ScimError::precondition_failed("If-Match does not name a version of this resource").into()),
     }
 }
 
@@ -94,17 +91,13 @@ async fn load_related(state: &AppState, t: &Tenant, kind: Kind, pks: &[i64]) -> 
         }
         Kind::Group => {
             for (pk, m) in state.store.members_of(pks).await? {
-                let mut v = Map::new();
-                v.insert("value".into(), Value::String(m.value.clone()));
-                v.insert(
-                    "$ref".into(),
-                    Value::String(format!("{}/{}/{}", t.base, endpoint(m.kind), m.value)),
-                );
-                if let Some(d) = m.display {
-                    v.insert("display".into(), Value::String(d));
-                }
-                v.insert("type".into(), Value::String(m.kind.as_str().into()));
-                out.entry(pk).or_default().push(Value::Object(v));
+                // `display` is left out on purpose: clients compare what they sent with what they read
+                // back, and Entra never sends it.
+                out.entry(pk).or_default().push(json!({
+                    "value": m.value,
+                    "$ref": format!("{}/{}/{}", t.base, endpoint(m.kind), m.value),
+                    "type": m.kind.as_str(),
+                }));
             }
         }
     }
@@ -114,13 +107,7 @@ async fn load_related(state: &AppState, t: &Tenant, kind: Kind, pks: &[i64]) -> 
 /// The full resource as served: schemas, id, stored attributes, groups/members, meta.
 fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> Value {
     let mut out = Map::new();
-    out.insert(
-        "schemas".into(),
-        s.doc
-            .get("schemas")
-            .cloned()
-            .unwrap_or_else(|| json!([schema_of(t, kind).core.id])),
-    );
+    out.insert("schemas".into(), s.doc.get("schemas").cloned().unwrap_or_else(|| json!([schema_of(t, kind).core.id])));
     out.insert("id".into(), Value::String(s.id.clone()));
     if let Some(doc) = s.doc.as_object() {
         for (k, v) in doc {
@@ -130,15 +117,7 @@ fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> V
         }
     }
     if let Some(list) = related.filter(|l| !l.is_empty()) {
-        out.insert(
-            if kind == Kind::User {
-                "groups"
-            } else {
-                "members"
-            }
-            .into(),
-            Value::Array(list.clone()),
-        );
+        out.insert(if kind == Kind::User { "groups" } else { "members" }.into(), Value::Array(list.clone()));
     }
     out.insert(
         "meta".into(),
@@ -154,11 +133,7 @@ fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> V
 }
 
 fn related_attr(kind: Kind) -> &'static str {
-    if kind == Kind::User {
-        "groups"
-    } else {
-        "members"
-    }
+    if kind == Kind::User { "groups" } else { "members" }
 }
 
 /// Renders resources with their related rows (unless the client left them out) and projects them.
@@ -191,9 +166,7 @@ fn single_response(status: u16, t: &Tenant, kind: Kind, s: &Stored, body: Value)
         resp.headers_mut().insert(header::ETAG, v);
     }
     if status == 201 {
-        if let Ok(v) =
-            header::HeaderValue::from_str(&format!("{}/{}/{}", t.base, endpoint(kind), s.id))
-        {
+        if let Ok(v) = header::HeaderValue::from_str(&format!("{}/{}/{}", t.base, endpoint(kind), s.id)) {
             resp.headers_mut().insert(header::LOCATION, v);
         }
     }
@@ -224,35 +197,8 @@ async fn respond_one(
     status: u16,
 ) -> ApiResult<HttpResponse> {
     let q = projection(req)?;
-    let body = render_all(state, t, kind, std::slice::from_ref(s), &q)
-        .await?
-        .pop()
-        .unwrap_or(Value::Null);
+    let body = render_all(state, t, kind, std::slice::from_ref(s), &q).await?.pop().unwrap_or(Value::Null);
     Ok(single_response(status, t, kind, s, body))
-}
-
-/// Splits `members` out of a normalised group document into membership changes.
-fn take_members(doc: &mut Value) -> ApiResult<Option<Vec<MemberRef>>> {
-    let Some(list) = doc.as_object_mut().and_then(|o| o.remove("members")) else {
-        return Ok(None);
-    };
-    let items = match list {
-        Value::Array(items) => items,
-        Value::Null => Vec::new(),
-        other => vec![other],
-    };
-    let mut refs = Vec::with_capacity(items.len());
-    for m in items {
-        let value = m.get("value").and_then(Value::as_str).ok_or_else(|| {
-            ScimError::invalid_value("every member needs a \"value\" holding the member's id")
-        })?;
-        refs.push(MemberRef {
-            value: value.to_owned(),
-            display: m.get("display").and_then(Value::as_str).map(str::to_owned),
-            kind: m.get("type").and_then(Value::as_str).map(str::to_owned),
-        });
-    }
-    Ok(Some(refs))
 }
 
 pub async fn create<R: ResourceKind>(
@@ -263,14 +209,10 @@ pub async fn create<R: ResourceKind>(
 ) -> ApiResult<HttpResponse> {
     let kind = R::KIND;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
-    let mut doc = resource::normalize(body, schema_of(&t, kind), WriteMode::Create, None)?;
-    let mut members = Vec::new();
-    if kind == Kind::Group {
-        if let Some(refs) = take_members(&mut doc)? {
-            members.push(MemberChange::Add(refs));
-        }
-    }
-    let stored = state.store.create(t.pk, kind, doc, members).await?;
+    let normalized = resource::normalize_with_members(body, schema_of(&t, kind), WriteMode::Create, None)?;
+    let doc = normalized.doc;
+    let members: Vec<MemberChange> = normalized.members.map(MemberChange::Add).into_iter().collect();
+    let stored = state.store.create(t.pk, kind, doc, members, t.policy).await?;
     metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "create").increment(1);
     respond_one(&state, &t, kind, &req, &stored, 201).await
 }
@@ -288,15 +230,8 @@ pub async fn get<R: ResourceKind>(
         .get(t.pk, kind, &id)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())))?;
-    if let Some(inm) = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-    {
-        if inm
-            .split(',')
-            .any(|e| e.trim() == etag(stored.version) || e.trim() == "*")
-        {
+    if let Some(inm) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
+        if inm.split(',').any(|e| e.trim() == etag(stored.version) || e.trim() == "*") {
             let mut resp = HttpResponse::NotModified().finish();
             if let Ok(v) = header::HeaderValue::from_str(&etag(stored.version)) {
                 resp.headers_mut().insert(header::ETAG, v);
@@ -319,6 +254,7 @@ pub async fn replace<R: ResourceKind>(
     let version = if_match(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let schema = schema_of(&t, kind).clone();
+    let policy = t.policy;
     let stored = state
         .store
         .update(
@@ -327,15 +263,14 @@ pub async fn replace<R: ResourceKind>(
             &id,
             version,
             Box::new(move |old: &Stored| {
-                let mut doc =
-                    resource::normalize(body, &schema, WriteMode::Replace, Some(&old.doc))?;
+                let normalized = resource::normalize_with_members(body, &schema, WriteMode::Replace, Some(&old.doc))?;
+                let doc = normalized.doc;
                 let mut members = Vec::new();
                 if kind == Kind::Group {
                     // PUT replaces the whole resource: no `members` means no members (RFC 7644 §3.5.1).
-                    let refs = take_members(&mut doc).map_err(|e| e.0)?.unwrap_or_default();
-                    members.push(MemberChange::Replace(refs));
+                    members.push(MemberChange::Replace(normalized.members.unwrap_or_default()));
                 }
-                Ok(Update { doc, members })
+                Ok(Update { doc, members, policy })
             }),
         )
         .await?;
@@ -356,6 +291,7 @@ pub async fn patch<R: ResourceKind>(
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let ops = patch::parse_patch(&body)?;
     let schema = schema_of(&t, kind).clone();
+    let policy = t.policy;
     let stored = state
         .store
         .update(
@@ -366,10 +302,7 @@ pub async fn patch<R: ResourceKind>(
             Box::new(move |old: &Stored| {
                 let mut doc = old.doc.clone();
                 let outcome = patch::apply_patch(&mut doc, &ops, &schema)?;
-                Ok(Update {
-                    doc,
-                    members: outcome.member_changes,
-                })
+                Ok(Update { doc, members: outcome.member_changes, policy })
             }),
         )
         .await?;
@@ -406,19 +339,13 @@ async fn find(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiRes
         if q.sort_by.is_none() {
             let offset = (q.start_index - 1) as i64;
             let (total, items) = state.store.page(t.pk, kind, offset, q.count as i64).await?;
-            return Ok(Matched::Page {
-                total: total as usize,
-                items,
-            });
+            return Ok(Matched::Page { total: total as usize, items });
         }
         return Ok(Matched::All(scan(state, t, kind, None).await?));
     };
     filter::validate(f, schema)?;
-    let (member_ids, residual) = if kind == Kind::Group {
-        query::split_member_terms(f, &schema.core.id)
-    } else {
-        (Vec::new(), Some(f.clone()))
-    };
+    let (member_ids, residual) =
+        if kind == Kind::Group { query::split_member_terms(f, &schema.core.id) } else { (Vec::new(), Some(f.clone())) };
     let candidates = match query::index_hint(f, &schema.core.id, indexed(kind)) {
         Some(hint) => {
             let key = match hint.attr {
@@ -479,12 +406,7 @@ async fn evaluate(
 }
 
 /// Walks every resource of the tenant in chunks, keeping the matches (memory bounded by the matches).
-async fn scan(
-    state: &AppState,
-    t: &Tenant,
-    kind: Kind,
-    f: Option<&Filter>,
-) -> ApiResult<Vec<Stored>> {
+async fn scan(state: &AppState, t: &Tenant, kind: Kind, f: Option<&Filter>) -> ApiResult<Vec<Stored>> {
     let mut out = Vec::new();
     let mut offset = 0i64;
     loop {
@@ -504,11 +426,9 @@ fn compare_values(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Ord
         // Resources without the attribute sort last (RFC 7644 §3.4.2.3).
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .partial_cmp(&y.as_f64().unwrap_or(0.0))
-            .unwrap_or(Ordering::Equal),
+        (Some(Value::Number(x)), Some(Value::Number(y))) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
+        }
         (Some(Value::String(x)), Some(Value::String(y))) => {
             if case_exact {
                 x.cmp(y)
@@ -524,20 +444,12 @@ fn compare_values(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Ord
 fn sort(t: &Tenant, kind: Kind, items: &mut [Stored], q: &ListQuery) {
     let Some(by) = &q.sort_by else { return };
     let schema = schema_of(t, kind);
-    let case_exact = schema
-        .resolve(&by.to_string())
-        .map(|r| r.sub.unwrap_or(r.attr).case_exact)
-        .unwrap_or(false);
+    let case_exact = schema.resolve(&by.to_string()).map(|r| r.sub.unwrap_or(r.attr).case_exact).unwrap_or(false);
     let mut keyed: Vec<(Option<Value>, Stored)> = items
         .iter()
         .map(|s| {
             let full = render(t, kind, s, None);
-            (
-                filter::values_at(&full, by, schema)
-                    .first()
-                    .map(|v| (*v).clone()),
-                s.clone(),
-            )
+            (filter::values_at(&full, by, schema).first().map(|v| (*v).clone()), s.clone())
         })
         .collect();
     keyed.sort_by(|(a, _), (b, _)| {
@@ -562,22 +474,13 @@ fn list_body(total: usize, start_index: usize, resources: Vec<Value>) -> Value {
     })
 }
 
-async fn run_list(
-    state: &AppState,
-    t: &Tenant,
-    kind: Kind,
-    q: &ListQuery,
-) -> ApiResult<HttpResponse> {
+async fn run_list(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiResult<HttpResponse> {
     let (total, page) = match find(state, t, kind, q).await? {
         Matched::Page { total, items } => (total, items),
         Matched::All(mut all) => {
             sort(t, kind, &mut all, q);
             let total = all.len();
-            let page: Vec<Stored> = all
-                .into_iter()
-                .skip(q.start_index - 1)
-                .take(q.count)
-                .collect();
+            let page: Vec<Stored> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();
             (total, page)
         }
     };
@@ -585,11 +488,7 @@ async fn run_list(
     Ok(scim_json(200, &list_body(total, q.start_index, resources)))
 }
 
-pub async fn list<R: ResourceKind>(
-    t: Tenant,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> ApiResult<HttpResponse> {
+pub async fn list<R: ResourceKind>(t: Tenant, state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|_| ScimError::invalid_value("the query string is malformed"))?;
     let q = ListQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
@@ -647,18 +546,10 @@ pub async fn search_root(
         }
     }
     let total = all.len();
-    let page: Vec<(Kind, Stored)> = all
-        .into_iter()
-        .skip(q.start_index - 1)
-        .take(q.count)
-        .collect();
+    let page: Vec<(Kind, Stored)> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();
     let mut resources = Vec::with_capacity(page.len());
     for kind in [Kind::User, Kind::Group] {
-        let items: Vec<Stored> = page
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, s)| s.clone())
-            .collect();
+        let items: Vec<Stored> = page.iter().filter(|(k, _)| *k == kind).map(|(_, s)| s.clone()).collect();
         resources.extend(render_all(&state, &t, kind, &items, &q).await?);
     }
     Ok(scim_json(200, &list_body(total, q.start_index, resources)))

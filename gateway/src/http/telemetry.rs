@@ -22,18 +22,10 @@ pub enum LogFormat {
 /// Installs the tracing subscriber (`RUST_LOG` filters; default `info`). Safe to call twice.
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }
@@ -44,14 +36,10 @@ pub fn init_metrics() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ];
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Full(
-                        "http_request_duration_seconds".into(),
-                    ),
+                    metrics_exporter_prometheus::Matcher::Full("http_request_duration_seconds".into()),
                     &buckets,
                 )
                 .ok()?
@@ -68,9 +56,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", http.method = %method, http.route = %route, tenant = tracing::field::Empty, http.status = tracing::field::Empty, duration_ms = tracing::field::Empty);
     let res = next.call(req).instrument(span.clone()).await;
     let status = match &res {
@@ -95,9 +81,7 @@ pub async fn observe(
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     match &state.metrics {
-        Some(h) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4")
-            .body(h.render()),
+        Some(h) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(h.render()),
         None => HttpResponse::NotFound().finish(),
     }
 }

@@ -3,8 +3,7 @@
 
 use super::error::{ScimError, ScimResult};
 use super::schema::{
-    AttrType, AttributeDef, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ResourceSchema, SchemaDef,
-    USER_SCHEMA,
+    AttrType, AttributeDef, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ResourceSchema, SchemaDef, USER_SCHEMA,
 };
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
@@ -30,17 +29,13 @@ fn builtin() -> &'static Builtin {
     B.get_or_init(|| {
         // The documents are compiled in and covered by tests; failing here is a build defect.
         let parse = |s: &str, what: &str| -> Arc<SchemaDef> {
-            Arc::new(
-                serde_json::from_str(s)
-                    .unwrap_or_else(|e| panic!("built-in schema {what} is invalid: {e}")),
-            )
+            Arc::new(serde_json::from_str(s).unwrap_or_else(|e| panic!("built-in schema {what} is invalid: {e}")))
         };
         Builtin {
             user: parse(USER_JSON, "user.json"),
             enterprise: parse(ENTERPRISE_JSON, "enterprise_user.json"),
             group: parse(GROUP_JSON, "group.json"),
-            spc: serde_json::from_str(SPC_JSON)
-                .unwrap_or_else(|e| panic!("service_provider_config.json: {e}")),
+            spc: serde_json::from_str(SPC_JSON).unwrap_or_else(|e| panic!("service_provider_config.json: {e}")),
         }
     })
 }
@@ -119,17 +114,11 @@ impl TenantSchemas {
 
     /// `GET /Schemas/{urn}` body.
     pub fn schema(&self, urn: &str, base: &str) -> Option<Value> {
-        self.all()
-            .find(|s| s.id.eq_ignore_ascii_case(urn))
-            .map(|s| Self::schema_doc(s, base))
+        self.all().find(|s| s.id.eq_ignore_ascii_case(urn)).map(|s| Self::schema_doc(s, base))
     }
 
     fn resource_type_doc(rs: &ResourceSchema, base: &str) -> Value {
-        let ext: Vec<Value> = rs
-            .extensions
-            .iter()
-            .map(|(s, req)| json!({"schema": s.id, "required": req}))
-            .collect();
+        let ext: Vec<Value> = rs.extensions.iter().map(|(s, req)| json!({"schema": s.id, "required": req})).collect();
         let mut doc = json!({
             "schemas": [RESOURCE_TYPE_SCHEMA],
             "id": rs.name,
@@ -147,10 +136,7 @@ impl TenantSchemas {
 
     /// `GET /ResourceTypes` body.
     pub fn resource_types(&self, base: &str) -> Value {
-        list_response(vec![
-            Self::resource_type_doc(&self.user, base),
-            Self::resource_type_doc(&self.group, base),
-        ])
+        list_response(vec![Self::resource_type_doc(&self.user, base), Self::resource_type_doc(&self.group, base)])
     }
 
     /// `GET /ResourceTypes/{name}` body.
@@ -184,62 +170,35 @@ pub fn list_response(resources: Vec<Value>) -> Value {
 /// non-gallery app: attributes are simple or complex, names are SCIM attribute names, and the id is a URN
 /// that does not shadow a built-in schema.
 pub fn validate_custom_schema(doc: &str, resource_type: &str) -> ScimResult<SchemaDef> {
-    let schema: SchemaDef = serde_json::from_str(doc).map_err(|e| {
-        ScimError::invalid_syntax(format!("not an RFC 7643 §7 schema document: {e}"))
-    })?;
+    let schema: SchemaDef = serde_json::from_str(doc)
+        .map_err(|e| ScimError::invalid_syntax(format!("not an RFC 7643 §7 schema document: {e}")))?;
     if !schema.id.starts_with("urn:") {
-        return Err(ScimError::invalid_value(format!(
-            "schema id \"{}\" must be a URN (urn:…)",
-            schema.id
-        )));
+        return Err(ScimError::invalid_value(format!("schema id \"{}\" must be a URN (urn:…)", schema.id)));
     }
     for builtin in [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_USER_SCHEMA] {
         if schema.id.eq_ignore_ascii_case(builtin) {
-            return Err(ScimError::invalid_value(format!(
-                "{builtin} is built in and cannot be replaced"
-            )));
+            return Err(ScimError::invalid_value(format!("{builtin} is built in and cannot be replaced")));
         }
     }
-    if !["User", "Group"]
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(resource_type))
-    {
-        return Err(ScimError::invalid_value(
-            "resource type must be User or Group",
-        ));
+    if !["User", "Group"].iter().any(|r| r.eq_ignore_ascii_case(resource_type)) {
+        return Err(ScimError::invalid_value("resource type must be User or Group"));
     }
     if schema.attributes.is_empty() {
-        return Err(ScimError::invalid_value(
-            "a schema needs at least one attribute",
-        ));
+        return Err(ScimError::invalid_value("a schema needs at least one attribute"));
     }
     fn check(attrs: &[AttributeDef], depth: usize) -> ScimResult<()> {
         let mut seen = std::collections::HashSet::new();
         for a in attrs {
-            let valid = a
-                .name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
-                && a.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
+            let valid = a.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
+                && a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
             if !valid {
-                return Err(ScimError::invalid_value(format!(
-                    "\"{}\" is not a valid attribute name",
-                    a.name
-                )));
+                return Err(ScimError::invalid_value(format!("\"{}\" is not a valid attribute name", a.name)));
             }
             if !seen.insert(a.name.to_ascii_lowercase()) {
-                return Err(ScimError::invalid_value(format!(
-                    "attribute \"{}\" is defined twice",
-                    a.name
-                )));
+                return Err(ScimError::invalid_value(format!("attribute \"{}\" is defined twice", a.name)));
             }
             match (a.kind, &a.sub_attributes) {
-                (AttrType::Complex, Some(subs)) if depth == 0 && !subs.is_empty() => {
-                    check(subs, 1)?
-                }
+                (AttrType::Complex, Some(subs)) if depth == 0 && !subs.is_empty() => check(subs, 1)?,
                 (AttrType::Complex, _) => {
                     return Err(ScimError::invalid_value(format!(
                         "complex attribute \"{}\" needs simple subAttributes (one level only)",
@@ -270,11 +229,7 @@ mod tests {
         let s = TenantSchemas::new(&[]);
         assert!(s.user.resolve("userName").is_some());
         assert!(s.user.resolve("emails.value").is_some());
-        assert!(
-            s.user
-                .resolve("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
-                .is_some()
-        );
+        assert!(s.user.resolve("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value").is_some());
         assert!(s.group.resolve("members.value").is_some());
         let list = s.schemas_list("http://x/scim/v2/t");
         assert_eq!(list["totalResults"], 3);
@@ -294,11 +249,7 @@ mod tests {
             resource_type: "User".into(),
             required: false,
         }]);
-        assert!(
-            s.user
-                .resolve("urn:ietf:params:scim:schemas:extension:contoso:2.0:User:hireDate")
-                .is_some()
-        );
+        assert!(s.user.resolve("urn:ietf:params:scim:schemas:extension:contoso:2.0:User:hireDate").is_some());
         assert_eq!(s.schemas_list("b")["totalResults"], 4);
         assert!(validate_custom_schema(r#"{"id":"x","attributes":[]}"#, "User").is_err());
         assert!(validate_custom_schema(&doc.replace("hireDate", "bad name"), "User").is_err());

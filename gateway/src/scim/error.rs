@@ -49,11 +49,7 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 impl ScimError {
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            scim_type,
-            detail: detail.into(),
-        }
+        Self { status, scim_type, detail: detail.into() }
     }
     /// 400 with the given scimType.
     pub fn bad(scim_type: ScimType, detail: impl Into<String>) -> Self {

@@ -89,10 +89,7 @@ impl CompareOp {
     }
 
     fn is_ordering(self) -> bool {
-        matches!(
-            self,
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
-        )
+        matches!(self, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
     }
 
     fn is_substring(self) -> bool {
@@ -117,11 +114,7 @@ pub struct AttrPath {
 impl AttrPath {
     /// A plain `name` path.
     pub fn simple(name: impl Into<String>) -> Self {
-        Self {
-            urn: None,
-            name: name.into(),
-            sub: None,
-        }
+        Self { urn: None, name: name.into(), sub: None }
     }
 
     /// `name` or `name.sub` without the URN prefix.
@@ -171,11 +164,7 @@ impl Filter {
 }
 
 fn write_child(f: &mut fmt::Formatter<'_>, child: &Filter, paren: bool) -> fmt::Result {
-    if paren {
-        write!(f, "({child})")
-    } else {
-        write!(f, "{child}")
-    }
+    if paren { write!(f, "({child})") } else { write!(f, "{child}") }
 }
 
 impl fmt::Display for Filter {
@@ -286,10 +275,7 @@ fn check_name(name: &str) -> Result<(), String> {
         Some(_) => {}
     }
     if let Some(b) = bytes.find(|&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
-        return Err(format!(
-            "invalid character '{}' in attribute name '{name}'",
-            char::from(b)
-        ));
+        return Err(format!("invalid character '{}' in attribute name '{name}'", char::from(b)));
     }
     Ok(())
 }
@@ -303,9 +289,7 @@ fn split_attr_path(raw: &str) -> Result<AttrPath, String> {
     if let Some(u) = urn {
         let is_urn = u.len() > 4 && u.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
         if !is_urn {
-            return Err(format!(
-                "attribute path '{raw}' has a prefix '{u}' that is not a schema URN (urn:…)"
-            ));
+            return Err(format!("attribute path '{raw}' has a prefix '{u}' that is not a schema URN (urn:…)"));
         }
     }
     let (name, sub) = match rest.split_once('.') {
@@ -321,11 +305,7 @@ fn split_attr_path(raw: &str) -> Result<AttrPath, String> {
         check_name(s)?;
     }
     check_name(name)?;
-    Ok(AttrPath {
-        urn: urn.map(str::to_owned),
-        name: name.to_owned(),
-        sub: sub.map(str::to_owned),
-    })
+    Ok(AttrPath { urn: urn.map(str::to_owned), name: name.to_owned(), sub: sub.map(str::to_owned) })
 }
 
 struct Parser<'a> {
@@ -337,12 +317,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str) -> Self {
-        Self {
-            src,
-            pos: 0,
-            depth: 0,
-            terms: 0,
-        }
+        Self { src, pos: 0, depth: 0, terms: 0 }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -375,16 +350,9 @@ impl<'a> Parser<'a> {
         let token: String = if rest.starts_with('"') {
             rest.chars().take(20).collect()
         } else {
-            let first = rest
-                .chars()
-                .next()
-                .map(|c| c.is_ascii_alphanumeric() || c == '$')
-                .unwrap_or(false);
+            let first = rest.chars().next().map(|c| c.is_ascii_alphanumeric() || c == '$').unwrap_or(false);
             if first {
-                rest.chars()
-                    .take_while(|c| c.is_ascii() && is_path_byte(*c as u8))
-                    .take(40)
-                    .collect()
+                rest.chars().take_while(|c| c.is_ascii() && is_path_byte(*c as u8)).take(40).collect()
             } else {
                 rest.chars().take(1).collect()
             }
@@ -393,25 +361,16 @@ impl<'a> Parser<'a> {
     }
 
     fn error_at(&self, pos: usize, msg: impl Into<String>) -> ParseError {
-        ParseError {
-            pos,
-            msg: msg.into(),
-        }
+        ParseError { pos, msg: msg.into() }
     }
 
     fn expected(&self, what: &str) -> ParseError {
-        self.error_at(
-            self.pos,
-            format!("expected {what}, found {}", self.found_at(self.pos)),
-        )
+        self.error_at(self.pos, format!("expected {what}, found {}", self.found_at(self.pos)))
     }
 
     fn enter(&mut self) -> PResult<()> {
         if self.depth >= MAX_FILTER_DEPTH {
-            return Err(self.error_at(
-                self.pos,
-                format!("nesting deeper than {MAX_FILTER_DEPTH} levels"),
-            ));
+            return Err(self.error_at(self.pos, format!("nesting deeper than {MAX_FILTER_DEPTH} levels")));
         }
         self.depth += 1;
         Ok(())
@@ -424,10 +383,7 @@ impl<'a> Parser<'a> {
     fn count_term(&mut self, pos: usize) -> PResult<()> {
         self.terms += 1;
         if self.terms > MAX_FILTER_TERMS {
-            return Err(self.error_at(
-                pos,
-                format!("more than {MAX_FILTER_TERMS} attribute expressions"),
-            ));
+            return Err(self.error_at(pos, format!("more than {MAX_FILTER_TERMS} attribute expressions")));
         }
         Ok(())
     }
@@ -435,10 +391,7 @@ impl<'a> Parser<'a> {
     /// Consumes `kw` (case-insensitive) when it is a whole word at `pos`.
     fn eat_keyword(&mut self, kw: &str) -> bool {
         let end = self.pos + kw.len();
-        let matches = self
-            .src
-            .get(self.pos..end)
-            .is_some_and(|s| s.eq_ignore_ascii_case(kw))
+        let matches = self.src.get(self.pos..end).is_some_and(|s| s.eq_ignore_ascii_case(kw))
             && !self.peek_at(end).is_some_and(is_path_byte);
         if matches {
             self.pos = end;
@@ -486,10 +439,9 @@ impl<'a> Parser<'a> {
         let inner = self.parse_or(in_brackets)?;
         self.skip_ws();
         if self.peek() != Some(b')') {
-            return Err(self.expected(&format!(
-                "'and', 'or' or ')' to close the '(' at character {}",
-                self.char_pos(open)
-            )));
+            return Err(
+                self.expected(&format!("'and', 'or' or ')' to close the '(' at character {}", self.char_pos(open)))
+            );
         }
         self.pos += 1;
         self.leave();
@@ -502,9 +454,7 @@ impl<'a> Parser<'a> {
         if self.eat_keyword("not") {
             self.skip_ws();
             if self.peek() != Some(b'(') {
-                return Err(
-                    self.expected("'(' after 'not' (the operand of not must be parenthesised)")
-                );
+                return Err(self.expected("'(' after 'not' (the operand of not must be parenthesised)"));
             }
             let inner = self.parse_group(in_brackets)?;
             return Ok(Filter::Not(Box::new(inner)));
@@ -549,10 +499,7 @@ impl<'a> Parser<'a> {
         self.count_term(start)?;
         if self.peek() == Some(b'[') {
             if in_brackets {
-                return Err(self.error_at(
-                    self.pos,
-                    "nested value filters ('[' inside '[…]') are not allowed",
-                ));
+                return Err(self.error_at(self.pos, "nested value filters ('[' inside '[…]') are not allowed"));
             }
             if path.sub.is_some() {
                 return Err(self.error_at(
@@ -566,10 +513,9 @@ impl<'a> Parser<'a> {
             let mut inner = self.parse_or(true)?;
             self.skip_ws();
             if self.peek() != Some(b']') {
-                return Err(self.expected(&format!(
-                    "'and', 'or' or ']' to close the '[' at character {}",
-                    self.char_pos(open)
-                )));
+                return Err(
+                    self.expected(&format!("'and', 'or' or ']' to close the '[' at character {}", self.char_pos(open)))
+                );
             }
             self.pos += 1;
             self.leave();
@@ -580,9 +526,7 @@ impl<'a> Parser<'a> {
                 let sub = self.parse_sub_name()?;
                 self.count_term(sub_start)?;
                 if !self.skip_ws() {
-                    return Err(
-                        self.expected(&format!("a space and an operator after '{path}[…].{sub}'"))
-                    );
+                    return Err(self.expected(&format!("a space and an operator after '{path}[…].{sub}'")));
                 }
                 let leaf = self.parse_op_value(AttrPath::simple(sub))?;
                 inner = Filter::And(Box::new(inner), Box::new(leaf));
@@ -590,10 +534,8 @@ impl<'a> Parser<'a> {
             return Ok(Filter::ValuePath(path, Box::new(inner)));
         }
         if in_brackets && (path.urn.is_some() || path.sub.is_some()) {
-            return Err(self.error_at(
-                start,
-                format!("inside a value filter '[…]' use a plain sub-attribute name, not '{path}'"),
-            ));
+            return Err(self
+                .error_at(start, format!("inside a value filter '[…]' use a plain sub-attribute name, not '{path}'")));
         }
         if !self.skip_ws() {
             return Err(self.expected(&format!("a space and an operator after attribute '{path}'")));
@@ -679,9 +621,7 @@ impl<'a> Parser<'a> {
         loop {
             match bytes.get(i) {
                 None => {
-                    return Err(
-                        self.error_at(start, "unterminated string literal (missing closing '\"')")
-                    );
+                    return Err(self.error_at(start, "unterminated string literal (missing closing '\"')"));
                 }
                 Some(b'\\') => i += 2,
                 Some(b'"') => break,
@@ -730,42 +670,25 @@ impl<'a> Parser<'a> {
         }
         let lit = self.src.get(start..self.pos).unwrap_or("");
         let unsigned = lit.strip_prefix('-').unwrap_or(lit);
-        if unsigned.len() > 1
-            && unsigned.starts_with('0')
-            && unsigned.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
+        if unsigned.len() > 1 && unsigned.starts_with('0') && unsigned.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
         {
-            return Err(self.error_at(
-                start,
-                format!("invalid number '{lit}': leading zeros are not allowed"),
-            ));
+            return Err(self.error_at(start, format!("invalid number '{lit}': leading zeros are not allowed")));
         }
-        lit.parse::<Number>()
-            .map_err(|_| self.error_at(start, format!("invalid number '{lit}'")))
+        lit.parse::<Number>().map_err(|_| self.error_at(start, format!("invalid number '{lit}'")))
     }
 
     fn char_pos(&self, pos: usize) -> usize {
-        self.src
-            .get(..pos)
-            .map(|s| s.chars().count())
-            .unwrap_or(pos)
-            + 1
+        self.src.get(..pos).map(|s| s.chars().count()).unwrap_or(pos) + 1
     }
 
     fn to_scim(&self, e: ParseError, what: &str, make: fn(String) -> ScimError) -> ScimError {
-        make(format!(
-            "invalid {what}: {} (at character {})",
-            e.msg,
-            self.char_pos(e.pos)
-        ))
+        make(format!("invalid {what}: {} (at character {})", e.msg, self.char_pos(e.pos)))
     }
 }
 
 fn check_len(input: &str, what: &str, make: fn(String) -> ScimError) -> ScimResult<()> {
     if input.len() > MAX_FILTER_LEN {
-        return Err(make(format!(
-            "invalid {what}: {} bytes exceeds the maximum of {MAX_FILTER_LEN}",
-            input.len()
-        )));
+        return Err(make(format!("invalid {what}: {} bytes exceeds the maximum of {MAX_FILTER_LEN}", input.len())));
     }
     Ok(())
 }
@@ -819,10 +742,9 @@ pub fn parse_patch_path(input: &str) -> ScimResult<PatchPath> {
             let filter = p.parse_or(true)?;
             p.skip_ws();
             if p.peek() != Some(b']') {
-                return Err(p.expected(&format!(
-                    "'and', 'or' or ']' to close the '[' at character {}",
-                    p.char_pos(open)
-                )));
+                return Err(
+                    p.expected(&format!("'and', 'or' or ']' to close the '[' at character {}", p.char_pos(open)))
+                );
             }
             p.pos += 1;
             p.leave();
@@ -832,11 +754,7 @@ pub fn parse_patch_path(input: &str) -> ScimResult<PatchPath> {
             } else {
                 None
             };
-            PatchPath::ValuePath {
-                attr: path,
-                filter,
-                sub,
-            }
+            PatchPath::ValuePath { attr: path, filter, sub }
         } else {
             PatchPath::Attr(path)
         };
@@ -875,10 +793,7 @@ pub fn parse_attr_path(input: &str) -> ScimResult<AttrPath> {
 #[derive(Clone, Copy)]
 enum Scope<'s> {
     Root,
-    Elem {
-        parent: &'s AttrPath,
-        def: &'s AttributeDef,
-    },
+    Elem { parent: &'s AttrPath, def: &'s AttributeDef },
 }
 
 /// A filter leaf resolved against the schema.
@@ -903,24 +818,13 @@ impl<'s> Leaf<'s> {
     }
 }
 
-fn resolve_leaf<'s>(
-    path: &AttrPath,
-    schema: &'s ResourceSchema,
-    scope: Scope<'s>,
-) -> ScimResult<Leaf<'s>> {
+fn resolve_leaf<'s>(path: &AttrPath, schema: &'s ResourceSchema, scope: Scope<'s>) -> ScimResult<Leaf<'s>> {
     match scope {
         Scope::Root => {
             let r = schema.resolve(&path.to_string()).ok_or_else(|| {
-                ScimError::invalid_filter(format!(
-                    "unknown attribute '{path}' in filter for {}",
-                    schema.name
-                ))
+                ScimError::invalid_filter(format!("unknown attribute '{path}' in filter for {}", schema.name))
             })?;
-            Ok(Leaf {
-                extension: r.extension,
-                attr: r.attr,
-                sub: r.sub,
-            })
+            Ok(Leaf { extension: r.extension, attr: r.attr, sub: r.sub })
         }
         Scope::Elem { parent, def } => {
             if path.urn.is_some() || path.sub.is_some() {
@@ -929,16 +833,9 @@ fn resolve_leaf<'s>(
                 )));
             }
             let sub = def.sub(&path.name).ok_or_else(|| {
-                ScimError::invalid_filter(format!(
-                    "unknown attribute '{parent}.{}' in filter",
-                    path.name
-                ))
+                ScimError::invalid_filter(format!("unknown attribute '{parent}.{}' in filter", path.name))
             })?;
-            Ok(Leaf {
-                extension: None,
-                attr: sub,
-                sub: None,
-            })
+            Ok(Leaf { extension: None, attr: sub, sub: None })
         }
     }
 }
@@ -982,9 +879,7 @@ fn validate_compare(
         if matches!(op, CompareOp::Eq | CompareOp::Ne) {
             return Ok(());
         }
-        return Err(ScimError::invalid_filter(format!(
-            "'{shown} {op} null': null can only be used with eq or ne"
-        )));
+        return Err(ScimError::invalid_filter(format!("'{shown} {op} null': null can only be used with eq or ne")));
     }
     if op.is_ordering() && matches!(kind, AttrType::Boolean | AttrType::Binary) {
         return Err(ScimError::invalid_filter(format!(
@@ -999,9 +894,7 @@ fn validate_compare(
         )));
     }
     let ok = match kind {
-        AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => {
-            value.is_string()
-        }
+        AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => value.is_string(),
         AttrType::Boolean => value.is_boolean(),
         AttrType::Integer => value.is_i64() || value.is_u64(),
         AttrType::Decimal => value.is_number(),
@@ -1009,9 +902,7 @@ fn validate_compare(
     };
     if !ok {
         let expected = match kind {
-            AttrType::String | AttrType::Reference | AttrType::Binary => {
-                "a string in double quotes"
-            }
+            AttrType::String | AttrType::Reference | AttrType::Binary => "a string in double quotes",
             AttrType::DateTime => "a date-time string such as \"2011-05-13T04:42:34Z\"",
             AttrType::Boolean => "true or false",
             AttrType::Integer => "an integer",
@@ -1026,11 +917,7 @@ fn validate_compare(
     Ok(())
 }
 
-fn validate_in<'s>(
-    filter: &'s Filter,
-    schema: &'s ResourceSchema,
-    scope: Scope<'s>,
-) -> ScimResult<()> {
+fn validate_in<'s>(filter: &'s Filter, schema: &'s ResourceSchema, scope: Scope<'s>) -> ScimResult<()> {
     match filter {
         Filter::And(a, b) | Filter::Or(a, b) => {
             validate_in(a, schema, scope)?;
@@ -1044,14 +931,7 @@ fn validate_in<'s>(
         }
         Filter::ValuePath(p, inner) => {
             let (attr, _) = resolve_value_path(p, schema, scope)?;
-            validate_in(
-                inner,
-                schema,
-                Scope::Elem {
-                    parent: p,
-                    def: attr,
-                },
-            )
+            validate_in(inner, schema, Scope::Elem { parent: p, def: attr })
         }
     }
 }
@@ -1097,11 +977,7 @@ pub fn validate(filter: &Filter, schema: &ResourceSchema) -> ScimResult<()> {
 /// Object member by key, case-insensitively (exact match first).
 fn get_ci<'v>(node: &'v Value, key: &str) -> Option<&'v Value> {
     let obj = node.as_object()?;
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 /// A value as a list: arrays flattened, null/absent dropped.
@@ -1114,9 +990,7 @@ fn flatten(v: Option<&Value>) -> Vec<&Value> {
 }
 
 fn is_primary(v: &Value) -> bool {
-    get_ci(v, "primary")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    get_ci(v, "primary").and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// `pr`: not null, not an empty string, not an empty array/object.
@@ -1132,12 +1006,7 @@ fn is_present(v: &Value) -> bool {
 
 /// The stored values a leaf refers to (multi-valued flattened); for a root leaf with a sub-attribute,
 /// the sub-attribute of every element.
-fn leaf_values<'v>(
-    node: &'v Value,
-    path: &AttrPath,
-    leaf: &Leaf<'_>,
-    scope: Scope<'_>,
-) -> Vec<&'v Value> {
+fn leaf_values<'v>(node: &'v Value, path: &AttrPath, leaf: &Leaf<'_>, scope: Scope<'_>) -> Vec<&'v Value> {
     match scope {
         Scope::Elem { .. } => flatten(get_ci(node, &path.name)),
         Scope::Root => {
@@ -1147,10 +1016,7 @@ fn leaf_values<'v>(
             };
             let attr = flatten(container.and_then(|c| get_ci(c, &path.name)));
             match &path.sub {
-                Some(sub) => attr
-                    .into_iter()
-                    .flat_map(|e| flatten(get_ci(e, sub)))
-                    .collect(),
+                Some(sub) => attr.into_iter().flat_map(|e| flatten(get_ci(e, sub))).collect(),
                 None => attr,
             }
         }
@@ -1172,11 +1038,7 @@ fn cmp_numbers(a: &Number, b: &Number) -> Option<Ordering> {
 }
 
 fn fold(s: &str, case_exact: bool) -> std::borrow::Cow<'_, str> {
-    if case_exact {
-        std::borrow::Cow::Borrowed(s)
-    } else {
-        std::borrow::Cow::Owned(s.to_lowercase())
-    }
+    if case_exact { std::borrow::Cow::Borrowed(s) } else { std::borrow::Cow::Owned(s.to_lowercase()) }
 }
 
 /// Orders a stored value against a filter literal, honouring the attribute's type and `caseExact`.
@@ -1196,13 +1058,7 @@ fn cmp_values(stored: &Value, lit: &Value, kind: AttrType, case_exact: bool) -> 
     }
 }
 
-fn compare_one(
-    stored: &Value,
-    op: CompareOp,
-    lit: &Value,
-    kind: AttrType,
-    case_exact: bool,
-) -> bool {
+fn compare_one(stored: &Value, op: CompareOp, lit: &Value, kind: AttrType, case_exact: bool) -> bool {
     match op {
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => match (stored, lit) {
             (Value::String(a), Value::String(b)) => {
@@ -1234,21 +1090,14 @@ fn compare_one(
     }
 }
 
-fn eval<'s>(
-    filter: &'s Filter,
-    node: &Value,
-    schema: &'s ResourceSchema,
-    scope: Scope<'s>,
-) -> ScimResult<bool> {
+fn eval<'s>(filter: &'s Filter, node: &Value, schema: &'s ResourceSchema, scope: Scope<'s>) -> ScimResult<bool> {
     match filter {
         Filter::And(a, b) => Ok(eval(a, node, schema, scope)? && eval(b, node, schema, scope)?),
         Filter::Or(a, b) => Ok(eval(a, node, schema, scope)? || eval(b, node, schema, scope)?),
         Filter::Not(a) => Ok(!eval(a, node, schema, scope)?),
         Filter::Present(p) => {
             let leaf = resolve_leaf(p, schema, scope)?;
-            Ok(leaf_values(node, p, &leaf, scope)
-                .into_iter()
-                .any(is_present))
+            Ok(leaf_values(node, p, &leaf, scope).into_iter().any(is_present))
         }
         Filter::Compare(p, op, lit) => {
             let leaf = resolve_leaf(p, schema, scope)?;
@@ -1257,11 +1106,8 @@ fn eval<'s>(
                 Some(d) => {
                     if leaf.sub.is_none() && leaf.attr.is_complex() {
                         // `members eq "u1"`: compare against the elements' `value`.
-                        values = values
-                            .into_iter()
-                            .filter_map(|e| get_ci(e, "value"))
-                            .filter(|v| !v.is_null())
-                            .collect();
+                        values =
+                            values.into_iter().filter_map(|e| get_ci(e, "value")).filter(|v| !v.is_null()).collect();
                     }
                     d
                 }
@@ -1278,9 +1124,7 @@ fn eval<'s>(
             if values.is_empty() {
                 return Ok(*op == CompareOp::Ne);
             }
-            Ok(values
-                .into_iter()
-                .any(|v| compare_one(v, *op, lit, def.kind, def.case_exact)))
+            Ok(values.into_iter().any(|v| compare_one(v, *op, lit, def.kind, def.case_exact)))
         }
         Filter::ValuePath(p, inner) => {
             let (attr, extension) = resolve_value_path(p, schema, scope)?;
@@ -1288,10 +1132,7 @@ fn eval<'s>(
                 Some(urn) => get_ci(node, urn),
                 None => Some(node),
             };
-            let elem_scope = Scope::Elem {
-                parent: p,
-                def: attr,
-            };
+            let elem_scope = Scope::Elem { parent: p, def: attr };
             for elem in flatten(container.and_then(|c| get_ci(c, &p.name))) {
                 if elem.is_object() && eval(inner, elem, schema, elem_scope)? {
                     return Ok(true);
@@ -1314,29 +1155,16 @@ pub fn matches(filter: &Filter, resource: &Value, schema: &ResourceSchema) -> Sc
 
 /// Evaluates the inner filter of a value path (`attr[filter]`, e.g. from a [`PatchPath::ValuePath`])
 /// against one element of the complex attribute `attr`. Used by PATCH to select the targeted elements.
-pub fn matches_element(
-    filter: &Filter,
-    element: &Value,
-    attr: &AttrPath,
-    schema: &ResourceSchema,
-) -> ScimResult<bool> {
+pub fn matches_element(filter: &Filter, element: &Value, attr: &AttrPath, schema: &ResourceSchema) -> ScimResult<bool> {
     let (def, _) = resolve_value_path(attr, schema, Scope::Root)?;
     eval(filter, element, schema, Scope::Elem { parent: attr, def })
 }
 
 /// All values at `path` in `resource` (multi-valued flattened, the `primary` element first; a complex
 /// attribute without sub-attribute yields its elements' `value`), for sortBy.
-pub fn values_at<'a>(
-    resource: &'a Value,
-    path: &AttrPath,
-    schema: &ResourceSchema,
-) -> Vec<&'a Value> {
+pub fn values_at<'a>(resource: &'a Value, path: &AttrPath, schema: &ResourceSchema) -> Vec<&'a Value> {
     let resolved = schema.resolve(&path.to_string());
-    let container = match (
-        resolved.and_then(|r| r.extension),
-        &path.urn,
-        resolved.is_some(),
-    ) {
+    let container = match (resolved.and_then(|r| r.extension), &path.urn, resolved.is_some()) {
         (Some(ext), _, _) => get_ci(resource, ext),
         (None, Some(urn), false) => get_ci(resource, urn),
         _ => Some(resource),
@@ -1344,19 +1172,10 @@ pub fn values_at<'a>(
     let mut elems = flatten(container.and_then(|c| get_ci(c, &path.name)));
     elems.sort_by_key(|e| !is_primary(e));
     match &path.sub {
-        Some(sub) => elems
-            .into_iter()
-            .flat_map(|e| flatten(get_ci(e, sub)))
-            .collect(),
+        Some(sub) => elems.into_iter().flat_map(|e| flatten(get_ci(e, sub))).collect(),
         None => elems
             .into_iter()
-            .filter_map(|e| {
-                if e.is_object() {
-                    get_ci(e, "value").filter(|v| !v.is_null())
-                } else {
-                    Some(e)
-                }
-            })
+            .filter_map(|e| if e.is_object() { get_ci(e, "value").filter(|v| !v.is_null()) } else { Some(e) })
             .collect(),
     }
 }
@@ -1371,8 +1190,7 @@ mod tests {
     use super::*;
     use crate::scim::error::ScimType;
     use crate::scim::schema::{
-        ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, Mutability, Returned, SchemaDef, USER_SCHEMA,
-        Uniqueness,
+        ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, Mutability, Returned, SchemaDef, USER_SCHEMA, Uniqueness,
     };
     use proptest::prelude::*;
     use serde_json::json;
@@ -1448,14 +1266,7 @@ mod tests {
                 exact(attr("profileUrl", AttrType::Reference)),
                 multi_contact("emails"),
                 multi_contact("ims"),
-                complex(
-                    "addresses",
-                    true,
-                    vec![
-                        attr("type", AttrType::String),
-                        attr("formatted", AttrType::String),
-                    ],
-                ),
+                complex("addresses", true, vec![attr("type", AttrType::String), attr("formatted", AttrType::String)]),
             ],
         };
         let ent = SchemaDef {
@@ -1503,12 +1314,7 @@ mod tests {
                 ),
             ],
         };
-        ResourceSchema {
-            name: "Group".into(),
-            endpoint: "/Groups".into(),
-            core: Arc::new(core),
-            extensions: vec![],
-        }
+        ResourceSchema { name: "Group".into(), endpoint: "/Groups".into(), core: Arc::new(core), extensions: vec![] }
     }
 
     fn alice() -> Value {
@@ -1579,11 +1385,7 @@ mod tests {
     }
 
     fn ps(name: &str, sub: &str) -> AttrPath {
-        AttrPath {
-            urn: None,
-            name: name.into(),
-            sub: Some(sub.into()),
-        }
+        AttrPath { urn: None, name: name.into(), sub: Some(sub.into()) }
     }
 
     fn cmp(path: AttrPath, op: CompareOp, v: Value) -> Filter {
@@ -1649,21 +1451,13 @@ mod tests {
     #[test]
     fn parse_shapes() {
         assert_eq!(parse("title pr"), Filter::Present(p("title")));
-        assert_eq!(
-            parse("userName Eq \"john\""),
-            cmp(p("userName"), CompareOp::Eq, json!("john"))
-        );
+        assert_eq!(parse("userName Eq \"john\""), cmp(p("userName"), CompareOp::Eq, json!("john")));
         assert_eq!(
             parse("title pr and userType eq \"Employee\""),
-            and(
-                Filter::Present(p("title")),
-                cmp(p("userType"), CompareOp::Eq, json!("Employee"))
-            )
+            and(Filter::Present(p("title")), cmp(p("userType"), CompareOp::Eq, json!("Employee")))
         );
         assert_eq!(
-            parse(
-                "userType ne \"Employee\" and not (emails co \"example.com\" or emails.value co \"example.org\")"
-            ),
+            parse("userType ne \"Employee\" and not (emails co \"example.com\" or emails.value co \"example.org\")"),
             and(
                 cmp(p("userType"), CompareOp::Ne, json!("Employee")),
                 not(or(
@@ -1690,37 +1484,15 @@ mod tests {
 
     #[test]
     fn precedence_and_associativity() {
-        let (a, b, c) = (
-            Filter::Present(p("a")),
-            Filter::Present(p("b")),
-            Filter::Present(p("c")),
-        );
-        assert_eq!(
-            parse("a pr or b pr and c pr"),
-            or(a.clone(), and(b.clone(), c.clone()))
-        );
-        assert_eq!(
-            parse("a pr and b pr or c pr"),
-            or(and(a.clone(), b.clone()), c.clone())
-        );
-        assert_eq!(
-            parse("a pr and b pr and c pr"),
-            and(and(a.clone(), b.clone()), c.clone())
-        );
-        assert_eq!(
-            parse("a pr and (b pr and c pr)"),
-            and(a.clone(), and(b.clone(), c.clone()))
-        );
-        assert_eq!(
-            parse("(a pr or b pr) and c pr"),
-            and(or(a.clone(), b.clone()), c.clone())
-        );
+        let (a, b, c) = (Filter::Present(p("a")), Filter::Present(p("b")), Filter::Present(p("c")));
+        assert_eq!(parse("a pr or b pr and c pr"), or(a.clone(), and(b.clone(), c.clone())));
+        assert_eq!(parse("a pr and b pr or c pr"), or(and(a.clone(), b.clone()), c.clone()));
+        assert_eq!(parse("a pr and b pr and c pr"), and(and(a.clone(), b.clone()), c.clone()));
+        assert_eq!(parse("a pr and (b pr and c pr)"), and(a.clone(), and(b.clone(), c.clone())));
+        assert_eq!(parse("(a pr or b pr) and c pr"), and(or(a.clone(), b.clone()), c.clone()));
         assert_eq!(parse("not (a pr) and b pr"), and(not(a.clone()), b.clone()));
         assert_eq!(parse("not(a pr)"), not(a.clone()));
-        assert_eq!(
-            parse("NOT (a pr) OR b PR AND c Pr"),
-            or(not(a.clone()), and(b.clone(), c.clone()))
-        );
+        assert_eq!(parse("NOT (a pr) OR b PR AND c Pr"), or(not(a.clone()), and(b.clone(), c.clone())));
         assert_eq!(parse("  ( ( a pr ) )  "), a.clone());
         // Display keeps the tree.
         for f in [
@@ -1732,23 +1504,14 @@ mod tests {
         ] {
             assert_eq!(parse(&f.to_string()), f, "{f}");
         }
-        assert_eq!(
-            and(a.clone(), and(b.clone(), c.clone())).to_string(),
-            "a pr and (b pr and c pr)"
-        );
-        assert_eq!(
-            or(and(a.clone(), b.clone()), c).to_string(),
-            "a pr and b pr or c pr"
-        );
+        assert_eq!(and(a.clone(), and(b.clone(), c.clone())).to_string(), "a pr and (b pr and c pr)");
+        assert_eq!(or(and(a.clone(), b.clone()), c).to_string(), "a pr and b pr or c pr");
     }
 
     #[test]
     fn case_insensitive_operators_and_literals() {
         for op in ["eq", "EQ", "Eq", "eQ"] {
-            assert_eq!(
-                parse(&format!("userName {op} \"a\"")),
-                cmp(p("userName"), CompareOp::Eq, json!("a"))
-            );
+            assert_eq!(parse(&format!("userName {op} \"a\"")), cmp(p("userName"), CompareOp::Eq, json!("a")));
         }
         for (s, op) in [
             ("ne", CompareOp::Ne),
@@ -1762,66 +1525,27 @@ mod tests {
         ] {
             assert_eq!(parse(&format!("x {s} 1")), cmp(p("x"), op, json!(1)));
         }
-        assert_eq!(
-            parse("active eq True"),
-            cmp(p("active"), CompareOp::Eq, json!(true))
-        );
-        assert_eq!(
-            parse("active eq FALSE"),
-            cmp(p("active"), CompareOp::Eq, json!(false))
-        );
-        assert_eq!(
-            parse("title eq NULL"),
-            cmp(p("title"), CompareOp::Eq, Value::Null)
-        );
-        assert_eq!(
-            parse("a pr AND b pr"),
-            and(Filter::Present(p("a")), Filter::Present(p("b")))
-        );
-        assert_eq!(
-            parse("USERNAME eq \"a\""),
-            cmp(p("USERNAME"), CompareOp::Eq, json!("a"))
-        );
+        assert_eq!(parse("active eq True"), cmp(p("active"), CompareOp::Eq, json!(true)));
+        assert_eq!(parse("active eq FALSE"), cmp(p("active"), CompareOp::Eq, json!(false)));
+        assert_eq!(parse("title eq NULL"), cmp(p("title"), CompareOp::Eq, Value::Null));
+        assert_eq!(parse("a pr AND b pr"), and(Filter::Present(p("a")), Filter::Present(p("b"))));
+        assert_eq!(parse("USERNAME eq \"a\""), cmp(p("USERNAME"), CompareOp::Eq, json!("a")));
     }
 
     #[test]
     fn value_literals() {
-        assert_eq!(
-            parse(r#"x eq "a\"b\\c\u00e9""#),
-            cmp(p("x"), CompareOp::Eq, json!("a\"b\\cé"))
-        );
-        assert_eq!(
-            parse(r#"x eq "tab\there""#),
-            cmp(p("x"), CompareOp::Eq, json!("tab\there"))
-        );
-        assert_eq!(
-            parse(r#"x eq "ü😀""#),
-            cmp(p("x"), CompareOp::Eq, json!("ü😀"))
-        );
-        assert_eq!(
-            parse(r#"x eq "a ) ] and or""#),
-            cmp(p("x"), CompareOp::Eq, json!("a ) ] and or"))
-        );
+        assert_eq!(parse(r#"x eq "a\"b\\c\u00e9""#), cmp(p("x"), CompareOp::Eq, json!("a\"b\\cé")));
+        assert_eq!(parse(r#"x eq "tab\there""#), cmp(p("x"), CompareOp::Eq, json!("tab\there")));
+        assert_eq!(parse(r#"x eq "ü😀""#), cmp(p("x"), CompareOp::Eq, json!("ü😀")));
+        assert_eq!(parse(r#"x eq "a ) ] and or""#), cmp(p("x"), CompareOp::Eq, json!("a ) ] and or")));
         assert_eq!(parse("x eq 42"), cmp(p("x"), CompareOp::Eq, json!(42)));
         assert_eq!(parse("x eq -7"), cmp(p("x"), CompareOp::Eq, json!(-7)));
         assert_eq!(parse("x gt 1.5"), cmp(p("x"), CompareOp::Gt, json!(1.5)));
-        assert_eq!(
-            parse("x lt -0.25"),
-            cmp(p("x"), CompareOp::Lt, json!(-0.25))
-        );
+        assert_eq!(parse("x lt -0.25"), cmp(p("x"), CompareOp::Lt, json!(-0.25)));
         assert_eq!(parse("x lt 1e3"), cmp(p("x"), CompareOp::Lt, json!(1000.0)));
-        assert_eq!(
-            parse("x eq 18446744073709551615"),
-            cmp(p("x"), CompareOp::Eq, json!(u64::MAX))
-        );
-        assert_eq!(
-            parse("x eq\"nospace\""),
-            cmp(p("x"), CompareOp::Eq, json!("nospace"))
-        );
-        assert_eq!(
-            parse("x   eq    \"spaces\"  "),
-            cmp(p("x"), CompareOp::Eq, json!("spaces"))
-        );
+        assert_eq!(parse("x eq 18446744073709551615"), cmp(p("x"), CompareOp::Eq, json!(u64::MAX)));
+        assert_eq!(parse("x eq\"nospace\""), cmp(p("x"), CompareOp::Eq, json!("nospace")));
+        assert_eq!(parse("x   eq    \"spaces\"  "), cmp(p("x"), CompareOp::Eq, json!("spaces")));
         // Canonical output.
         assert_eq!(parse(r#"x EQ "a\u00e9\"""#).to_string(), r#"x eq "aé\"""#);
         assert_eq!(parse("x eq TRUE").to_string(), "x eq true");
@@ -1830,30 +1554,18 @@ mod tests {
     #[test]
     fn urn_paths_and_ref() {
         assert_eq!(
-            parse(
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"701984\""
-            ),
+            parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"701984\""),
             cmp(
-                AttrPath {
-                    urn: Some(ENT.into()),
-                    name: "employeeNumber".into(),
-                    sub: None
-                },
+                AttrPath { urn: Some(ENT.into()), name: "employeeNumber".into(), sub: None },
                 CompareOp::Eq,
                 json!("701984")
             )
         );
-        let f = parse(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"",
-        );
+        let f = parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"");
         assert_eq!(
             f,
             cmp(
-                AttrPath {
-                    urn: Some(ENT.into()),
-                    name: "manager".into(),
-                    sub: Some("value".into())
-                },
+                AttrPath { urn: Some(ENT.into()), name: "manager".into(), sub: Some("value".into()) },
                 CompareOp::Eq,
                 json!("x")
             )
@@ -1861,15 +1573,9 @@ mod tests {
         assert_eq!(f.to_string(), format!("{ENT}:manager.value eq \"x\""));
         assert_eq!(
             parse("members[$ref eq \"https://x/Users/u1\"]"),
-            vp(
-                p("members"),
-                cmp(p("$ref"), CompareOp::Eq, json!("https://x/Users/u1"))
-            )
+            vp(p("members"), cmp(p("$ref"), CompareOp::Eq, json!("https://x/Users/u1")))
         );
-        assert_eq!(
-            parse("manager.$ref pr"),
-            Filter::Present(ps("manager", "$ref"))
-        );
+        assert_eq!(parse("manager.$ref pr"), Filter::Present(ps("manager", "$ref")));
         assert_eq!(parse("x-y_z2 pr"), Filter::Present(p("x-y_z2")));
     }
 
@@ -1881,16 +1587,9 @@ mod tests {
         );
         assert_eq!(
             parse("externalId eq \"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef\""),
-            cmp(
-                p("externalId"),
-                CompareOp::Eq,
-                json!("0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef")
-            )
+            cmp(p("externalId"), CompareOp::Eq, json!("0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"))
         );
-        assert_eq!(
-            parse("displayName eq \"Sales\""),
-            cmp(p("displayName"), CompareOp::Eq, json!("Sales"))
-        );
+        assert_eq!(parse("displayName eq \"Sales\""), cmp(p("displayName"), CompareOp::Eq, json!("Sales")));
         assert_eq!(
             parse("id eq \"g1\" and members[value eq \"u1\"]"),
             and(
@@ -1900,31 +1599,19 @@ mod tests {
         );
         assert_eq!(
             parse("id eq \"g1\" and members eq \"u1\""),
-            and(
-                cmp(p("id"), CompareOp::Eq, json!("g1")),
-                cmp(p("members"), CompareOp::Eq, json!("u1"))
-            )
+            and(cmp(p("id"), CompareOp::Eq, json!("g1")), cmp(p("members"), CompareOp::Eq, json!("u1")))
         );
         let f = parse("emails[type eq \"work\"].value eq \"a@b.com\"");
         assert_eq!(
             f,
             vp(
                 p("emails"),
-                and(
-                    cmp(p("type"), CompareOp::Eq, json!("work")),
-                    cmp(p("value"), CompareOp::Eq, json!("a@b.com"))
-                )
+                and(cmp(p("type"), CompareOp::Eq, json!("work")), cmp(p("value"), CompareOp::Eq, json!("a@b.com")))
             )
         );
-        assert_eq!(
-            f.to_string(),
-            "emails[type eq \"work\" and value eq \"a@b.com\"]"
-        );
+        assert_eq!(f.to_string(), "emails[type eq \"work\" and value eq \"a@b.com\"]");
         let f = parse("emails[type eq \"work\" or type eq \"home\"].value pr");
-        assert_eq!(
-            f.to_string(),
-            "emails[(type eq \"work\" or type eq \"home\") and value pr]"
-        );
+        assert_eq!(f.to_string(), "emails[(type eq \"work\" or type eq \"home\") and value pr]");
         assert_eq!(parse(&f.to_string()), f);
     }
 
@@ -1935,18 +1622,12 @@ mod tests {
         assert!(e.detail.contains("end of input"), "{}", e.detail);
         let e = filter_err("userName xx \"a\"");
         assert!(
-            e.detail.contains("operator")
-                && e.detail.contains("'xx'")
-                && e.detail.contains("character 10"),
+            e.detail.contains("operator") && e.detail.contains("'xx'") && e.detail.contains("character 10"),
             "{}",
             e.detail
         );
         let e = filter_err("(userName eq \"a\"");
-        assert!(
-            e.detail.contains("')'") && e.detail.contains("character 1"),
-            "{}",
-            e.detail
-        );
+        assert!(e.detail.contains("')'") && e.detail.contains("character 1"), "{}", e.detail);
         let e = filter_err("userName eq \"a\" or");
         assert!(e.detail.contains("attribute name"), "{}", e.detail);
         filter_err("userName eq \"a\" or ");
@@ -2016,17 +1697,9 @@ mod tests {
         assert!(e.detail.contains("exceeds"), "{}", e.detail);
         filter_err(&"not (".repeat(1000));
         // Exactly at the depth limit is fine; one more is not.
-        let ok = format!(
-            "{}a pr{}",
-            "(".repeat(MAX_FILTER_DEPTH),
-            ")".repeat(MAX_FILTER_DEPTH)
-        );
+        let ok = format!("{}a pr{}", "(".repeat(MAX_FILTER_DEPTH), ")".repeat(MAX_FILTER_DEPTH));
         parse(&ok);
-        let too_deep = format!(
-            "{}a pr{}",
-            "(".repeat(MAX_FILTER_DEPTH + 1),
-            ")".repeat(MAX_FILTER_DEPTH + 1)
-        );
+        let too_deep = format!("{}a pr{}", "(".repeat(MAX_FILTER_DEPTH + 1), ")".repeat(MAX_FILTER_DEPTH + 1));
         filter_err(&too_deep);
         // Length.
         let long = format!("userName eq \"{}\"", "a".repeat(MAX_FILTER_LEN));
@@ -2039,22 +1712,8 @@ mod tests {
         let e = filter_err(&too_many);
         assert!(e.detail.contains("200"), "{}", e.detail);
         // Patch paths are limited too.
-        assert!(
-            parse_patch_path(&format!(
-                "emails[{}a pr{}]",
-                "(".repeat(5000),
-                ")".repeat(5000)
-            ))
-            .is_err()
-        );
-        assert!(
-            parse_patch_path(&format!(
-                "emails[{}a pr{}]",
-                "(".repeat(500),
-                ")".repeat(500)
-            ))
-            .is_err()
-        );
+        assert!(parse_patch_path(&format!("emails[{}a pr{}]", "(".repeat(5000), ")".repeat(5000))).is_err());
+        assert!(parse_patch_path(&format!("emails[{}a pr{}]", "(".repeat(500), ")".repeat(500))).is_err());
     }
 
     #[test]
@@ -2068,19 +1727,11 @@ mod tests {
         assert_eq!(attr("NAME.FamilyName"), ps("NAME", "FamilyName"));
         assert_eq!(
             attr(&format!("{ENT}:manager")),
-            AttrPath {
-                urn: Some(ENT.into()),
-                name: "manager".into(),
-                sub: None
-            }
+            AttrPath { urn: Some(ENT.into()), name: "manager".into(), sub: None }
         );
         assert_eq!(
             attr(&format!("{ENT}:manager.value")),
-            AttrPath {
-                urn: Some(ENT.into()),
-                name: "manager".into(),
-                sub: Some("value".into())
-            }
+            AttrPath { urn: Some(ENT.into()), name: "manager".into(), sub: Some("value".into()) }
         );
         assert_eq!(
             parse_patch_path("emails[type eq \"work\"].value"),
@@ -2134,22 +1785,12 @@ mod tests {
     #[test]
     fn attr_paths() {
         assert_eq!(parse_attr_path("userName"), Ok(p("userName")));
-        assert_eq!(
-            parse_attr_path(" name.givenName "),
-            Ok(ps("name", "givenName"))
-        );
+        assert_eq!(parse_attr_path(" name.givenName "), Ok(ps("name", "givenName")));
         assert_eq!(
             parse_attr_path(&format!("{ENT}:employeeNumber")),
-            Ok(AttrPath {
-                urn: Some(ENT.into()),
-                name: "employeeNumber".into(),
-                sub: None
-            })
+            Ok(AttrPath { urn: Some(ENT.into()), name: "employeeNumber".into(), sub: None })
         );
-        assert_eq!(
-            parse_attr_path("meta.lastModified").unwrap().to_string(),
-            "meta.lastModified"
-        );
+        assert_eq!(parse_attr_path("meta.lastModified").unwrap().to_string(), "meta.lastModified");
         for bad in ["", "emails[type eq \"work\"]", "a,b", "a.b.c", "1a", "a."] {
             let e = parse_attr_path(bad).expect_err(bad);
             assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
@@ -2171,43 +1812,20 @@ mod tests {
         let f = "userType ne \"Employee\" and not (emails co \"example.com\" or emails.value co \"example.org\")";
         assert!(!m(f, &a, &u));
         assert!(!m(f, &b, &u)); // bob has an example.org email
-        assert!(m(
-            "userType ne \"Employee\" and not (emails co \"example.com\")",
-            &b,
-            &u
-        ));
-        assert!(m(
-            "userType eq \"Employee\" and (emails.type eq \"work\")",
-            &a,
-            &u
-        ));
-        assert!(m(
-            "userType eq \"Employee\" and emails[type eq \"work\" and value co \"@example.com\"]",
-            &a,
-            &u
-        ));
+        assert!(m("userType ne \"Employee\" and not (emails co \"example.com\")", &b, &u));
+        assert!(m("userType eq \"Employee\" and (emails.type eq \"work\")", &a, &u));
+        assert!(m("userType eq \"Employee\" and emails[type eq \"work\" and value co \"@example.com\"]", &a, &u));
         // The work email and the example.org email are different elements.
-        assert!(!m(
-            "emails[type eq \"work\" and value co \"example.org\"]",
-            &a,
-            &u
-        ));
-        assert!(m(
-            "emails.type eq \"work\" and emails.value co \"example.org\"",
-            &a,
-            &u
-        ));
-        let f = "emails[type eq \"work\" and value co \"@example.com\"] or ims[type eq \"xmpp\" and value co \"@foo.com\"]";
+        assert!(!m("emails[type eq \"work\" and value co \"example.org\"]", &a, &u));
+        assert!(m("emails.type eq \"work\" and emails.value co \"example.org\"", &a, &u));
+        let f =
+            "emails[type eq \"work\" and value co \"@example.com\"] or ims[type eq \"xmpp\" and value co \"@foo.com\"]";
         assert!(m(f, &a, &u));
         assert!(!m(f, &b, &u));
         assert!(m("ims[type eq \"xmpp\" and value co \"@foo.com\"]", &a, &u));
         assert!(m("name.familyName co \"O'Malley\"", &a, &u));
         assert!(m("name.familyName co \"o'malley\"", &a, &u)); // caseExact false
-        assert!(m(
-            "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName co \"O'Malley\"",
-            &a,
-            &u
-        ));
+        assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:name.familyName co \"O'Malley\"", &a, &u));
         assert!(m("userName sw \"alice\"", &a, &u));
         assert!(m("userName sw \"A\"", &a, &u));
         assert!(!m("userName sw \"J\"", &a, &u));
@@ -2223,11 +1841,7 @@ mod tests {
         assert!(m("meta.lastModified gt \"2011-05-14T07:59:59Z\"", &a, &u));
         assert!(!m("meta.lastModified gt \"2011-05-14T08:00:00Z\"", &a, &u));
         assert!(m("meta.lastModified ge \"2011-05-14T08:00:00Z\"", &a, &u));
-        assert!(m(
-            "meta.lastModified eq \"2011-05-14T08:00:00.000Z\"",
-            &a,
-            &u
-        ));
+        assert!(m("meta.lastModified eq \"2011-05-14T08:00:00.000Z\"", &a, &u));
         // String comparison would say "2011-05-14T10" > "2011-05-14T09"; chronologically it is earlier.
         assert!(m("meta.lastModified lt \"2011-05-14T09:00:00Z\"", &a, &u));
         assert!(m("meta.created le \"2011-05-13T04:42:34Z\"", &a, &u));
@@ -2256,37 +1870,13 @@ mod tests {
         assert!(m("members[$ref eq \"https://x/Users/u1\"]", &s, &g));
         assert!(m("members[display eq \"bob\" and value eq \"u2\"]", &s, &g));
         assert!(m("members.display co \"li\"", &s, &g));
-        assert!(m(
-            "emails[type eq \"work\"].value eq \"alice@example.com\"",
-            &a,
-            &u
-        ));
-        assert!(m(
-            "emails[type eq \"work\"].value eq \"ALICE@example.com\"",
-            &a,
-            &u
-        ));
-        assert!(!m(
-            "emails[type eq \"home\"].value eq \"alice@example.com\"",
-            &a,
-            &u
-        ));
+        assert!(m("emails[type eq \"work\"].value eq \"alice@example.com\"", &a, &u));
+        assert!(m("emails[type eq \"work\"].value eq \"ALICE@example.com\"", &a, &u));
+        assert!(!m("emails[type eq \"home\"].value eq \"alice@example.com\"", &a, &u));
         assert!(m("emails co \"@home.example\"", &a, &u));
-        assert!(m(
-            "emails[primary eq true].value ew \"example.com\"",
-            &a,
-            &u
-        ));
-        assert!(m(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"701984\"",
-            &a,
-            &u
-        ));
-        assert!(m(
-            "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:EMPLOYEENUMBER eq \"701984\"",
-            &a,
-            &u
-        ));
+        assert!(m("emails[primary eq true].value ew \"example.com\"", &a, &u));
+        assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"701984\"", &a, &u));
+        assert!(m("URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:EMPLOYEENUMBER eq \"701984\"", &a, &u));
         assert!(m(
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"26118915-6090-4610-87e4-49d8ca9f808d\"",
             &a,
@@ -2316,11 +1906,7 @@ mod tests {
         // Keys are looked up case-insensitively.
         let odd = json!({"USERNAME": "x", "Emails": [{"VALUE": "q@r.s", "Type": "work"}], "NAME": {"GIVENNAME": "Q"}});
         assert!(m("userName eq \"x\"", &odd, &u));
-        assert!(m(
-            "emails[type eq \"work\" and value eq \"q@r.s\"]",
-            &odd,
-            &u
-        ));
+        assert!(m("emails[type eq \"work\" and value eq \"q@r.s\"]", &odd, &u));
         assert!(m("name.givenName eq \"q\"", &odd, &u));
         // Missing attribute: ne true, everything else false.
         assert!(m("displayName ne \"x\"", &b, &u));
@@ -2372,10 +1958,7 @@ mod tests {
         // Element matching for PATCH.
         let inner = parse("type eq \"work\"");
         let emails = a["emails"].as_array().unwrap();
-        let hits: Vec<bool> = emails
-            .iter()
-            .map(|e| matches_element(&inner, e, &p("emails"), &u).unwrap())
-            .collect();
+        let hits: Vec<bool> = emails.iter().map(|e| matches_element(&inner, e, &p("emails"), &u).unwrap()).collect();
         assert_eq!(hits, vec![true, false]);
     }
 
@@ -2388,10 +1971,7 @@ mod tests {
             ("name.nope eq \"x\"", "name.nope"),
             ("emails[nope eq \"x\"]", "emails.nope"),
             ("urn:x:y:z eq \"x\"", "urn:x:y:z"),
-            (
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:nope pr",
-                "nope",
-            ),
+            ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:nope pr", "nope"),
         ] {
             let parsed = parse(f);
             let e = validate(&parsed, &u).expect_err(f);
@@ -2458,41 +2038,17 @@ mod tests {
         assert_eq!(vals("userName"), vec![&json!("Alice@Contoso.com")]);
         assert_eq!(vals("USERNAME"), vec![&json!("Alice@Contoso.com")]);
         assert_eq!(vals("name.familyName"), vec![&json!("O'Malley")]);
-        assert_eq!(
-            vals("emails.value"),
-            vec![
-                &json!("alice@example.com"),
-                &json!("alice@home.example.org")
-            ]
-        );
-        assert_eq!(
-            vals("emails"),
-            vec![
-                &json!("alice@example.com"),
-                &json!("alice@home.example.org")
-            ]
-        );
-        assert_eq!(
-            vals(&format!("{ENT}:employeeNumber")),
-            vec![&json!("701984")]
-        );
-        assert_eq!(
-            vals(&format!("{ENT}:manager.displayName")),
-            vec![&json!("Bob")]
-        );
+        assert_eq!(vals("emails.value"), vec![&json!("alice@example.com"), &json!("alice@home.example.org")]);
+        assert_eq!(vals("emails"), vec![&json!("alice@example.com"), &json!("alice@home.example.org")]);
+        assert_eq!(vals(&format!("{ENT}:employeeNumber")), vec![&json!("701984")]);
+        assert_eq!(vals(&format!("{ENT}:manager.displayName")), vec![&json!("Bob")]);
         assert_eq!(vals("meta.created"), vec![&json!("2011-05-13T04:42:34Z")]);
         assert!(vals("displayNameX").is_empty());
         assert!(vals("nickName").is_empty());
         // The primary element comes first.
         let r = json!({"emails": [{"value": "b"}, {"value": "a", "primary": true}]});
-        assert_eq!(
-            values_at(&r, &p("emails"), &u),
-            vec![&json!("a"), &json!("b")]
-        );
-        assert_eq!(
-            values_at(&r, &ps("emails", "value"), &u),
-            vec![&json!("a"), &json!("b")]
-        );
+        assert_eq!(values_at(&r, &p("emails"), &u), vec![&json!("a"), &json!("b")]);
+        assert_eq!(values_at(&r, &ps("emails", "value"), &u), vec![&json!("a"), &json!("b")]);
     }
 
     // ---- property tests -------------------------------------------------------------------------
@@ -2501,8 +2057,7 @@ mod tests {
 
     fn name_strategy() -> BoxedStrategy<String> {
         prop::sample::select(vec![
-            "userName", "title", "emails", "name", "active", "x-y_z9", "$ref", "AND", "or", "pr",
-            "eq", "Members",
+            "userName", "title", "emails", "name", "active", "x-y_z9", "$ref", "AND", "or", "pr", "eq", "Members",
         ])
         .prop_map(str::to_owned)
         .boxed()
@@ -2512,18 +2067,9 @@ mod tests {
         (
             prop::option::of(prop::sample::select(vec![ENT, CORE_URN, "urn:a:b.c"])),
             name_strategy(),
-            prop::option::of(prop::sample::select(vec![
-                "value",
-                "familyName",
-                "$ref",
-                "type",
-            ])),
+            prop::option::of(prop::sample::select(vec!["value", "familyName", "$ref", "type"])),
         )
-            .prop_map(|(urn, name, sub)| AttrPath {
-                urn: urn.map(str::to_owned),
-                name,
-                sub: sub.map(str::to_owned),
-            })
+            .prop_map(|(urn, name, sub)| AttrPath { urn: urn.map(str::to_owned), name, sub: sub.map(str::to_owned) })
             .boxed()
     }
 
@@ -2559,8 +2105,7 @@ mod tests {
     fn leaf(path: BoxedStrategy<AttrPath>) -> BoxedStrategy<Filter> {
         prop_oneof![
             path.clone().prop_map(Filter::Present),
-            (path, op_strategy(), value_strategy())
-                .prop_map(|(p, op, v)| Filter::Compare(p, op, v)),
+            (path, op_strategy(), value_strategy()).prop_map(|(p, op, v)| Filter::Compare(p, op, v)),
         ]
         .boxed()
     }
@@ -2579,10 +2124,7 @@ mod tests {
 
     fn filter_strategy() -> impl Strategy<Value = Filter> {
         let rel = name_strategy().prop_map(AttrPath::simple).boxed();
-        let value_path = (
-            name_strategy().prop_map(AttrPath::simple),
-            logic(leaf(rel), 3),
-        )
+        let value_path = (name_strategy().prop_map(AttrPath::simple), logic(leaf(rel), 3))
             .prop_map(|(p, inner)| Filter::ValuePath(p, Box::new(inner)))
             .boxed();
         let root_leaf = prop_oneof![3 => leaf(root_path()), 1 => value_path].boxed();

@@ -45,25 +45,17 @@ impl Default for ListQuery {
 
 /// Parses a comma-separated attribute list (`attributes=`, `excludedAttributes=`).
 pub fn parse_attr_list(s: &str) -> ScimResult<Vec<AttrPath>> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(parse_attr_path)
-        .collect()
+    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(parse_attr_path).collect()
 }
 
 fn parse_uint(name: &str, s: &str) -> ScimResult<i64> {
-    s.trim()
-        .parse::<i64>()
-        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer")))
+    s.trim().parse::<i64>().map_err(|_| ScimError::invalid_value(format!("{name} must be an integer")))
 }
 
 impl ListQuery {
     /// From URL query parameters (names matched case-insensitively; unknown ones such as Entra's
     /// `aadOptscim062020` are ignored).
-    pub fn from_params<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> ScimResult<ListQuery> {
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> ScimResult<ListQuery> {
         let mut q = ListQuery::default();
         for (k, v) in params {
             match k.to_ascii_lowercase().as_str() {
@@ -82,45 +74,30 @@ impl ListQuery {
 
     /// From a `POST /.search` body (RFC 7644 §3.4.3).
     pub fn from_search_body(body: &Value) -> ScimResult<ListQuery> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ScimError::invalid_syntax("search request must be a JSON object"))?;
+        let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("search request must be a JSON object"))?;
         const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
         let schemas_ok = obj
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
             .and_then(|(_, v)| v.as_array())
-            .is_some_and(|a| {
-                a.iter()
-                    .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(SEARCH)))
-            });
+            .is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(SEARCH))));
         if !schemas_ok {
-            return Err(ScimError::invalid_syntax(format!(
-                "schemas must contain \"{SEARCH}\""
-            )));
+            return Err(ScimError::invalid_syntax(format!("schemas must contain \"{SEARCH}\"")));
         }
         let mut q = ListQuery::default();
         for (k, v) in obj {
             let text = |v: &Value| -> ScimResult<String> {
                 match v {
                     Value::String(s) => Ok(s.clone()),
-                    Value::Array(items) => Ok(items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")),
+                    Value::Array(items) => Ok(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
                     Value::Number(n) => Ok(n.to_string()),
                     _ => Err(ScimError::invalid_value(format!("{k} has the wrong type"))),
                 }
             };
             match k.to_ascii_lowercase().as_str() {
                 "filter" => q.filter = Some(parse_filter(&text(v)?)?),
-                "startindex" => {
-                    q.start_index = parse_uint("startIndex", &text(v)?)?.max(1) as usize
-                }
-                "count" => {
-                    q.count = parse_uint("count", &text(v)?)?.clamp(0, MAX_RESULTS as i64) as usize
-                }
+                "startindex" => q.start_index = parse_uint("startIndex", &text(v)?)?.max(1) as usize,
+                "count" => q.count = parse_uint("count", &text(v)?)?.clamp(0, MAX_RESULTS as i64) as usize,
                 "attributes" => q.attributes = parse_attr_list(&text(v)?)?,
                 "excludedattributes" => q.excluded_attributes = parse_attr_list(&text(v)?)?,
                 "sortby" => q.sort_by = Some(parse_attr_path(&text(v)?)?),
@@ -134,11 +111,7 @@ impl ListQuery {
     /// Whether the client asked to leave `name` (a top-level core attribute) out of the response.
     pub fn omits(&self, name: &str) -> bool {
         let named = |p: &AttrPath| p.urn.is_none() && p.name.eq_ignore_ascii_case(name);
-        if self
-            .excluded_attributes
-            .iter()
-            .any(|p| named(p) && p.sub.is_none())
-        {
+        if self.excluded_attributes.iter().any(|p| named(p) && p.sub.is_none()) {
             return true;
         }
         !self.attributes.is_empty() && !self.attributes.iter().any(named)
@@ -149,9 +122,7 @@ fn parse_sort_order(v: &str) -> ScimResult<SortOrder> {
     match v.to_ascii_lowercase().as_str() {
         "ascending" => Ok(SortOrder::Ascending),
         "descending" => Ok(SortOrder::Descending),
-        _ => Err(ScimError::invalid_value(
-            "sortOrder must be \"ascending\" or \"descending\"",
-        )),
+        _ => Err(ScimError::invalid_value("sortOrder must be \"ascending\" or \"descending\"")),
     }
 }
 
@@ -182,10 +153,7 @@ fn top_level_terms<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
 }
 
 fn is_core_path(p: &AttrPath, core_urn: &str) -> bool {
-    p.sub.is_none()
-        && p.urn
-            .as_deref()
-            .is_none_or(|u| u.eq_ignore_ascii_case(core_urn))
+    p.sub.is_none() && p.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(core_urn))
 }
 
 /// The best index for `filter` (id, then userName, externalId, displayName), given which attributes the
@@ -214,10 +182,7 @@ pub fn index_hint(filter: &Filter, core_urn: &str, indexed: &[IndexAttr]) -> Opt
         }
         let rank = |a: IndexAttr| indexed.iter().position(|x| *x == a).unwrap_or(usize::MAX);
         if best.as_ref().is_none_or(|b| rank(attr) < rank(b.attr)) {
-            best = Some(IndexHint {
-                attr,
-                value: v.clone(),
-            });
+            best = Some(IndexHint { attr, value: v.clone() });
         }
     }
     best
@@ -238,25 +203,17 @@ pub fn split_member_terms(filter: &Filter, core_urn: &str) -> (Vec<String>, Opti
             rest.push(t.clone());
         }
     }
-    let residual = rest
-        .into_iter()
-        .reduce(|a, b| Filter::And(Box::new(a), Box::new(b)));
+    let residual = rest.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)));
     (ids, residual)
 }
 
 fn member_eq(t: &Filter, core_urn: &str) -> Option<String> {
     let members = |p: &AttrPath| {
-        p.name.eq_ignore_ascii_case("members")
-            && p.urn
-                .as_deref()
-                .is_none_or(|u| u.eq_ignore_ascii_case(core_urn))
+        p.name.eq_ignore_ascii_case("members") && p.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(core_urn))
     };
     match t {
         Filter::Compare(p, CompareOp::Eq, Value::String(v))
-            if members(p)
-                && p.sub
-                    .as_deref()
-                    .is_none_or(|s| s.eq_ignore_ascii_case("value")) =>
+            if members(p) && p.sub.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("value")) =>
         {
             Some(v.clone())
         }
@@ -275,9 +232,7 @@ fn member_eq(t: &Filter, core_urn: &str) -> Option<String> {
 /// Whether a filter mentions `name` (top-level attribute) anywhere.
 pub fn mentions(filter: &Filter, name: &str) -> bool {
     match filter {
-        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => {
-            p.name.eq_ignore_ascii_case(name)
-        }
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => p.name.eq_ignore_ascii_case(name),
         Filter::And(a, b) | Filter::Or(a, b) => mentions(a, name) || mentions(b, name),
         Filter::Not(a) => mentions(a, name),
     }
@@ -291,49 +246,26 @@ mod tests {
     const USERS: &[IndexAttr] = &[IndexAttr::Id, IndexAttr::UserName, IndexAttr::ExternalId];
 
     fn hint(f: &str) -> Option<IndexHint> {
-        index_hint(
-            &parse_filter(f).expect("filter"),
-            "urn:ietf:params:scim:schemas:core:2.0:User",
-            USERS,
-        )
+        index_hint(&parse_filter(f).expect("filter"), "urn:ietf:params:scim:schemas:core:2.0:User", USERS)
     }
 
     #[test]
     fn entra_filters_use_indexes() {
         assert_eq!(
             hint(r#"userName eq "a@b.c""#),
-            Some(IndexHint {
-                attr: IndexAttr::UserName,
-                value: "a@b.c".into()
-            })
+            Some(IndexHint { attr: IndexAttr::UserName, value: "a@b.c".into() })
         );
-        assert_eq!(
-            hint(r#"USERNAME Eq "A""#).map(|h| h.attr),
-            Some(IndexAttr::UserName)
-        );
-        assert_eq!(
-            hint(r#"externalId eq "x""#).map(|h| h.attr),
-            Some(IndexAttr::ExternalId)
-        );
-        assert_eq!(
-            hint(r#"externalId eq "x" and id eq "i""#).map(|h| h.attr),
-            Some(IndexAttr::Id)
-        );
+        assert_eq!(hint(r#"USERNAME Eq "A""#).map(|h| h.attr), Some(IndexAttr::UserName));
+        assert_eq!(hint(r#"externalId eq "x""#).map(|h| h.attr), Some(IndexAttr::ExternalId));
+        assert_eq!(hint(r#"externalId eq "x" and id eq "i""#).map(|h| h.attr), Some(IndexAttr::Id));
         assert_eq!(hint(r#"userName eq "a" or id eq "b""#), None);
         assert_eq!(hint(r#"userName co "a""#), None);
-        assert_eq!(
-            hint(r#"displayName eq "a""#),
-            None,
-            "users have no displayName index"
-        );
+        assert_eq!(hint(r#"displayName eq "a""#), None, "users have no displayName index");
     }
 
     #[test]
     fn member_checks_are_split_off() {
-        for f in [
-            r#"id eq "g" and members[value eq "u"]"#,
-            r#"id eq "g" and members eq "u""#,
-        ] {
+        for f in [r#"id eq "g" and members[value eq "u"]"#, r#"id eq "g" and members eq "u""#] {
             let (ids, rest) = split_member_terms(&parse_filter(f).expect("filter"), GROUP_SCHEMA);
             assert_eq!(ids, vec!["u".to_owned()]);
             assert_eq!(rest.map(|r| r.to_string()), Some(r#"id eq "g""#.to_owned()));
@@ -342,12 +274,7 @@ mod tests {
 
     #[test]
     fn params_are_case_insensitive_and_unknown_ignored() {
-        let q = ListQuery::from_params([
-            ("StartIndex", "0"),
-            ("COUNT", "5000"),
-            ("aadOptscim062020", ""),
-        ])
-        .expect("q");
+        let q = ListQuery::from_params([("StartIndex", "0"), ("COUNT", "5000"), ("aadOptscim062020", "")]).expect("q");
         assert_eq!((q.start_index, q.count), (1, MAX_RESULTS));
         assert!(ListQuery::from_params([("count", "x")]).is_err());
         let q = ListQuery::from_params([("excludedAttributes", "members")]).expect("q");

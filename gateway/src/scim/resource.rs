@@ -8,9 +8,7 @@
 use super::error::{ScimError, ScimResult};
 use super::filter::AttrPath;
 use super::patch::MemberRef;
-use super::schema::{
-    AttrType, AttributeDef, MS_ADSCIM_GROUP_SCHEMA, Mutability, ResourceSchema, Returned, SchemaDef,
-};
+use super::schema::{AttrType, AttributeDef, MS_ADSCIM_GROUP_SCHEMA, Mutability, ResourceSchema, Returned, SchemaDef};
 use serde_json::{Map, Value};
 
 /// Whether a body is a POST (create) or a PUT (replace).
@@ -30,12 +28,7 @@ pub struct Normalized {
 
 /// Normalises a POST/PUT body into the stored document (without `id`/`meta`: the caller sets them).
 /// A Group's `members` are dropped; use [`normalize_with_members`] to get them.
-pub fn normalize(
-    body: Value,
-    schema: &ResourceSchema,
-    mode: WriteMode,
-    existing: Option<&Value>,
-) -> ScimResult<Value> {
+pub fn normalize(body: Value, schema: &ResourceSchema, mode: WriteMode, existing: Option<&Value>) -> ScimResult<Value> {
     normalize_with_members(body, schema, mode, existing).map(|n| n.doc)
 }
 
@@ -47,9 +40,7 @@ pub fn normalize_with_members(
     existing: Option<&Value>,
 ) -> ScimResult<Normalized> {
     let Value::Object(body) = body else {
-        return Err(ScimError::invalid_syntax(
-            "the request body must be a JSON object",
-        ));
+        return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
     };
     check_schemas_member(&body, schema)?;
 
@@ -64,15 +55,7 @@ pub fn normalize_with_members(
                 Value::Null => {}
                 Value::Object(attrs) => {
                     for (k, v) in attrs {
-                        assign_path(
-                            &mut out,
-                            schema,
-                            Some(ext),
-                            &k,
-                            &format!("{}:{k}", ext.id),
-                            v,
-                            &mut members,
-                        )?;
+                        assign_path(&mut out, schema, Some(ext), &k, &format!("{}:{k}", ext.id), v, &mut members)?;
                     }
                 }
                 _ => {
@@ -94,9 +77,7 @@ pub fn normalize_with_members(
                     }
                 }
                 _ => {
-                    return Err(ScimError::invalid_syntax(format!(
-                        "'{key}' must be a JSON object of attributes"
-                    )));
+                    return Err(ScimError::invalid_syntax(format!("'{key}' must be a JSON object of attributes")));
                 }
             },
             Some((ext_urn, rest)) => {
@@ -128,21 +109,15 @@ pub fn normalize_with_members(
 fn check_schemas_member(body: &Map<String, Value>, schema: &ResourceSchema) -> ScimResult<()> {
     let core = &schema.core.id;
     let Some(schemas) = get_ci(body, "schemas") else {
-        return Err(ScimError::invalid_syntax(format!(
-            "'schemas' is required and must contain '{core}'"
-        )));
+        return Err(ScimError::invalid_syntax(format!("'schemas' is required and must contain '{core}'")));
     };
     let Value::Array(list) = schemas else {
-        return Err(ScimError::invalid_value(format!(
-            "'schemas' must be an array containing '{core}'"
-        )));
+        return Err(ScimError::invalid_value(format!("'schemas' must be an array containing '{core}'")));
     };
     let mut has_core = false;
     for s in list {
         let Value::String(s) = s else {
-            return Err(ScimError::invalid_value(
-                "'schemas' must contain only strings",
-            ));
+            return Err(ScimError::invalid_value("'schemas' must contain only strings"));
         };
         if s.eq_ignore_ascii_case(core) {
             has_core = true;
@@ -156,9 +131,7 @@ fn check_schemas_member(body: &Map<String, Value>, schema: &ResourceSchema) -> S
         }
     }
     if !has_core {
-        return Err(ScimError::invalid_value(format!(
-            "'schemas' must contain '{core}'"
-        )));
+        return Err(ScimError::invalid_value(format!("'schemas' must contain '{core}'")));
     }
     Ok(())
 }
@@ -200,9 +173,7 @@ fn assign_path(
     }
     let container = match ext {
         Some(e) => {
-            let slot = out
-                .entry(e.id.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let slot = out.entry(e.id.clone()).or_insert_with(|| Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
@@ -234,9 +205,7 @@ fn assign_path(
                 return Ok(());
             }
             let coerced = coerce_attr(sub_def, value, display)?;
-            let parent = container
-                .entry(attr.name.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let parent = container.entry(attr.name.clone()).or_insert_with(|| Value::Object(Map::new()));
             if !parent.is_object() {
                 *parent = Value::Object(Map::new());
             }
@@ -253,11 +222,7 @@ fn assign_path(
 
 /// PUT: immutable attributes must keep their existing value (and are retained when omitted);
 /// writeOnly attributes (password) that the client cannot read back are retained when omitted.
-fn carry_over(
-    out: &mut Map<String, Value>,
-    old: &Map<String, Value>,
-    schema: &ResourceSchema,
-) -> ScimResult<()> {
+fn carry_over(out: &mut Map<String, Value>, old: &Map<String, Value>, schema: &ResourceSchema) -> ScimResult<()> {
     let mut scopes: Vec<(Option<&str>, &[AttributeDef])> = vec![(None, &schema.core.attributes)];
     for (ext, _) in &schema.extensions {
         scopes.push((Some(ext.id.as_str()), &ext.attributes));
@@ -269,20 +234,14 @@ fn carry_over(
         };
         let Some(old_c) = old_c else { continue };
         for attr in attrs {
-            if !matches!(
-                attr.mutability,
-                Mutability::Immutable | Mutability::WriteOnly
-            ) {
+            if !matches!(attr.mutability, Mutability::Immutable | Mutability::WriteOnly) {
                 continue;
             }
             let Some(old_v) = get_ci(old_c, &attr.name).filter(|v| !is_absent(v)) else {
                 continue;
             };
             let new_c = match urn {
-                Some(u) => out
-                    .entry(u.to_owned())
-                    .or_insert_with(|| Value::Object(Map::new()))
-                    .as_object_mut(),
+                Some(u) => out.entry(u.to_owned()).or_insert_with(|| Value::Object(Map::new())).as_object_mut(),
                 None => Some(&mut *out),
             };
             let Some(new_c) = new_c else { continue };
@@ -290,10 +249,7 @@ fn carry_over(
                 None => {
                     new_c.insert(attr.name.clone(), old_v.clone());
                 }
-                Some(new_v)
-                    if attr.mutability == Mutability::Immutable
-                        && !same_value(attr, new_v, old_v) =>
-                {
+                Some(new_v) if attr.mutability == Mutability::Immutable && !same_value(attr, new_v, old_v) => {
                     return Err(ScimError::mutability(format!(
                         "attribute '{}' is immutable and already has a value",
                         attr.name
@@ -313,31 +269,19 @@ pub fn check_required(doc: &Value, schema: &ResourceSchema) -> ScimResult<()> {
     let obj = doc.as_object().unwrap_or(&empty);
     for attr in schema.core.attributes.iter().filter(|a| a.required) {
         if get_ci(obj, &attr.name).is_none_or(is_missing) {
-            return Err(ScimError::invalid_value(format!(
-                "{} is required",
-                attr.name
-            )));
+            return Err(ScimError::invalid_value(format!("{} is required", attr.name)));
         }
     }
     for (ext, required) in &schema.extensions {
         if !required {
             continue;
         }
-        let Some(ext_obj) = get_ci(obj, &ext.id)
-            .and_then(Value::as_object)
-            .filter(|m| !m.is_empty())
-        else {
-            return Err(ScimError::invalid_value(format!(
-                "extension '{}' is required",
-                ext.id
-            )));
+        let Some(ext_obj) = get_ci(obj, &ext.id).and_then(Value::as_object).filter(|m| !m.is_empty()) else {
+            return Err(ScimError::invalid_value(format!("extension '{}' is required", ext.id)));
         };
         for attr in ext.attributes.iter().filter(|a| a.required) {
             if get_ci(ext_obj, &attr.name).is_none_or(is_missing) {
-                return Err(ScimError::invalid_value(format!(
-                    "{}:{} is required",
-                    ext.id, attr.name
-                )));
+                return Err(ScimError::invalid_value(format!("{}:{} is required", ext.id, attr.name)));
             }
         }
     }
@@ -386,9 +330,7 @@ pub(crate) fn coerce_attr(def: &AttributeDef, v: Value, path: &str) -> ScimResul
             return Ok(None);
         }
         if out.iter().filter(|e| is_primary(e)).count() > 1 {
-            return Err(ScimError::invalid_value(format!(
-                "'{path}': at most one value may have primary set to true"
-            )));
+            return Err(ScimError::invalid_value(format!("'{path}': at most one value may have primary set to true")));
         }
         return Ok(Some(Value::Array(out)));
     }
@@ -398,9 +340,7 @@ pub(crate) fn coerce_attr(def: &AttributeDef, v: Value, path: &str) -> ScimResul
             None => return Ok(None),
         },
         Value::Array(_) => {
-            return Err(ScimError::invalid_value(format!(
-                "'{path}' is single-valued; an array was given"
-            )));
+            return Err(ScimError::invalid_value(format!("'{path}' is single-valued; an array was given")));
         }
         other => other,
     };
@@ -409,11 +349,7 @@ pub(crate) fn coerce_attr(def: &AttributeDef, v: Value, path: &str) -> ScimResul
 
 /// Coerces one value of an attribute (an element when multi-valued). Complex values: keys canonicalised,
 /// sub-attributes coerced, readOnly sub-attributes ignored, nulls dropped; unknown sub-attributes rejected.
-pub(crate) fn coerce_element(
-    def: &AttributeDef,
-    v: Value,
-    path: &str,
-) -> ScimResult<Option<Value>> {
+pub(crate) fn coerce_element(def: &AttributeDef, v: Value, path: &str) -> ScimResult<Option<Value>> {
     if !def.is_complex() {
         return coerce_scalar(def, v, path);
     }
@@ -426,9 +362,7 @@ pub(crate) fn coerce_element(
             m
         }
         _ => {
-            return Err(ScimError::invalid_value(format!(
-                "'{path}' must be a complex value (a JSON object)"
-            )));
+            return Err(ScimError::invalid_value(format!("'{path}' must be a complex value (a JSON object)")));
         }
     };
     let mut collected = Map::new();
@@ -437,9 +371,7 @@ pub(crate) fn coerce_element(
             continue; // e.g. Entra's `"$ref": null`
         }
         let Some(sub) = def.sub(&k) else {
-            return Err(ScimError::invalid_syntax(format!(
-                "unknown sub-attribute '{path}.{k}'"
-            )));
+            return Err(ScimError::invalid_syntax(format!("unknown sub-attribute '{path}.{k}'")));
         };
         if sub.mutability == Mutability::ReadOnly {
             continue;
@@ -455,30 +387,20 @@ pub(crate) fn coerce_element(
             out.insert(sub.name.clone(), v);
         }
     }
-    if out.is_empty() {
-        Ok(None)
-    } else {
-        Ok(Some(Value::Object(out)))
-    }
+    if out.is_empty() { Ok(None) } else { Ok(Some(Value::Object(out))) }
 }
 
 fn coerce_scalar(def: &AttributeDef, v: Value, path: &str) -> ScimResult<Option<Value>> {
     let bad = |what: &str| ScimError::invalid_value(format!("'{path}' must be {what}"));
     Ok(Some(match (def.kind, v) {
         (_, Value::Null) => return Ok(None),
-        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s)) => {
-            Value::String(s)
-        }
+        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s)) => Value::String(s),
         (AttrType::String | AttrType::Reference | AttrType::Binary, _) => {
             return Err(bad("a string"));
         }
         (AttrType::Boolean, Value::Bool(b)) => Value::Bool(b),
-        (AttrType::Boolean, Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => {
-            Value::Bool(true)
-        }
-        (AttrType::Boolean, Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => {
-            Value::Bool(false)
-        }
+        (AttrType::Boolean, Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Value::Bool(true),
+        (AttrType::Boolean, Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Value::Bool(false),
         (AttrType::Boolean, _) => return Err(bad("a boolean")),
         (AttrType::Integer, v) => {
             let n = number_of(&v).ok_or_else(|| bad("an integer"))?;
@@ -528,9 +450,7 @@ pub(crate) fn same_value(def: &AttributeDef, a: &Value, b: &Value) -> bool {
                 x.to_lowercase() == y.to_lowercase()
             }
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(def, p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(def, p, q)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
                 && x.iter().all(|(k, xv)| {
@@ -555,27 +475,19 @@ pub(crate) fn parse_member_refs(v: &Value) -> ScimResult<Vec<MemberRef>> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(o) = item else {
-            return Err(ScimError::invalid_value(
-                "each member must be an object with a string 'value'",
-            ));
+            return Err(ScimError::invalid_value("each member must be an object with a string 'value'"));
         };
         let Some(Value::String(id)) = get_ci(o, "value") else {
-            return Err(ScimError::invalid_value(
-                "each member must have a string 'value' (the member's id)",
-            ));
+            return Err(ScimError::invalid_value("each member must have a string 'value' (the member's id)"));
         };
         if id.trim().is_empty() {
-            return Err(ScimError::invalid_value(
-                "a member 'value' must not be empty",
-            ));
+            return Err(ScimError::invalid_value("a member 'value' must not be empty"));
         }
         let display = match get_ci(o, "display") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
-                return Err(ScimError::invalid_value(
-                    "member 'display' must be a string",
-                ));
+                return Err(ScimError::invalid_value("member 'display' must be a string"));
             }
         };
         let kind = match get_ci(o, "type") {
@@ -588,11 +500,7 @@ pub(crate) fn parse_member_refs(v: &Value) -> ScimResult<Vec<MemberRef>> {
                 )));
             }
         };
-        out.push(MemberRef {
-            value: id.clone(),
-            display,
-            kind,
-        });
+        out.push(MemberRef { value: id.clone(), display, kind });
     }
     Ok(out)
 }
@@ -603,11 +511,7 @@ pub(crate) fn parse_member_refs(v: &Value) -> ScimResult<Vec<MemberRef>> {
 
 /// Case-insensitive key lookup (exact match first).
 pub(crate) fn get_ci<'m>(m: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
-    m.get(key).or_else(|| {
-        m.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    m.get(key).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 /// Recursively drops nulls, empty arrays and empty objects (never the root). Returns whether `v` is absent.
@@ -688,11 +592,7 @@ enum Sel {
     /// A whole extension (`urn:…:enterprise:2.0:User`).
     Ext(String),
     /// `ext` = extension URN (canonical), `attr`/`sub` canonical names.
-    Attr {
-        ext: Option<String>,
-        attr: String,
-        sub: Option<String>,
-    },
+    Attr { ext: Option<String>, attr: String, sub: Option<String> },
 }
 
 fn resolve_sel(p: &AttrPath, schema: &ResourceSchema) -> Option<Sel> {
@@ -713,30 +613,15 @@ fn resolve_sel(p: &AttrPath, schema: &ResourceSchema) -> Option<Sel> {
         Some((a, b)) => (a, Some(b.to_owned())),
         None => (rest, None),
     };
-    Some(Sel::Attr {
-        ext: ext.map(str::to_owned),
-        attr: name.to_owned(),
-        sub,
-    })
+    Some(Sel::Attr { ext: ext.map(str::to_owned), attr: name.to_owned(), sub })
 }
 
 /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5, §3.9) and the `returned`
 /// characteristic to a rendered resource: `returned: never` is always dropped, `always` always kept,
 /// `request` only when listed in `attributes`.
-pub fn project(
-    doc: &Value,
-    schema: &ResourceSchema,
-    attributes: &[AttrPath],
-    excluded: &[AttrPath],
-) -> Value {
-    let inc: Vec<Sel> = attributes
-        .iter()
-        .filter_map(|p| resolve_sel(p, schema))
-        .collect();
-    let exc: Vec<Sel> = excluded
-        .iter()
-        .filter_map(|p| resolve_sel(p, schema))
-        .collect();
+pub fn project(doc: &Value, schema: &ResourceSchema, attributes: &[AttrPath], excluded: &[AttrPath]) -> Value {
+    let inc: Vec<Sel> = attributes.iter().filter_map(|p| resolve_sel(p, schema)).collect();
+    let exc: Vec<Sel> = excluded.iter().filter_map(|p| resolve_sel(p, schema)).collect();
     // Unresolvable `attributes` entries still switch to "only what is listed" mode.
     let inc_mode = !attributes.is_empty();
     let Some(obj) = doc.as_object() else {
@@ -755,14 +640,7 @@ pub fn project(
             let mut eo = Map::new();
             if let Some(o) = v.as_object() {
                 for (ak, av) in o {
-                    let ctx = Ctx {
-                        ext: Some(ext_id),
-                        inc: &inc,
-                        exc: &exc,
-                        inc_mode,
-                        whole_inc,
-                        whole_exc,
-                    };
+                    let ctx = Ctx { ext: Some(ext_id), inc: &inc, exc: &exc, inc_mode, whole_inc, whole_exc };
                     if let Some(pv) = project_attr(&ctx, ext.attr(ak), ak, av) {
                         eo.insert(ak.clone(), pv);
                     }
@@ -773,14 +651,7 @@ pub fn project(
             }
             continue;
         }
-        let ctx = Ctx {
-            ext: None,
-            inc: &inc,
-            exc: &exc,
-            inc_mode,
-            whole_inc: false,
-            whole_exc: false,
-        };
+        let ctx = Ctx { ext: None, inc: &inc, exc: &exc, inc_mode, whole_inc: false, whole_exc: false };
         if let Some(pv) = project_attr(&ctx, schema.core_attr(k), k, v) {
             out.insert(k.clone(), pv);
         }
@@ -844,8 +715,7 @@ fn project_attr(ctx: &Ctx<'_>, def: Option<&AttributeDef>, name: &str, v: &Value
         return None;
     }
     non_empty(filter_subs(def, v, |sn, sr| {
-        sr == Returned::Always
-            || (sr != Returned::Request && !exc_subs.iter().any(|x| x.eq_ignore_ascii_case(sn)))
+        sr == Returned::Always || (sr != Returned::Request && !exc_subs.iter().any(|x| x.eq_ignore_ascii_case(sn)))
     }))
 }
 
@@ -855,17 +725,11 @@ fn non_empty(v: Value) -> Option<Value> {
 
 /// Keeps the sub-attributes of a complex value (each element when multi-valued) for which `keep`
 /// holds; `returned: never` sub-attributes are always dropped; elements left empty are dropped.
-fn filter_subs(
-    def: Option<&AttributeDef>,
-    v: &Value,
-    keep: impl Fn(&str, Returned) -> bool + Copy,
-) -> Value {
+fn filter_subs(def: Option<&AttributeDef>, v: &Value, keep: impl Fn(&str, Returned) -> bool + Copy) -> Value {
     let filter_obj = |o: &Map<String, Value>| -> Map<String, Value> {
         o.iter()
             .filter(|(k, _)| {
-                let r = def
-                    .and_then(|d| d.sub(k))
-                    .map_or(Returned::Default, |s| s.returned);
+                let r = def.and_then(|d| d.sub(k)).map_or(Returned::Default, |s| s.returned);
                 r != Returned::Never && keep(k, r)
             })
             .map(|(k, x)| (k.clone(), x.clone()))
@@ -908,10 +772,7 @@ pub(crate) mod tests {
             name: "User".into(),
             endpoint: "/Users".into(),
             core: load(include_str!("../../schemas/user.json")),
-            extensions: vec![(
-                load(include_str!("../../schemas/enterprise_user.json")),
-                false,
-            )],
+            extensions: vec![(load(include_str!("../../schemas/enterprise_user.json")), false)],
         }
     }
 
@@ -940,10 +801,7 @@ pub(crate) mod tests {
             ]
         });
         let mut s = user_schema();
-        s.extensions.push((
-            Arc::new(serde_json::from_value(custom).expect("custom")),
-            false,
-        ));
+        s.extensions.push((Arc::new(serde_json::from_value(custom).expect("custom")), false));
         s
     }
 
@@ -992,8 +850,9 @@ pub(crate) mod tests {
             "Active": "True",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Sales",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": "mgr-1",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName": "ignored (readOnly)",
             "NAME": {"GIVENNAME": "Ann", "familyname": null},
-            "emails": {"Value": "a@b.c", "TYPE": "work", "display": "ignored (readOnly)"}
+            "emails": {"Value": "a@b.c", "TYPE": "work", "display": "Work"}
         });
         let doc = norm(body).expect("ok");
         assert_eq!(
@@ -1003,12 +862,11 @@ pub(crate) mod tests {
                 "userName": "a@b.c",
                 "name": {"givenName": "Ann"},
                 "active": true,
-                "emails": [{"value": "a@b.c", "type": "work"}],
+                "emails": [{"value": "a@b.c", "display": "Work", "type": "work"}],
                 ENTERPRISE_USER_SCHEMA: {"department": "Sales", "manager": {"value": "mgr-1"}}
             })
         );
-        let doc = norm(json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "false"}))
-            .expect("ok");
+        let doc = norm(json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "false"})).expect("ok");
         assert_eq!(doc["active"], json!(false));
     }
 
@@ -1020,10 +878,7 @@ pub(crate) mod tests {
             ENTERPRISE_USER_SCHEMA: {"manager": [{"$ref": null, "value": "m-9"}]}
         });
         let doc = norm(body).expect("ok");
-        assert_eq!(
-            doc[ENTERPRISE_USER_SCHEMA],
-            json!({"manager": {"value": "m-9"}})
-        );
+        assert_eq!(doc[ENTERPRISE_USER_SCHEMA], json!({"manager": {"value": "m-9"}}));
         // more than one manager is an error
         let body = json!({"schemas": [USER_SCHEMA], "userName": "x",
             ENTERPRISE_USER_SCHEMA: {"manager": [{"value": "a"}, {"value": "b"}]}});
@@ -1048,23 +903,12 @@ pub(crate) mod tests {
         assert_eq!(
             n.members,
             Some(vec![
-                MemberRef {
-                    value: "u1".into(),
-                    display: None,
-                    kind: None
-                },
-                MemberRef {
-                    value: "g2".into(),
-                    display: Some("G2".into()),
-                    kind: Some("Group".into())
-                },
+                MemberRef { value: "u1".into(), display: None, kind: None },
+                MemberRef { value: "g2".into(), display: Some("G2".into()), kind: Some("Group".into()) },
             ])
         );
         let body = json!({"schemas": [GROUP_SCHEMA], "displayName": "g", "members": [{"display": "no id"}]});
-        assert_eq!(
-            err_type(normalize(body, &group_schema(), WriteMode::Create, None)).1,
-            Some(ScimType::InvalidValue)
-        );
+        assert_eq!(err_type(normalize(body, &group_schema(), WriteMode::Create, None)).1, Some(ScimType::InvalidValue));
         let n = normalize_with_members(
             json!({"schemas": [GROUP_SCHEMA], "displayName": "g"}),
             &group_schema(),
@@ -1077,48 +921,32 @@ pub(crate) mod tests {
 
     #[test]
     fn schemas_member_is_validated() {
-        assert_eq!(
-            err_type(norm(json!([1, 2]))).1,
-            Some(ScimType::InvalidSyntax)
-        );
-        assert_eq!(
-            err_type(norm(json!({"userName": "x"}))).1,
-            Some(ScimType::InvalidSyntax)
-        );
-        assert_eq!(
-            err_type(norm(json!({"schemas": USER_SCHEMA, "userName": "x"}))).1,
-            Some(ScimType::InvalidValue)
-        );
-        assert_eq!(
-            err_type(norm(json!({"schemas": [GROUP_SCHEMA], "userName": "x"}))).1,
-            Some(ScimType::InvalidValue)
-        );
-        let (s, t, d) = err_type(norm(
-            json!({"schemas": [USER_SCHEMA, "urn:nope:Thing"], "userName": "x"}),
-        ));
+        assert_eq!(err_type(norm(json!([1, 2]))).1, Some(ScimType::InvalidSyntax));
+        assert_eq!(err_type(norm(json!({"userName": "x"}))).1, Some(ScimType::InvalidSyntax));
+        assert_eq!(err_type(norm(json!({"schemas": USER_SCHEMA, "userName": "x"}))).1, Some(ScimType::InvalidValue));
+        assert_eq!(err_type(norm(json!({"schemas": [GROUP_SCHEMA], "userName": "x"}))).1, Some(ScimType::InvalidValue));
+        let (s, t, d) = err_type(norm(json!({"schemas": [USER_SCHEMA, "urn:nope:Thing"], "userName": "x"})));
         assert_eq!((s, t), (400, Some(ScimType::InvalidValue)));
         assert!(d.contains("urn:nope:Thing"), "{d}");
     }
 
     #[test]
     fn unknown_attributes_are_rejected_by_name_and_readonly_ones_ignored() {
-        let (s, t, d) = err_type(norm(
-            json!({"schemas": [USER_SCHEMA], "userName": "x", "favouriteColour": "red"}),
-        ));
+        let (s, t, d) = err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": "x", "favouriteColour": "red"})));
         assert_eq!((s, t), (400, Some(ScimType::InvalidSyntax)));
         assert!(d.contains("favouriteColour"), "{d}");
         let (_, t, d) = err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": "x",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize": "9"})));
         assert_eq!(t, Some(ScimType::InvalidSyntax));
         assert!(d.contains("shoeSize"), "{d}");
-        let (_, t, d) = err_type(norm(
-            json!({"schemas": [USER_SCHEMA], "userName": "x", "emails": [{"value": "a", "kind": "x"}]}),
-        ));
+        let (_, t, d) =
+            err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": "x", "emails": [{"value": "a", "kind": "x"}]})));
         assert_eq!(t, Some(ScimType::InvalidSyntax));
         assert!(d.contains("emails.kind"), "{d}");
-        let doc = norm(json!({"schemas": [USER_SCHEMA], "id": "client-id", "userName": "x", "meta": {"version": "W/\"1\""},
+        let doc =
+            norm(json!({"schemas": [USER_SCHEMA], "id": "client-id", "userName": "x", "meta": {"version": "W/\"1\""},
             "groups": [{"value": "g1"}]}))
-        .expect("ok");
+            .expect("ok");
         assert_eq!(doc, json!({"schemas": [USER_SCHEMA], "userName": "x"}));
     }
 
@@ -1126,15 +954,12 @@ pub(crate) mod tests {
     fn type_coercion() {
         let s = custom_schema();
         let n = |ext: Value| {
-            normalize(
-                json!({"schemas": [USER_SCHEMA], "userName": "x", CUSTOM: ext}),
-                &s,
-                WriteMode::Create,
-                None,
-            )
+            normalize(json!({"schemas": [USER_SCHEMA], "userName": "x", CUSTOM: ext}), &s, WriteMode::Create, None)
         };
-        let doc = n(json!({"badge": "12", "score": 1.5, "hired": "2024-01-31T12:00:00+01:00", "tags": "solo", "costCode": "c"}))
-            .expect("ok");
+        let doc = n(
+            json!({"badge": "12", "score": 1.5, "hired": "2024-01-31T12:00:00+01:00", "tags": "solo", "costCode": "c"}),
+        )
+        .expect("ok");
         assert_eq!(
             doc[CUSTOM],
             json!({"badge": 12, "score": 1.5, "hired": "2024-01-31T12:00:00+01:00", "tags": ["solo"], "costCode": "c"})
@@ -1150,30 +975,17 @@ pub(crate) mod tests {
             json!({"costCode": ["a", "b"]}),
             json!({"costCode": {"value": "a"}}),
         ] {
-            assert_eq!(
-                err_type(n(bad.clone())).1,
-                Some(ScimType::InvalidValue),
-                "{bad}"
-            );
+            assert_eq!(err_type(n(bad.clone())).1, Some(ScimType::InvalidValue), "{bad}");
         }
         let doc = n(json!({"costCode": "c"})).expect("ok");
         assert_eq!(doc[CUSTOM], json!({"costCode": "c"}));
         assert_eq!(
-            err_type(norm(
-                json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "yes"})
-            ))
-            .1,
+            err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": "x", "active": "yes"}))).1,
             Some(ScimType::InvalidValue)
         );
+        assert_eq!(err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": 5}))).1, Some(ScimType::InvalidValue));
         assert_eq!(
-            err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": 5}))).1,
-            Some(ScimType::InvalidValue)
-        );
-        assert_eq!(
-            err_type(norm(
-                json!({"schemas": [USER_SCHEMA], "userName": "x", "emails": ["a@b"]})
-            ))
-            .1,
+            err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": "x", "emails": ["a@b"]}))).1,
             Some(ScimType::InvalidValue)
         );
     }
@@ -1200,21 +1012,10 @@ pub(crate) mod tests {
     #[test]
     fn required_attributes() {
         let (s, t, d) = err_type(norm(json!({"schemas": [USER_SCHEMA], "displayName": "x"})));
-        assert_eq!(
-            (s, t, d.as_str()),
-            (400, Some(ScimType::InvalidValue), "userName is required")
-        );
-        assert!(
-            err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": null})))
-                .2
-                .contains("userName")
-        );
-        let (_, _, d) = err_type(normalize(
-            json!({"schemas": [GROUP_SCHEMA]}),
-            &group_schema(),
-            WriteMode::Create,
-            None,
-        ));
+        assert_eq!((s, t, d.as_str()), (400, Some(ScimType::InvalidValue), "userName is required"));
+        assert!(err_type(norm(json!({"schemas": [USER_SCHEMA], "userName": null}))).2.contains("userName"));
+        let (_, _, d) =
+            err_type(normalize(json!({"schemas": [GROUP_SCHEMA]}), &group_schema(), WriteMode::Create, None));
         assert_eq!(d, "displayName is required");
         // optional extension: its required attributes are not enforced
         let s = custom_schema();
@@ -1230,12 +1031,8 @@ pub(crate) mod tests {
         // required extension: must be present with its required attributes
         let mut req = custom_schema();
         req.extensions[1].1 = true;
-        let (_, t, d) = err_type(normalize(
-            json!({"schemas": [USER_SCHEMA], "userName": "x"}),
-            &req,
-            WriteMode::Create,
-            None,
-        ));
+        let (_, t, d) =
+            err_type(normalize(json!({"schemas": [USER_SCHEMA], "userName": "x"}), &req, WriteMode::Create, None));
         assert_eq!(t, Some(ScimType::InvalidValue));
         assert!(d.contains(CUSTOM), "{d}");
         let (_, _, d) = err_type(normalize(
@@ -1253,13 +1050,9 @@ pub(crate) mod tests {
         let existing = json!({"schemas": [USER_SCHEMA, CUSTOM], "id": "1", "userName": "x", "password": "p",
             CUSTOM: {"locker": "L1"}});
         // omitted: immutable and writeOnly values are kept
-        let doc = normalize(
-            json!({"schemas": [USER_SCHEMA], "userName": "y"}),
-            &s,
-            WriteMode::Replace,
-            Some(&existing),
-        )
-        .expect("ok");
+        let doc =
+            normalize(json!({"schemas": [USER_SCHEMA], "userName": "y"}), &s, WriteMode::Replace, Some(&existing))
+                .expect("ok");
         assert_eq!(
             doc,
             json!({"schemas": [USER_SCHEMA, CUSTOM], "userName": "y", "password": "p", CUSTOM: {"locker": "L1"}})
@@ -1311,15 +1104,12 @@ pub(crate) mod tests {
             "emails": {"value": "a", "type": "work"},
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": "m"}))
         .expect("ok");
-        let again =
-            normalize(doc.clone(), &user_schema(), WriteMode::Replace, Some(&doc)).expect("ok");
+        let again = normalize(doc.clone(), &user_schema(), WriteMode::Replace, Some(&doc)).expect("ok");
         assert_eq!(doc, again);
     }
 
     fn paths(list: &[&str]) -> Vec<AttrPath> {
-        list.iter()
-            .map(|p| parse_attr_path(p).expect("path"))
-            .collect()
+        list.iter().map(|p| parse_attr_path(p).expect("path")).collect()
     }
 
     fn rendered() -> Value {
@@ -1350,33 +1140,19 @@ pub(crate) mod tests {
     fn project_attributes() {
         let s = user_schema();
         let out = project(&rendered(), &s, &paths(&["userName"]), &[]);
-        assert_eq!(
-            out,
-            json!({"schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], "id": "1", "userName": "x"})
-        );
-        let out = project(
-            &rendered(),
-            &s,
-            &paths(&["NAME.givenName", "emails.type", "password"]),
-            &[],
-        );
+        assert_eq!(out, json!({"schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], "id": "1", "userName": "x"}));
+        let out = project(&rendered(), &s, &paths(&["NAME.givenName", "emails.type", "password"]), &[]);
         assert_eq!(
             out,
             json!({"schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], "id": "1", "name": {"givenName": "G"},
                    "emails": [{"type": "work"}, {"type": "home"}]})
         );
         let out = project(&rendered(), &s, &paths(&[ENTERPRISE_USER_SCHEMA]), &[]);
-        assert_eq!(
-            out[ENTERPRISE_USER_SCHEMA],
-            rendered()[ENTERPRISE_USER_SCHEMA]
-        );
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA], rendered()[ENTERPRISE_USER_SCHEMA]);
         let out = project(
             &rendered(),
             &s,
-            &paths(&[
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
-                "groups",
-            ]),
+            &paths(&["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", "groups"]),
             &[],
         );
         assert_eq!(
@@ -1425,7 +1201,8 @@ pub(crate) mod tests {
     #[test]
     fn project_returned_request() {
         let s = custom_schema();
-        let doc = json!({"schemas": [USER_SCHEMA, CUSTOM], "id": "1", "userName": "x", CUSTOM: {"secret": "s", "badge": 1}});
+        let doc =
+            json!({"schemas": [USER_SCHEMA, CUSTOM], "id": "1", "userName": "x", CUSTOM: {"secret": "s", "badge": 1}});
         assert_eq!(project(&doc, &s, &[], &[])[CUSTOM], json!({"badge": 1}));
         let p = paths(&["urn:example:params:scim:schemas:extension:custom:2.0:User:secret"]);
         assert_eq!(project(&doc, &s, &p, &[])[CUSTOM], json!({"secret": "s"}));

@@ -82,10 +82,7 @@ pub struct AttributeDef {
 impl AttributeDef {
     /// Sub-attribute by name, case-insensitively.
     pub fn sub(&self, name: &str) -> Option<&AttributeDef> {
-        self.sub_attributes
-            .as_deref()?
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes.as_deref()?.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
     pub fn subs(&self) -> &[AttributeDef] {
         self.sub_attributes.as_deref().unwrap_or(&[])
@@ -109,61 +106,45 @@ pub struct SchemaDef {
 
 impl SchemaDef {
     pub fn attr(&self, name: &str) -> Option<&AttributeDef> {
-        self.attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const ENTERPRISE_USER_SCHEMA: &str =
-    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// Entra adds this URI to `schemas` on group POST; it carries no attributes and is accepted and dropped.
-pub const MS_ADSCIM_GROUP_SCHEMA: &str =
-    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+pub const MS_ADSCIM_GROUP_SCHEMA: &str = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
 
 /// The common attributes of RFC 7643 §3.1 that are not part of any schema's `attributes`.
 pub fn common_attributes() -> &'static [AttributeDef] {
     use std::sync::OnceLock;
     static COMMON: OnceLock<Vec<AttributeDef>> = OnceLock::new();
     COMMON.get_or_init(|| {
-        let s = |name: &str, case_exact: bool, mutability: Mutability, returned: Returned| {
-            AttributeDef {
-                name: name.to_owned(),
-                kind: AttrType::String,
-                sub_attributes: None,
-                multi_valued: false,
-                description: None,
-                required: false,
-                canonical_values: None,
-                case_exact,
-                mutability,
-                returned,
-                uniqueness: Uniqueness::None,
-                reference_types: None,
-            }
+        let s = |name: &str, case_exact: bool, mutability: Mutability, returned: Returned| AttributeDef {
+            name: name.to_owned(),
+            kind: AttrType::String,
+            sub_attributes: None,
+            multi_valued: false,
+            description: None,
+            required: false,
+            canonical_values: None,
+            case_exact,
+            mutability,
+            returned,
+            uniqueness: Uniqueness::None,
+            reference_types: None,
         };
         let mut meta = s("meta", false, Mutability::ReadOnly, Returned::Default);
         meta.kind = AttrType::Complex;
         let mut created = s("created", false, Mutability::ReadOnly, Returned::Default);
         created.kind = AttrType::DateTime;
-        let mut last_modified = s(
-            "lastModified",
-            false,
-            Mutability::ReadOnly,
-            Returned::Default,
-        );
+        let mut last_modified = s("lastModified", false, Mutability::ReadOnly, Returned::Default);
         last_modified.kind = AttrType::DateTime;
         let mut location = s("location", true, Mutability::ReadOnly, Returned::Default);
         location.kind = AttrType::Reference;
         meta.sub_attributes = Some(vec![
-            s(
-                "resourceType",
-                true,
-                Mutability::ReadOnly,
-                Returned::Default,
-            ),
+            s("resourceType", true, Mutability::ReadOnly, Returned::Default),
             created,
             last_modified,
             location,
@@ -171,11 +152,7 @@ pub fn common_attributes() -> &'static [AttributeDef] {
         ]);
         let mut id = s("id", true, Mutability::ReadOnly, Returned::Always);
         id.uniqueness = Uniqueness::Server;
-        vec![
-            id,
-            s("externalId", true, Mutability::ReadWrite, Returned::Default),
-            meta,
-        ]
+        vec![id, s("externalId", true, Mutability::ReadWrite, Returned::Default), meta]
     })
 }
 
@@ -204,34 +181,23 @@ pub struct ResolvedAttr<'a> {
 impl ResourceSchema {
     /// All schema URNs this resource type knows (core first).
     pub fn schema_ids(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.core.id.as_str())
-            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.core.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
 
     /// Extension schema by URN (case-insensitive).
     pub fn extension(&self, urn: &str) -> Option<&SchemaDef> {
-        self.extensions
-            .iter()
-            .map(|(s, _)| s.as_ref())
-            .find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions.iter().map(|(s, _)| s.as_ref()).find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
     /// Top-level core (or common) attribute by name, case-insensitively.
     pub fn core_attr(&self, name: &str) -> Option<&AttributeDef> {
-        self.core.attr(name).or_else(|| {
-            common_attributes()
-                .iter()
-                .find(|a| a.name.eq_ignore_ascii_case(name))
-        })
+        self.core.attr(name).or_else(|| common_attributes().iter().find(|a| a.name.eq_ignore_ascii_case(name)))
     }
 
     /// Splits an optional schema URN prefix off `path`: `urn:…:User:manager.value` → (Some(urn), "manager.value").
     /// The core schema's URN prefix is accepted and reported as `None`. Returns `None` for an unknown URN.
     pub fn split_urn<'s, 'p>(&'s self, path: &'p str) -> Option<(Option<&'s str>, &'p str)> {
-        if !path
-            .get(..4)
-            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
-        {
+        if !path.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
             return Some((None, path));
         }
         // Longest schema id that prefixes the path followed by ':' (or equals the path).
@@ -266,11 +232,7 @@ impl ResourceSchema {
             Some(s) => Some(attr.sub(s)?),
             None => None,
         };
-        Some(ResolvedAttr {
-            extension: ext,
-            attr,
-            sub,
-        })
+        Some(ResolvedAttr { extension: ext, attr, sub })
     }
 
     /// Attributes of the schema a top-level key belongs to; `key` is an attribute name or an extension URN.
@@ -326,19 +288,12 @@ mod tests {
     #[test]
     fn resolves_paths_case_insensitively() {
         let u = user();
-        assert_eq!(
-            u.resolve("USERNAME").map(|r| r.attr.name.as_str()),
-            Some("userName")
-        );
+        assert_eq!(u.resolve("USERNAME").map(|r| r.attr.name.as_str()), Some("userName"));
         let r = u.resolve("name.GIVENname").expect("sub");
         assert_eq!(r.sub.map(|s| s.name.as_str()), Some("givenName"));
-        let r = u
-            .resolve("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber")
-            .expect("ext");
+        let r = u.resolve("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber").expect("ext");
         assert_eq!(r.extension, Some(ENTERPRISE_USER_SCHEMA));
-        let r = u
-            .resolve("urn:ietf:params:scim:schemas:core:2.0:User:userName")
-            .expect("core urn");
+        let r = u.resolve("urn:ietf:params:scim:schemas:core:2.0:User:userName").expect("core urn");
         assert!(r.extension.is_none());
         assert!(u.resolve("urn:x:unknown:attr").is_none());
         assert!(u.resolve("nope").is_none());

@@ -91,33 +91,21 @@ pub fn created(kind: Kind, id: &str, doc: &Value) -> NewEvent {
         Kind::User => EventKind::UserUpserted,
         Kind::Group => EventKind::GroupUpserted,
     };
-    NewEvent {
-        kind: event,
-        resource_type: kind,
-        resource_id: id.to_owned(),
-        payload: with_id(id, doc),
-    }
+    NewEvent { kind: event, resource_type: kind, resource_id: id.to_owned(), payload: with_id(id, doc) }
 }
 
 /// Events for a changed document (empty when nothing changed).
 pub fn updated(kind: Kind, id: &str, old: &Value, new: &Value) -> Vec<NewEvent> {
     let mut out = Vec::new();
-    let ev = |k: EventKind, payload: Value| NewEvent {
-        kind: k,
-        resource_type: kind,
-        resource_id: id.to_owned(),
-        payload,
-    };
+    let ev =
+        |k: EventKind, payload: Value| NewEvent { kind: k, resource_type: kind, resource_id: id.to_owned(), payload };
     match kind {
         Kind::User => {
             if without(old, "active") != without(new, "active") {
                 out.push(ev(EventKind::UserUpserted, with_id(id, new)));
             }
             if active(old) != active(new) {
-                out.push(ev(
-                    EventKind::UserActiveChanged,
-                    json!({"id": id, "active": active(new)}),
-                ));
+                out.push(ev(EventKind::UserActiveChanged, json!({"id": id, "active": active(new)})));
             }
         }
         Kind::Group => {
@@ -142,26 +130,14 @@ pub fn deleted(kind: Kind, id: &str) -> NewEvent {
         Kind::User => EventKind::UserDeleted,
         Kind::Group => EventKind::GroupDeleted,
     };
-    NewEvent {
-        kind: k,
-        resource_type: kind,
-        resource_id: id.to_owned(),
-        payload: json!({"id": id}),
-    }
+    NewEvent { kind: k, resource_type: kind, resource_id: id.to_owned(), payload: json!({"id": id}) }
 }
 
 /// Members added to (or removed from) a group, in request order. `members` are (id, kind) pairs.
 pub fn members(added: bool, group_id: &str, members: &[(String, Kind)]) -> NewEvent {
-    let list: Vec<Value> = members
-        .iter()
-        .map(|(id, k)| json!({"value": id, "type": k.as_str()}))
-        .collect();
+    let list: Vec<Value> = members.iter().map(|(id, k)| json!({"value": id, "type": k.as_str()})).collect();
     NewEvent {
-        kind: if added {
-            EventKind::MembersAdded
-        } else {
-            EventKind::MembersRemoved
-        },
+        kind: if added { EventKind::MembersAdded } else { EventKind::MembersRemoved },
         resource_type: Kind::Group,
         resource_id: group_id.to_owned(),
         payload: json!({"id": group_id, "members": list}),
@@ -175,20 +151,9 @@ mod tests {
     #[test]
     fn user_update_splits_active_from_other_changes() {
         let old = json!({"userName": "a", "active": true});
-        let kinds = |new: Value| {
-            updated(Kind::User, "u1", &old, &new)
-                .into_iter()
-                .map(|e| e.kind)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            kinds(json!({"userName": "a", "active": false})),
-            vec![EventKind::UserActiveChanged]
-        );
-        assert_eq!(
-            kinds(json!({"userName": "b", "active": true})),
-            vec![EventKind::UserUpserted]
-        );
+        let kinds = |new: Value| updated(Kind::User, "u1", &old, &new).into_iter().map(|e| e.kind).collect::<Vec<_>>();
+        assert_eq!(kinds(json!({"userName": "a", "active": false})), vec![EventKind::UserActiveChanged]);
+        assert_eq!(kinds(json!({"userName": "b", "active": true})), vec![EventKind::UserUpserted]);
         assert_eq!(
             kinds(json!({"userName": "b", "active": false})),
             vec![EventKind::UserUpserted, EventKind::UserActiveChanged]

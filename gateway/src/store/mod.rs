@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use changelog::{ChangeEvent, EventKind};
-pub use sql::{SqlStore, connect};
+pub use sql::{SqlStore, connect, connect_with};
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -68,6 +68,7 @@ pub struct TenantSummary {
     pub tenant: String,
     pub created_at: String,
     pub active_tokens: i64,
+    pub unknown_members: String,
     pub users: i64,
     pub groups: i64,
     pub last_seq: i64,
@@ -78,6 +79,31 @@ pub struct TenantSummary {
 pub struct TenantAuth {
     pub pk: i64,
     pub token_hashes: Vec<Vec<u8>>,
+    pub policy: MemberPolicy,
+}
+
+/// What adding a member id that is neither a user nor a group of the tenant does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberPolicy {
+    /// 400 invalidValue: nothing is recorded that the store cannot honour (the default; right for Entra,
+    /// which provisions users before memberships).
+    #[default]
+    Reject,
+    /// Skip unknown ids, apply the rest, count them in `scim_unknown_members_skipped_total`.
+    Ignore,
+}
+
+impl MemberPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberPolicy::Reject => "reject",
+            MemberPolicy::Ignore => "ignore",
+        }
+    }
+    pub fn parse(s: &str) -> MemberPolicy {
+        if s.eq_ignore_ascii_case("ignore") { MemberPolicy::Ignore } else { MemberPolicy::Reject }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +155,7 @@ pub struct GroupView {
 pub struct Update {
     pub doc: Value,
     pub members: Vec<MemberChange>,
+    pub policy: MemberPolicy,
 }
 
 pub type UpdateFn = Box<dyn FnOnce(&Stored) -> Result<Update, ScimError> + Send>;
@@ -139,53 +166,26 @@ pub trait TenantStore: Send + Sync {
         &'a self,
         name: &'a str,
         token_hash: &'a [u8],
+        policy: MemberPolicy,
     ) -> BoxFut<'a, StoreResult<TenantRow>>;
     fn list_tenants(&self) -> BoxFut<'_, StoreResult<Vec<TenantSummary>>>;
     fn tenant_auth<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<TenantAuth>>>;
     /// Adds a token; returns false when the tenant does not exist.
-    fn add_token<'a>(
-        &'a self,
-        name: &'a str,
-        token_hash: &'a [u8],
-    ) -> BoxFut<'a, StoreResult<bool>>;
+    fn add_token<'a>(&'a self, name: &'a str, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>>;
     /// Revokes every token but the newest; returns how many were revoked, None if no such tenant.
     fn revoke_old_tokens<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<u64>>>;
     fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<bool>>;
-    fn put_custom_schema<'a>(
-        &'a self,
-        tenant: &'a str,
-        row: CustomSchemaRow,
-    ) -> BoxFut<'a, StoreResult<bool>>;
-    fn delete_custom_schema<'a>(
-        &'a self,
-        tenant: &'a str,
-        schema_id: &'a str,
-    ) -> BoxFut<'a, StoreResult<bool>>;
+    fn put_custom_schema<'a>(&'a self, tenant: &'a str, row: CustomSchemaRow) -> BoxFut<'a, StoreResult<bool>>;
+    fn delete_custom_schema<'a>(&'a self, tenant: &'a str, schema_id: &'a str) -> BoxFut<'a, StoreResult<bool>>;
     fn custom_schemas(&self, tenant_pk: i64) -> BoxFut<'_, StoreResult<Vec<CustomSchemaRow>>>;
 }
 
 /// SCIM resources of one tenant, and the change log their writes append to.
 pub trait ResourceStore: Send + Sync {
-    fn get<'a>(
-        &'a self,
-        tenant: i64,
-        kind: Kind,
-        id: &'a str,
-    ) -> BoxFut<'a, StoreResult<Option<Stored>>>;
-    fn lookup<'a>(
-        &'a self,
-        tenant: i64,
-        kind: Kind,
-        key: &'a Lookup,
-    ) -> BoxFut<'a, StoreResult<Vec<Stored>>>;
+    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<Stored>>>;
+    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Stored>>>;
     /// A page in creation order and the total count.
-    fn page(
-        &self,
-        tenant: i64,
-        kind: Kind,
-        offset: i64,
-        limit: i64,
-    ) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>>;
+    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>>;
     /// Every resource of the kind, in creation order (for filters that have no index), at most `cap`.
     fn scan(&self, tenant: i64, kind: Kind, cap: i64) -> BoxFut<'_, StoreResult<Vec<Stored>>>;
     fn count(&self, tenant: i64, kind: Kind) -> BoxFut<'_, StoreResult<i64>>;
@@ -196,6 +196,7 @@ pub trait ResourceStore: Send + Sync {
         kind: Kind,
         doc: Value,
         members: Vec<MemberChange>,
+        policy: MemberPolicy,
     ) -> BoxFut<'a, StoreResult<Stored>>;
     /// Read-modify-write in one transaction. `if_match` is a version the row must have.
     fn update<'a>(
@@ -206,33 +207,16 @@ pub trait ResourceStore: Send + Sync {
         if_match: Option<i64>,
         f: UpdateFn,
     ) -> BoxFut<'a, StoreResult<Stored>>;
-    fn delete<'a>(
-        &'a self,
-        tenant: i64,
-        kind: Kind,
-        id: &'a str,
-        if_match: Option<i64>,
-    ) -> BoxFut<'a, StoreResult<()>>;
+    fn delete<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str, if_match: Option<i64>)
+    -> BoxFut<'a, StoreResult<()>>;
     /// Members of the given groups (by pk), in the order they were added.
-    fn members_of<'a>(
-        &'a self,
-        group_pks: &'a [i64],
-    ) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>>;
+    fn members_of<'a>(&'a self, group_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>>;
     /// Groups the given users (by pk) are direct members of, in the order they were added.
-    fn groups_of<'a>(
-        &'a self,
-        user_pks: &'a [i64],
-    ) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>>;
+    fn groups_of<'a>(&'a self, user_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>>;
     /// Whether `member_id` is a direct member of group `group_pk`.
-    fn has_member<'a>(&'a self, group_pk: i64, member_id: &'a str)
-    -> BoxFut<'a, StoreResult<bool>>;
+    fn has_member<'a>(&'a self, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>>;
     /// Change events after `after_seq`, in order.
-    fn changes(
-        &self,
-        tenant: i64,
-        after_seq: i64,
-        limit: i64,
-    ) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>>;
+    fn changes(&self, tenant: i64, after_seq: i64, limit: i64) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>>;
 }
 
 /// Both traits: what the gateway holds.
@@ -256,11 +240,7 @@ impl Keys {
     pub fn of(kind: Kind, doc: &Value) -> Keys {
         let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
         Keys {
-            user_name: if kind == Kind::User {
-                s("userName").unwrap_or_default()
-            } else {
-                String::new()
-            },
+            user_name: if kind == Kind::User { s("userName").unwrap_or_default() } else { String::new() },
             external_id: s("externalId"),
             display_name: s("displayName"),
             // RFC 7643: an absent `active` means active unless said otherwise; Entra always sends it.
@@ -278,8 +258,6 @@ pub fn now_rfc3339() -> String {
     use time::format_description::well_known::Rfc3339;
     let now = time::OffsetDateTime::now_utc();
     // Millisecond precision keeps meta.lastModified stable through JSON round-trips.
-    let now = now
-        .replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000)
-        .unwrap_or(now);
+    let now = now.replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(now);
     now.format(&Rfc3339).unwrap_or_default()
 }

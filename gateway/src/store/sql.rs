@@ -6,9 +6,9 @@
 
 use super::changelog::{self, NewEvent};
 use super::{
-    BoxFut, ChangeEvent, CustomSchemaRow, GroupView, Keys, Kind, Lookup, MemberView, ResourceStore,
-    Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary,
-    UpdateFn, fold, now_rfc3339,
+    BoxFut, ChangeEvent, CustomSchemaRow, GroupView, Keys, Kind, Lookup, MemberPolicy, MemberView, ResourceStore,
+    Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary, UpdateFn, fold,
+    now_rfc3339,
 };
 use crate::scim::error::ScimError;
 use crate::scim::patch::{MemberChange, MemberRef};
@@ -22,10 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 enum Pools {
-    Sqlite {
-        read: sqlx::SqlitePool,
-        write: sqlx::SqlitePool,
-    },
+    Sqlite { read: sqlx::SqlitePool, write: sqlx::SqlitePool },
     Postgres(sqlx::PgPool),
 }
 
@@ -37,10 +34,7 @@ pub struct SqlStore {
 macro_rules! dispatch {
     ($self:ident, $read:ident, $write:ident, $db:ident => $body:block) => {
         match &$self.pools {
-            Pools::Sqlite {
-                read: $read,
-                write: $write,
-            } => {
+            Pools::Sqlite { read: $read, write: $write } => {
                 #[allow(dead_code)]
                 type $db = sqlx::Sqlite;
                 $body
@@ -58,10 +52,15 @@ macro_rules! dispatch {
 
 /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and migrates it.
 pub async fn connect(url: &str) -> StoreResult<super::DynStore> {
+    connect_with(url, 16).await
+}
+
+/// As [`connect`], with at most `max_connections` PostgreSQL connections (SQLite readers: at most 4).
+pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super::DynStore> {
     let pools = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
@@ -88,7 +87,7 @@ pub async fn connect(url: &str) -> StoreResult<super::DynStore> {
             write.clone()
         } else {
             SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(max_connections.clamp(1, 4))
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
@@ -124,9 +123,7 @@ where
 
 fn sel_by_id(kind: Kind) -> &'static str {
     match kind {
-        Kind::User => {
-            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND id = $2"
-        }
+        Kind::User => "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND id = $2",
         Kind::Group => {
             "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 AND id = $2"
         }
@@ -176,9 +173,7 @@ fn sel_count(kind: Kind) -> &'static str {
 
 fn map_unique(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Scim(ScimError::uniqueness(detail()))
-        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Scim(ScimError::uniqueness(detail())),
         _ => StoreError::Db(e),
     }
 }
@@ -320,6 +315,7 @@ macro_rules! tx_helpers {
                 tenant: i64,
                 group: &Stored,
                 refs: &[MemberRef],
+                policy: MemberPolicy,
                 seq: &mut Seq,
             ) -> StoreResult<()> {
                 let mut ids: Vec<String> = Vec::with_capacity(refs.len());
@@ -333,12 +329,20 @@ macro_rules! tx_helpers {
                     return Ok(());
                 }
                 let resolved = resolve(c, tenant, &ids).await?;
-                if let Some(missing) = ids.iter().find(|i| !resolved.contains_key(*i)) {
-                    return Err(StoreError::Scim(ScimError::invalid_value(format!(
-                        "member \"{missing}\" is not a user or group of this tenant"
-                    ))));
+                let unknown = ids.iter().filter(|i| !resolved.contains_key(*i)).count();
+                if unknown > 0 {
+                    if policy == MemberPolicy::Reject {
+                        let missing = ids.iter().find(|i| !resolved.contains_key(*i)).cloned().unwrap_or_default();
+                        return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                            "member \"{missing}\" is not a user or group of this tenant"
+                        ))));
+                    }
+                    metrics::counter!("scim_unknown_members_skipped_total").increment(unknown as u64);
                 }
                 let ordered: Vec<&Resolved> = ids.iter().filter_map(|i| resolved.get(i)).collect();
+                if ordered.is_empty() {
+                    return Ok(());
+                }
                 if let Some(r) = ordered.iter().find(|r| r.kind == Kind::Group && r.pk == group.pk) {
                     return Err(StoreError::Scim(ScimError::invalid_value(format!(
                         "group \"{}\" cannot be a member of itself",
@@ -424,11 +428,12 @@ macro_rules! tx_helpers {
                 tenant: i64,
                 group: &Stored,
                 changes: Vec<MemberChange>,
+                policy: MemberPolicy,
                 seq: &mut Seq,
             ) -> StoreResult<()> {
                 for change in changes {
                     match change {
-                        MemberChange::Add(refs) => add_members(c, tenant, group, &refs, seq).await?,
+                        MemberChange::Add(refs) => add_members(c, tenant, group, &refs, policy, seq).await?,
                         MemberChange::Remove(ids) => remove_members(c, tenant, group, &ids, seq).await?,
                         MemberChange::RemoveAll => {
                             let ids: Vec<String> = current_members(c, group.pk).await?.into_iter().map(|r| r.id).collect();
@@ -440,7 +445,7 @@ macro_rules! tx_helpers {
                             let gone: Vec<String> =
                                 current.iter().filter(|r| !wanted.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
                             remove_members(c, tenant, group, &gone, seq).await?;
-                            add_members(c, tenant, group, &refs, seq).await?;
+                            add_members(c, tenant, group, &refs, policy, seq).await?;
                         }
                     }
                 }
@@ -560,7 +565,7 @@ tx_helpers!(pg, sqlx::Postgres);
 
 /// The body shared by create/update/delete, instantiated per backend: `$h` is the helper module.
 macro_rules! write_ops {
-    ($h:ident, $write:ident, $self:ident, create, $tenant:ident, $kind:ident, $doc:ident, $members:ident) => {{
+    ($h:ident, $write:ident, $self:ident, create, $tenant:ident, $kind:ident, $doc:ident, $members:ident, $policy:ident) => {{
         let mut tx = $write.begin().await?;
         let c = &mut *tx;
         let mut seq = $h::begin_seq(c, $tenant).await?;
@@ -568,16 +573,9 @@ macro_rules! write_ops {
         let now = now_rfc3339();
         let pk = $h::insert_resource(c, $tenant, $kind, &id, &$doc, &now).await?;
         seq.push(changelog::created($kind, &id, &$doc));
-        let stored = Stored {
-            pk,
-            id,
-            version: 1,
-            created: now.clone(),
-            last_modified: now,
-            doc: $doc,
-        };
+        let stored = Stored { pk, id, version: 1, created: now.clone(), last_modified: now, doc: $doc };
         if $kind == Kind::Group {
-            $h::apply_member_changes(c, $tenant, &stored, $members, &mut seq).await?;
+            $h::apply_member_changes(c, $tenant, &stored, $members, $policy, &mut seq).await?;
         }
         $h::finish_seq(c, $tenant, seq).await?;
         tx.commit().await?;
@@ -588,11 +586,7 @@ macro_rules! write_ops {
         let c = &mut *tx;
         let mut seq = $h::begin_seq(c, $tenant).await?;
         let Some(old) = $h::load(c, $tenant, $kind, $id).await? else {
-            return Err(StoreError::Scim(ScimError::not_found(format!(
-                "{} {} not found",
-                $kind.as_str(),
-                $id
-            ))));
+            return Err(StoreError::Scim(ScimError::not_found(format!("{} {} not found", $kind.as_str(), $id))));
         };
         if let Some(v) = $if_match {
             if v != old.version {
@@ -606,10 +600,7 @@ macro_rules! write_ops {
         let now = now_rfc3339();
         let doc_events = changelog::updated($kind, &old.id, &old.doc, &update.doc);
         let doc_changed = update.doc != old.doc;
-        let mut stored = Stored {
-            doc: update.doc,
-            ..old
-        };
+        let mut stored = Stored { doc: update.doc, ..old };
         if doc_changed {
             stored.version = $h::update_resource(c, $kind, stored.pk, &stored.doc, &now).await?;
             stored.last_modified = now.clone();
@@ -619,7 +610,7 @@ macro_rules! write_ops {
         }
         let before = seq.events.len();
         if $kind == Kind::Group && !update.members.is_empty() {
-            $h::apply_member_changes(c, $tenant, &stored, update.members, &mut seq).await?;
+            $h::apply_member_changes(c, $tenant, &stored, update.members, update.policy, &mut seq).await?;
         }
         if seq.events.len() > before && !doc_changed {
             stored.version = $h::touch_group(c, stored.pk, &now).await?;
@@ -634,11 +625,7 @@ macro_rules! write_ops {
         let c = &mut *tx;
         let mut seq = $h::begin_seq(c, $tenant).await?;
         let Some(old) = $h::load(c, $tenant, $kind, $id).await? else {
-            return Err(StoreError::Scim(ScimError::not_found(format!(
-                "{} {} not found",
-                $kind.as_str(),
-                $id
-            ))));
+            return Err(StoreError::Scim(ScimError::not_found(format!("{} {} not found", $kind.as_str(), $id))));
         };
         if let Some(v) = $if_match {
             if v != old.version {
@@ -670,16 +657,18 @@ impl TenantStore for SqlStore {
         &'a self,
         name: &'a str,
         token_hash: &'a [u8],
+        policy: MemberPolicy,
     ) -> BoxFut<'a, StoreResult<TenantRow>> {
         Box::pin(async move {
             dispatch!(self, _r, write, DB => {
                 let mut tx = write.begin().await?;
                 let now = now_rfc3339();
                 let pk: Option<i64> = query_scalar(
-                    "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING pk",
+                    "INSERT INTO tenants (name, created_at, unknown_members) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING pk",
                 )
                 .bind(name)
                 .bind(&now)
+                .bind(policy.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(pk) = pk else {
@@ -701,7 +690,7 @@ impl TenantStore for SqlStore {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let rows = query(
-                    "SELECT t.name, t.created_at, t.last_seq, \
+                    "SELECT t.name, t.created_at, t.last_seq, t.unknown_members, \
                      (SELECT COUNT(*) FROM tenant_tokens k WHERE k.tenant_pk = t.pk AND k.revoked_at IS NULL), \
                      (SELECT COUNT(*) FROM users u WHERE u.tenant_pk = t.pk), \
                      (SELECT COUNT(*) FROM groups g WHERE g.tenant_pk = t.pk) \
@@ -715,9 +704,10 @@ impl TenantStore for SqlStore {
                         tenant: r.try_get(0usize)?,
                         created_at: r.try_get(1usize)?,
                         last_seq: r.try_get(2usize)?,
-                        active_tokens: r.try_get(3usize)?,
-                        users: r.try_get(4usize)?,
-                        groups: r.try_get(5usize)?,
+                        unknown_members: r.try_get(3usize)?,
+                        active_tokens: r.try_get(4usize)?,
+                        users: r.try_get(5usize)?,
+                        groups: r.try_get(6usize)?,
                     });
                 }
                 Ok(out)
@@ -729,7 +719,7 @@ impl TenantStore for SqlStore {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let rows = query(
-                    "SELECT t.pk, k.hash FROM tenants t LEFT JOIN tenant_tokens k \
+                    "SELECT t.pk, k.hash, t.unknown_members FROM tenants t LEFT JOIN tenant_tokens k \
                      ON k.tenant_pk = t.pk AND k.revoked_at IS NULL WHERE t.name = $1",
                 )
                 .bind(name)
@@ -739,7 +729,12 @@ impl TenantStore for SqlStore {
                 for r in rows {
                     let pk: i64 = r.try_get(0usize)?;
                     let hash: Option<Vec<u8>> = r.try_get(1usize)?;
-                    let a = auth.get_or_insert_with(|| TenantAuth { pk, token_hashes: Vec::new() });
+                    let policy: String = r.try_get(2usize)?;
+                    let a = auth.get_or_insert_with(|| TenantAuth {
+                        pk,
+                        token_hashes: Vec::new(),
+                        policy: MemberPolicy::parse(&policy),
+                    });
                     if let Some(h) = hash {
                         a.token_hashes.push(h);
                     }
@@ -749,11 +744,7 @@ impl TenantStore for SqlStore {
         })
     }
 
-    fn add_token<'a>(
-        &'a self,
-        name: &'a str,
-        token_hash: &'a [u8],
-    ) -> BoxFut<'a, StoreResult<bool>> {
+    fn add_token<'a>(&'a self, name: &'a str, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, _r, write, DB => {
                 let n = query(
@@ -807,11 +798,7 @@ impl TenantStore for SqlStore {
         })
     }
 
-    fn put_custom_schema<'a>(
-        &'a self,
-        tenant: &'a str,
-        row: CustomSchemaRow,
-    ) -> BoxFut<'a, StoreResult<bool>> {
+    fn put_custom_schema<'a>(&'a self, tenant: &'a str, row: CustomSchemaRow) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, _r, write, DB => {
                 let n = query(
@@ -834,11 +821,7 @@ impl TenantStore for SqlStore {
         })
     }
 
-    fn delete_custom_schema<'a>(
-        &'a self,
-        tenant: &'a str,
-        schema_id: &'a str,
-    ) -> BoxFut<'a, StoreResult<bool>> {
+    fn delete_custom_schema<'a>(&'a self, tenant: &'a str, schema_id: &'a str) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, _r, write, DB => {
                 let n = query(
@@ -879,12 +862,7 @@ impl TenantStore for SqlStore {
 }
 
 impl ResourceStore for SqlStore {
-    fn get<'a>(
-        &'a self,
-        tenant: i64,
-        kind: Kind,
-        id: &'a str,
-    ) -> BoxFut<'a, StoreResult<Option<Stored>>> {
+    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<Stored>>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let row = query(sel_by_id(kind)).bind(tenant).bind(id).fetch_optional(read).await?;
@@ -893,18 +871,10 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn lookup<'a>(
-        &'a self,
-        tenant: i64,
-        kind: Kind,
-        key: &'a Lookup,
-    ) -> BoxFut<'a, StoreResult<Vec<Stored>>> {
+    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Stored>>> {
         Box::pin(async move {
             let Some((sql, value)) = sel_lookup(kind, key) else {
-                return Err(StoreError::Corrupt(format!(
-                    "no index for {key:?} on {}",
-                    kind.as_str()
-                )));
+                return Err(StoreError::Corrupt(format!("no index for {key:?} on {}", kind.as_str())));
             };
             dispatch!(self, read, _w, DB => {
                 let rows = query(sql).bind(tenant).bind(value).fetch_all(read).await?;
@@ -913,13 +883,7 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn page(
-        &self,
-        tenant: i64,
-        kind: Kind,
-        offset: i64,
-        limit: i64,
-    ) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>> {
+    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let total: i64 = query_scalar(sel_count(kind)).bind(tenant).fetch_one(read).await?;
@@ -956,14 +920,15 @@ impl ResourceStore for SqlStore {
         kind: Kind,
         doc: Value,
         members: Vec<MemberChange>,
+        policy: MemberPolicy,
     ) -> BoxFut<'a, StoreResult<Stored>> {
         Box::pin(async move {
             match &self.pools {
                 Pools::Postgres(write) => {
-                    write_ops!(pg, write, self, create, tenant, kind, doc, members)
+                    write_ops!(pg, write, self, create, tenant, kind, doc, members, policy)
                 }
                 Pools::Sqlite { write, .. } => {
-                    write_ops!(lite, write, self, create, tenant, kind, doc, members)
+                    write_ops!(lite, write, self, create, tenant, kind, doc, members, policy)
                 }
             }
         })
@@ -1008,10 +973,7 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn members_of<'a>(
-        &'a self,
-        group_pks: &'a [i64],
-    ) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>> {
+    fn members_of<'a>(&'a self, group_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>> {
         Box::pin(async move {
             if group_pks.is_empty() {
                 return Ok(Vec::new());
@@ -1048,10 +1010,7 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn groups_of<'a>(
-        &'a self,
-        user_pks: &'a [i64],
-    ) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>> {
+    fn groups_of<'a>(&'a self, user_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>> {
         Box::pin(async move {
             if user_pks.is_empty() {
                 return Ok(Vec::new());
@@ -1076,11 +1035,7 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn has_member<'a>(
-        &'a self,
-        group_pk: i64,
-        member_id: &'a str,
-    ) -> BoxFut<'a, StoreResult<bool>> {
+    fn has_member<'a>(&'a self, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let hit: Option<i64> = query_scalar(
@@ -1098,12 +1053,7 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn changes(
-        &self,
-        tenant: i64,
-        after_seq: i64,
-        limit: i64,
-    ) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>> {
+    fn changes(&self, tenant: i64, after_seq: i64, limit: i64) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let rows = query(
@@ -1135,11 +1085,7 @@ impl ResourceStore for SqlStore {
 
 impl Store for SqlStore {
     fn backend(&self) -> &'static str {
-        if self.is_postgres() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
+        if self.is_postgres() { "postgres" } else { "sqlite" }
     }
     fn close(&self) -> BoxFut<'_, ()> {
         Box::pin(async move {
