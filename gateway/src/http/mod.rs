@@ -112,6 +112,32 @@ impl AppState {
     }
 }
 
+/// The HTTP server on an already bound listener, with the middleware `gateway serve` uses. Run it inside
+/// an actix system (`actix_web::rt::System`); tests bind 127.0.0.1:0 and call this too.
+pub fn server(
+    state: Arc<AppState>,
+    listener: std::net::TcpListener,
+    workers: Option<usize>,
+    shutdown_timeout_secs: u64,
+) -> std::io::Result<actix_web::dev::Server> {
+    use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+    use actix_web::{App, HttpServer};
+    let data = web::Data::from(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(telemetry::observe))
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .configure(configure)
+    })
+    .shutdown_timeout(shutdown_timeout_secs)
+    .listen(listener)?;
+    if let Some(w) = workers {
+        server = server.workers(w.max(1));
+    }
+    Ok(server.run())
+}
+
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use resources::{Groups, Users};

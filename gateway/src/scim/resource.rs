@@ -771,8 +771,8 @@ pub(crate) mod tests {
         ResourceSchema {
             name: "User".into(),
             endpoint: "/Users".into(),
-            core: load(include_str!("../../schemas/user.json")),
-            extensions: vec![(load(include_str!("../../schemas/enterprise_user.json")), false)],
+            core: load(include_str!("../../../schemas/user.json")),
+            extensions: vec![(load(include_str!("../../../schemas/enterprise_user.json")), false)],
         }
     }
 
@@ -780,7 +780,7 @@ pub(crate) mod tests {
         ResourceSchema {
             name: "Group".into(),
             endpoint: "/Groups".into(),
-            core: load(include_str!("../../schemas/group.json")),
+            core: load(include_str!("../../../schemas/group.json")),
             extensions: vec![],
         }
     }
