@@ -11,6 +11,7 @@
 # Environment:
 #   BASE_URL          SCIM root (the URL /ServiceProviderConfig, /Users ... hang off)
 #   TOKEN             bearer token (sent as "Authorization: Bearer $TOKEN")
+#   SANITY_BASE_URL, SANITY_TOKEN  run scim-sanity against another tenant (default: BASE_URL, TOKEN)
 #   SCIMGW_CACHE      cache dir, default $HOME/.cache/scimgw; tools live in $SCIMGW_CACHE/venv
 #   OUT_DIR           where full outputs go, default target/conformance
 #   MIN_SCIM2_PASSED  minimum number of SUCCESS results from scim2-tester, default 135
@@ -34,6 +35,10 @@ if [[ -z "$BASE_URL" || -z "$TOKEN" ]]; then
     exit 2
 fi
 BASE_URL="${BASE_URL%/}"
+# scim-sanity may run against another tenant (its member test adds a member id that does not exist,
+# which a tenant with the default unknown-member policy rightly rejects).
+SANITY_BASE_URL="${SANITY_BASE_URL:-$BASE_URL}"
+SANITY_TOKEN="${SANITY_TOKEN:-$TOKEN}"
 
 CACHE_DIR="${SCIMGW_CACHE:-$HOME/.cache/scimgw}"
 VENV="$CACHE_DIR/venv"
@@ -106,9 +111,9 @@ set -e
 # --------------------------------------------------------------------------
 sanity_args=(--strict --json-output --i-accept-side-effects)
 [[ "${TLS_NO_VERIFY:-}" == 1 ]] && sanity_args+=(--tls-no-verify)
-echo "==> scim-sanity probe (strict) against $BASE_URL (full output: $SANITY_JSON)" >&2
+echo "==> scim-sanity probe (strict) against $SANITY_BASE_URL (full output: $SANITY_JSON)" >&2
 set +e
-SCIM_BASE_URL="$BASE_URL" SCIM_TOKEN="$TOKEN" \
+SCIM_BASE_URL="$SANITY_BASE_URL" SCIM_TOKEN="$SANITY_TOKEN" \
     "$VENV/bin/python" - "${sanity_args[@]}" >"$SANITY_JSON" 2>"$SANITY_ERR" <<'PY'
 import os, sys
 from scim_sanity.cli import main
