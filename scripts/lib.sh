@@ -61,8 +61,9 @@ ensure_postgres() {
         su postgres -c "psql -qc 'select pg_reload_conf()'" >/dev/null
         sleep 1
     fi
-    if [[ "$("${psql[@]}" -c "select 1 from pg_database where datname='scimgw_test'")" != 1 ]]; then
-        "${psql[@]}" -c 'create database scimgw_test' >/dev/null
-    fi
+        # A fresh database each run: the tests create tenants with random names, and an old schema from an
+    # earlier checkout must not leak into this one.
+    "${psql[@]}" -c 'drop database if exists scimgw_test with (force)' >/dev/null
+    "${psql[@]}" -c 'create database scimgw_test' >/dev/null
     export TEST_POSTGRES_URL="postgres://postgres@$host:$port/scimgw_test"
 }

@@ -1,1 +1,15 @@
+//! Integration tests of the SCIM gateway: a real server over SQLite and PostgreSQL, driven with the
+//! requests Microsoft Entra provisioning sends (see spec/entra.md). Every scenario runs on both backends
+//! (`both!`); PostgreSQL runs need `TEST_POSTGRES_URL`.
 
+#[macro_use]
+mod common;
+
+mod auth;
+mod changelog;
+mod discovery;
+mod entra;
+mod errors;
+mod groups;
+mod paging;
+mod users;

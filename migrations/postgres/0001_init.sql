@@ -44,6 +44,8 @@ CREATE TABLE users (
     doc           TEXT NOT NULL
 );
 CREATE UNIQUE INDEX users_id ON users(tenant_pk, id);
+-- Creation-order paging per tenant (the index carries pk; SQLite appends the rowid implicitly).
+CREATE INDEX users_tenant ON users(tenant_pk, pk);
 CREATE UNIQUE INDEX users_user_name ON users(tenant_pk, user_name_lc);
 CREATE INDEX users_external_id ON users(tenant_pk, external_id);
 
@@ -60,6 +62,7 @@ CREATE TABLE groups (
     doc             TEXT NOT NULL
 );
 CREATE UNIQUE INDEX groups_id ON groups(tenant_pk, id);
+CREATE INDEX groups_tenant ON groups(tenant_pk, pk);
 CREATE INDEX groups_display_name ON groups(tenant_pk, display_name_lc);
 CREATE INDEX groups_external_id ON groups(tenant_pk, external_id);
 

@@ -14,8 +14,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let settings =
             HttpSettings { max_body_bytes: cfg.max_body_bytes, cache_ttl: Duration::from_millis(cfg.cache_ttl_ms) };
         let state = AppState::new(store.clone(), settings, metrics);
-        let listener =
-            std::net::TcpListener::bind(&cfg.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.bind))?;
+        let listener = std::net::TcpListener::bind(&cfg.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.bind))?;
         let server = http::server(state, listener, cfg.workers, cfg.shutdown_timeout_secs)?;
         tracing::info!(bind = %cfg.bind, store = store.backend(), "gateway listening");
         server.await?;

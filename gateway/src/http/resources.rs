@@ -214,6 +214,17 @@ pub async fn create<R: ResourceKind>(
     let members: Vec<MemberChange> = normalized.members.map(MemberChange::Add).into_iter().collect();
     let stored = state.store.create(t.pk, kind, doc, members, t.policy).await?;
     metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "create").increment(1);
+    if kind == Kind::User {
+        // A new user belongs to no group yet: no need to ask the store.
+        let q = projection(&req)?;
+        let body = resource::project(
+            &render(&t, kind, &stored, None),
+            schema_of(&t, kind),
+            &q.attributes,
+            &q.excluded_attributes,
+        );
+        return Ok(single_response(201, &t, kind, &stored, body));
+    }
     respond_one(&state, &t, kind, &req, &stored, 201).await
 }
 
