@@ -28,6 +28,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Scim(s) => ApiError(s),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(reason = %why, "write not applied");
+                ApiError(ScimError::unavailable("the gateway could not apply the write; retry"))
+            }
             other => {
                 // Logged once here, where it becomes a 500/503; the client gets no internals.
                 tracing::error!(error = %other, "store failure");

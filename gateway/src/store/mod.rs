@@ -6,6 +6,7 @@
 
 pub mod changelog;
 mod sql;
+mod writer;
 
 use crate::scim::error::ScimError;
 use crate::scim::patch::MemberChange;
@@ -30,6 +31,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A transient condition (a rolled-back group commit, a stopped writer): the client should retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<serde_json::Error> for StoreError {

@@ -5,6 +5,7 @@
 //! keep the per-tenant change log gap-free and ordered.
 
 use super::changelog::{self, NewEvent};
+use super::writer::{JobOut, Writer};
 use super::{
     BoxFut, ChangeEvent, CustomSchemaRow, GroupView, Keys, Kind, Lookup, MemberPolicy, MemberView, ResourceStore,
     Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary, UpdateFn, fold,
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 enum Pools {
-    Sqlite { read: sqlx::SqlitePool, write: sqlx::SqlitePool },
+    Sqlite { read: sqlx::SqlitePool, write: sqlx::SqlitePool, writer: Writer },
     Postgres(sqlx::PgPool),
 }
 
@@ -34,7 +35,7 @@ pub struct SqlStore {
 macro_rules! dispatch {
     ($self:ident, $read:ident, $write:ident, $db:ident => $body:block) => {
         match &$self.pools {
-            Pools::Sqlite { read: $read, write: $write } => {
+            Pools::Sqlite { read: $read, write: $write, .. } => {
                 #[allow(dead_code)]
                 type $db = sqlx::Sqlite;
                 $body
@@ -95,7 +96,8 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Pools::Sqlite { read, write }
+        let writer = Writer::spawn(write.clone());
+        Pools::Sqlite { read, write, writer }
     } else {
         return Err(StoreError::Corrupt(format!(
             "unsupported database URL scheme (expected sqlite:// or postgres://): {}",
@@ -196,7 +198,7 @@ struct Resolved {
 }
 
 /// The state of one write transaction's change-log sequence.
-struct Seq {
+pub(super) struct Seq {
     next: i64,
     events: Vec<(i64, NewEvent)>,
 }
@@ -207,6 +209,27 @@ impl Seq {
         self.events.push((self.next, ev));
         self.next
     }
+}
+
+/// The change-log sequences of the tenants a SQLite write batch touches (loaded on first use).
+#[derive(Default)]
+pub(super) struct SeqMap(HashMap<i64, Seq>);
+
+impl SeqMap {
+    async fn get<'a>(&'a mut self, c: &mut sqlx::SqliteConnection, tenant: i64) -> StoreResult<&'a mut Seq> {
+        match self.0.entry(tenant) {
+            std::collections::hash_map::Entry::Occupied(o) => Ok(o.into_mut()),
+            std::collections::hash_map::Entry::Vacant(v) => Ok(v.insert(lite::begin_seq(c, tenant).await?)),
+        }
+    }
+}
+
+/// Appends a SQLite batch's change events and stores each tenant's new last sequence number.
+pub(super) async fn lite_finish(c: &mut sqlx::SqliteConnection, seqs: SeqMap) -> StoreResult<()> {
+    for (tenant, seq) in seqs.0 {
+        lite::finish_seq(c, tenant, seq).await?;
+    }
+    Ok(())
 }
 
 impl SqlStore {
@@ -312,46 +335,71 @@ macro_rules! tx_helpers {
                 Ok(out)
             }
 
-            /// Adds members (request order kept, duplicates and existing members skipped). Unknown ids are
-            /// a 400: Entra must not believe a membership exists that we could not record.
-            pub(super) async fn add_members(
+            /// Resolves every member id a list of changes names, in one statement per kind, and checks the
+            /// unknown ones against the policy. Runs before any write of the job: a rejected request
+            /// leaves nothing behind (the SQLite group commit relies on that).
+            pub(super) async fn prepare_members(
                 c: &mut Conn,
                 tenant: i64,
-                group: &Stored,
-                refs: &[MemberRef],
+                group_pk: Option<i64>,
+                changes: &[MemberChange],
                 policy: MemberPolicy,
-                seq: &mut Seq,
-            ) -> StoreResult<()> {
-                let mut ids: Vec<String> = Vec::with_capacity(refs.len());
+            ) -> StoreResult<HashMap<String, Resolved>> {
+                let mut ids: Vec<String> = Vec::new();
                 let mut seen = HashSet::new();
-                for r in refs {
-                    if seen.insert(r.value.as_str()) {
-                        ids.push(r.value.clone());
+                let mut added: Vec<&str> = Vec::new();
+                for change in changes {
+                    let (list, adds): (Vec<&str>, bool) = match change {
+                        MemberChange::Add(refs) | MemberChange::Replace(refs) => {
+                            (refs.iter().map(|r| r.value.as_str()).collect(), true)
+                        }
+                        MemberChange::Remove(list) => (list.iter().map(String::as_str).collect(), false),
+                        MemberChange::RemoveAll => (Vec::new(), false),
+                    };
+                    for id in list {
+                        if adds {
+                            added.push(id);
+                        }
+                        if seen.insert(id) {
+                            ids.push(id.to_owned());
+                        }
                     }
                 }
-                if ids.is_empty() {
-                    return Ok(());
-                }
                 let resolved = resolve(c, tenant, &ids).await?;
-                let unknown = ids.iter().filter(|i| !resolved.contains_key(*i)).count();
-                if unknown > 0 {
+                let unknown: Vec<&&str> = added.iter().filter(|i| !resolved.contains_key(**i)).collect();
+                if let Some(missing) = unknown.first() {
                     if policy == MemberPolicy::Reject {
-                        let missing = ids.iter().find(|i| !resolved.contains_key(*i)).cloned().unwrap_or_default();
                         return Err(StoreError::Scim(ScimError::invalid_value(format!(
                             "member \"{missing}\" is not a user or group of this tenant"
                         ))));
                     }
-                    metrics::counter!("scim_unknown_members_skipped_total").increment(unknown as u64);
+                    metrics::counter!("scim_unknown_members_skipped_total").increment(unknown.len() as u64);
                 }
-                let ordered: Vec<&Resolved> = ids.iter().filter_map(|i| resolved.get(i)).collect();
+                if let Some(gpk) = group_pk {
+                    if let Some(r) = added.iter().filter_map(|i| resolved.get(*i)).find(|r| r.kind == Kind::Group && r.pk == gpk) {
+                        return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                            "group \"{}\" cannot be a member of itself",
+                            r.id
+                        ))));
+                    }
+                }
+                Ok(resolved)
+            }
+
+            /// Adds members in request order; duplicates, existing members and (under the ignore policy)
+            /// unknown ids are skipped. One statement for the whole list.
+            async fn add_members(
+                c: &mut Conn,
+                group: &Stored,
+                refs: &[MemberRef],
+                resolved: &HashMap<String, Resolved>,
+                seq: &mut Seq,
+            ) -> StoreResult<()> {
+                let mut seen = HashSet::new();
+                let ordered: Vec<&Resolved> =
+                    refs.iter().filter(|r| seen.insert(r.value.as_str())).filter_map(|r| resolved.get(&r.value)).collect();
                 if ordered.is_empty() {
                     return Ok(());
-                }
-                if let Some(r) = ordered.iter().find(|r| r.kind == Kind::Group && r.pk == group.pk) {
-                    return Err(StoreError::Scim(ScimError::invalid_value(format!(
-                        "group \"{}\" cannot be a member of itself",
-                        r.id
-                    ))));
                 }
                 let event_seq = seq.next + 1;
                 let now = now_rfc3339();
@@ -385,20 +433,15 @@ macro_rules! tx_helpers {
             }
 
             /// Removes the given members (unknown ids and non-members are ignored).
-            pub(super) async fn remove_members(
+            async fn remove_members(
                 c: &mut Conn,
-                tenant: i64,
                 group: &Stored,
-                ids: &[String],
+                targets: &[&Resolved],
                 seq: &mut Seq,
             ) -> StoreResult<()> {
-                if ids.is_empty() {
-                    return Ok(());
-                }
-                let resolved = resolve(c, tenant, ids).await?;
                 let mut removed = HashSet::new();
                 for kind in [Kind::User, Kind::Group] {
-                    let pks: Vec<i64> = resolved.values().filter(|r| r.kind == kind).map(|r| r.pk).collect();
+                    let pks: Vec<i64> = targets.iter().filter(|r| r.kind == kind).map(|r| r.pk).collect();
                     if pks.is_empty() {
                         continue;
                     }
@@ -415,9 +458,8 @@ macro_rules! tx_helpers {
                     }
                 }
                 let mut seen = HashSet::new();
-                let list: Vec<(String, Kind)> = ids
+                let list: Vec<(String, Kind)> = targets
                     .iter()
-                    .filter_map(|i| resolved.get(i))
                     .filter(|r| removed.contains(&(r.kind, r.pk)) && seen.insert((r.kind, r.pk)))
                     .map(|r| (r.id.clone(), r.kind))
                     .collect();
@@ -427,32 +469,132 @@ macro_rules! tx_helpers {
                 Ok(())
             }
 
-            pub(super) async fn apply_member_changes(
+            /// Applies membership changes in order, with ids resolved by [`prepare_members`].
+            async fn apply_member_changes(
                 c: &mut Conn,
-                tenant: i64,
                 group: &Stored,
                 changes: Vec<MemberChange>,
-                policy: MemberPolicy,
+                resolved: &HashMap<String, Resolved>,
                 seq: &mut Seq,
             ) -> StoreResult<()> {
                 for change in changes {
                     match change {
-                        MemberChange::Add(refs) => add_members(c, tenant, group, &refs, policy, seq).await?,
-                        MemberChange::Remove(ids) => remove_members(c, tenant, group, &ids, seq).await?,
+                        MemberChange::Add(refs) => add_members(c, group, &refs, resolved, seq).await?,
+                        MemberChange::Remove(ids) => {
+                            let targets: Vec<&Resolved> = ids.iter().filter_map(|i| resolved.get(i)).collect();
+                            remove_members(c, group, &targets, seq).await?;
+                        }
                         MemberChange::RemoveAll => {
-                            let ids: Vec<String> = current_members(c, group.pk).await?.into_iter().map(|r| r.id).collect();
-                            remove_members(c, tenant, group, &ids, seq).await?;
+                            let current = current_members(c, group.pk).await?;
+                            remove_members(c, group, &current.iter().collect::<Vec<_>>(), seq).await?;
                         }
                         MemberChange::Replace(refs) => {
                             let wanted: HashSet<&str> = refs.iter().map(|r| r.value.as_str()).collect();
                             let current = current_members(c, group.pk).await?;
-                            let gone: Vec<String> =
-                                current.iter().filter(|r| !wanted.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
-                            remove_members(c, tenant, group, &gone, seq).await?;
-                            add_members(c, tenant, group, &refs, policy, seq).await?;
+                            let gone: Vec<&Resolved> = current.iter().filter(|r| !wanted.contains(r.id.as_str())).collect();
+                            remove_members(c, group, &gone, seq).await?;
+                            add_members(c, group, &refs, resolved, seq).await?;
                         }
                     }
                 }
+                Ok(())
+            }
+
+            /// Creates a resource. Client errors (unknown members, a taken userName) surface before anything
+            /// is written.
+            pub(super) async fn job_create(
+                c: &mut Conn,
+                seq: &mut Seq,
+                tenant: i64,
+                kind: Kind,
+                doc: Value,
+                members: Vec<MemberChange>,
+                policy: MemberPolicy,
+            ) -> StoreResult<Stored> {
+                let resolved = if kind == Kind::Group && !members.is_empty() {
+                    prepare_members(c, tenant, None, &members, policy).await?
+                } else {
+                    HashMap::new()
+                };
+                let id = uuid::Uuid::new_v4().to_string();
+                let now = now_rfc3339();
+                let pk = insert_resource(c, tenant, kind, &id, &doc, &now).await?;
+                seq.push(changelog::created(kind, &id, &doc));
+                let stored = Stored { pk, id, version: 1, created: now.clone(), last_modified: now, doc };
+                if kind == Kind::Group && !members.is_empty() {
+                    apply_member_changes(c, &stored, members, &resolved, seq).await?;
+                }
+                Ok(stored)
+            }
+
+            /// Read-modify-write of one resource. Client errors (404, 412, validation, unknown members, a
+            /// taken userName) surface before anything is written.
+            pub(super) async fn job_update(
+                c: &mut Conn,
+                seq: &mut Seq,
+                tenant: i64,
+                kind: Kind,
+                id: &str,
+                if_match: Option<i64>,
+                f: UpdateFn,
+            ) -> StoreResult<Stored> {
+                let Some(old) = load(c, tenant, kind, id).await? else {
+                    return Err(StoreError::Scim(ScimError::not_found(format!("{} {id} not found", kind.as_str()))));
+                };
+                check_version(&old, if_match)?;
+                let update = f(&old)?;
+                let resolved = if kind == Kind::Group && !update.members.is_empty() {
+                    prepare_members(c, tenant, Some(old.pk), &update.members, update.policy).await?
+                } else {
+                    HashMap::new()
+                };
+                let now = now_rfc3339();
+                let doc_events = changelog::updated(kind, &old.id, &old.doc, &update.doc);
+                let doc_changed = update.doc != old.doc;
+                let mut stored = Stored { doc: update.doc, ..old };
+                if doc_changed {
+                    // The only write that can fail for the client (a taken userName): it comes first.
+                    stored.version = update_resource(c, kind, stored.pk, &stored.doc, &now).await?;
+                    stored.last_modified = now.clone();
+                }
+                for ev in doc_events {
+                    seq.push(ev);
+                }
+                let before = seq.events.len();
+                if kind == Kind::Group && !update.members.is_empty() {
+                    apply_member_changes(c, &stored, update.members, &resolved, seq).await?;
+                }
+                if seq.events.len() > before && !doc_changed {
+                    stored.version = touch_group(c, stored.pk, &now).await?;
+                    stored.last_modified = now;
+                }
+                Ok(stored)
+            }
+
+            /// Deletes a resource and its memberships (as member and, for groups, as owner).
+            pub(super) async fn job_delete(
+                c: &mut Conn,
+                seq: &mut Seq,
+                tenant: i64,
+                kind: Kind,
+                id: &str,
+                if_match: Option<i64>,
+            ) -> StoreResult<()> {
+                let Some(old) = load(c, tenant, kind, id).await? else {
+                    return Err(StoreError::Scim(ScimError::not_found(format!("{} {id} not found", kind.as_str()))));
+                };
+                check_version(&old, if_match)?;
+                query("DELETE FROM memberships WHERE member_kind = $1 AND member_pk = $2")
+                    .bind(kind.as_str())
+                    .bind(old.pk)
+                    .execute(&mut *c)
+                    .await?;
+                let del = match kind {
+                    Kind::User => "DELETE FROM users WHERE pk = $1",
+                    Kind::Group => "DELETE FROM groups WHERE pk = $1",
+                };
+                query(del).bind(old.pk).execute(&mut *c).await?;
+                seq.push(changelog::deleted(kind, &old.id));
                 Ok(())
             }
 
@@ -567,92 +709,34 @@ macro_rules! tx_helpers {
 tx_helpers!(lite, sqlx::Sqlite);
 tx_helpers!(pg, sqlx::Postgres);
 
-/// The body shared by create/update/delete, instantiated per backend: `$h` is the helper module.
-macro_rules! write_ops {
-    ($h:ident, $write:ident, $self:ident, create, $tenant:ident, $kind:ident, $doc:ident, $members:ident, $policy:ident) => {{
-        let mut tx = $write.begin().await?;
-        let c = &mut *tx;
-        let mut seq = $h::begin_seq(c, $tenant).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = now_rfc3339();
-        let pk = $h::insert_resource(c, $tenant, $kind, &id, &$doc, &now).await?;
-        seq.push(changelog::created($kind, &id, &$doc));
-        let stored = Stored { pk, id, version: 1, created: now.clone(), last_modified: now, doc: $doc };
-        if $kind == Kind::Group {
-            $h::apply_member_changes(c, $tenant, &stored, $members, $policy, &mut seq).await?;
-        }
-        $h::finish_seq(c, $tenant, seq).await?;
+fn stored_out(out: JobOut) -> StoreResult<Stored> {
+    match out {
+        JobOut::Stored(s) => Ok(s),
+        JobOut::Done => Err(StoreError::Corrupt("write job returned no resource".into())),
+    }
+}
+
+fn check_version(old: &Stored, if_match: Option<i64>) -> StoreResult<()> {
+    match if_match {
+        Some(v) if v != old.version => Err(StoreError::Scim(ScimError::precondition_failed(format!(
+            "resource version is W/\"{}\", If-Match asked for W/\"{v}\"",
+            old.version
+        )))),
+        _ => Ok(()),
+    }
+}
+
+/// Runs one write job in its own PostgreSQL transaction (the tenant row lock orders the change log).
+macro_rules! pg_job {
+    ($pool:expr, $tenant:expr, |$c:ident, $seq:ident| $body:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let $c = &mut *tx;
+        let mut seq_state = pg::begin_seq($c, $tenant).await?;
+        let $seq = &mut seq_state;
+        let out = $body.await?;
+        pg::finish_seq(&mut *tx, $tenant, seq_state).await?;
         tx.commit().await?;
-        Ok(stored)
-    }};
-    ($h:ident, $write:ident, $self:ident, update, $tenant:ident, $kind:ident, $id:ident, $if_match:ident, $f:ident) => {{
-        let mut tx = $write.begin().await?;
-        let c = &mut *tx;
-        let mut seq = $h::begin_seq(c, $tenant).await?;
-        let Some(old) = $h::load(c, $tenant, $kind, $id).await? else {
-            return Err(StoreError::Scim(ScimError::not_found(format!("{} {} not found", $kind.as_str(), $id))));
-        };
-        if let Some(v) = $if_match {
-            if v != old.version {
-                return Err(StoreError::Scim(ScimError::precondition_failed(format!(
-                    "resource version is W/\"{}\", If-Match asked for W/\"{v}\"",
-                    old.version
-                ))));
-            }
-        }
-        let update = $f(&old)?;
-        let now = now_rfc3339();
-        let doc_events = changelog::updated($kind, &old.id, &old.doc, &update.doc);
-        let doc_changed = update.doc != old.doc;
-        let mut stored = Stored { doc: update.doc, ..old };
-        if doc_changed {
-            stored.version = $h::update_resource(c, $kind, stored.pk, &stored.doc, &now).await?;
-            stored.last_modified = now.clone();
-        }
-        for ev in doc_events {
-            seq.push(ev);
-        }
-        let before = seq.events.len();
-        if $kind == Kind::Group && !update.members.is_empty() {
-            $h::apply_member_changes(c, $tenant, &stored, update.members, update.policy, &mut seq).await?;
-        }
-        if seq.events.len() > before && !doc_changed {
-            stored.version = $h::touch_group(c, stored.pk, &now).await?;
-            stored.last_modified = now;
-        }
-        $h::finish_seq(c, $tenant, seq).await?;
-        tx.commit().await?;
-        Ok(stored)
-    }};
-    ($h:ident, $write:ident, $self:ident, delete, $tenant:ident, $kind:ident, $id:ident, $if_match:ident) => {{
-        let mut tx = $write.begin().await?;
-        let c = &mut *tx;
-        let mut seq = $h::begin_seq(c, $tenant).await?;
-        let Some(old) = $h::load(c, $tenant, $kind, $id).await? else {
-            return Err(StoreError::Scim(ScimError::not_found(format!("{} {} not found", $kind.as_str(), $id))));
-        };
-        if let Some(v) = $if_match {
-            if v != old.version {
-                return Err(StoreError::Scim(ScimError::precondition_failed(format!(
-                    "resource version is W/\"{}\", If-Match asked for W/\"{v}\"",
-                    old.version
-                ))));
-            }
-        }
-        query("DELETE FROM memberships WHERE member_kind = $1 AND member_pk = $2")
-            .bind($kind.as_str())
-            .bind(old.pk)
-            .execute(&mut *c)
-            .await?;
-        let del = match $kind {
-            Kind::User => "DELETE FROM users WHERE pk = $1",
-            Kind::Group => "DELETE FROM groups WHERE pk = $1",
-        };
-        query(del).bind(old.pk).execute(&mut *c).await?;
-        seq.push(changelog::deleted($kind, &old.id));
-        $h::finish_seq(c, $tenant, seq).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(out)
     }};
 }
 
@@ -928,11 +1012,19 @@ impl ResourceStore for SqlStore {
     ) -> BoxFut<'a, StoreResult<Stored>> {
         Box::pin(async move {
             match &self.pools {
-                Pools::Postgres(write) => {
-                    write_ops!(pg, write, self, create, tenant, kind, doc, members, policy)
+                Pools::Postgres(pool) => {
+                    pg_job!(pool, tenant, |c, seq| pg::job_create(c, seq, tenant, kind, doc, members, policy))
                 }
-                Pools::Sqlite { write, .. } => {
-                    write_ops!(lite, write, self, create, tenant, kind, doc, members, policy)
+                Pools::Sqlite { writer, .. } => {
+                    let out = writer
+                        .submit(Box::new(move |c, seqs| {
+                            Box::pin(async move {
+                                let seq = seqs.get(c, tenant).await?;
+                                lite::job_create(c, seq, tenant, kind, doc, members, policy).await.map(JobOut::Stored)
+                            })
+                        }))
+                        .await?;
+                    stored_out(out)
                 }
             }
         })
@@ -948,11 +1040,20 @@ impl ResourceStore for SqlStore {
     ) -> BoxFut<'a, StoreResult<Stored>> {
         Box::pin(async move {
             match &self.pools {
-                Pools::Postgres(write) => {
-                    write_ops!(pg, write, self, update, tenant, kind, id, if_match, f)
+                Pools::Postgres(pool) => {
+                    pg_job!(pool, tenant, |c, seq| pg::job_update(c, seq, tenant, kind, id, if_match, f))
                 }
-                Pools::Sqlite { write, .. } => {
-                    write_ops!(lite, write, self, update, tenant, kind, id, if_match, f)
+                Pools::Sqlite { writer, .. } => {
+                    let id = id.to_owned();
+                    let out = writer
+                        .submit(Box::new(move |c, seqs| {
+                            Box::pin(async move {
+                                let seq = seqs.get(c, tenant).await?;
+                                lite::job_update(c, seq, tenant, kind, &id, if_match, f).await.map(JobOut::Stored)
+                            })
+                        }))
+                        .await?;
+                    stored_out(out)
                 }
             }
         })
@@ -967,11 +1068,20 @@ impl ResourceStore for SqlStore {
     ) -> BoxFut<'a, StoreResult<()>> {
         Box::pin(async move {
             match &self.pools {
-                Pools::Postgres(write) => {
-                    write_ops!(pg, write, self, delete, tenant, kind, id, if_match)
+                Pools::Postgres(pool) => {
+                    pg_job!(pool, tenant, |c, seq| pg::job_delete(c, seq, tenant, kind, id, if_match))
                 }
-                Pools::Sqlite { write, .. } => {
-                    write_ops!(lite, write, self, delete, tenant, kind, id, if_match)
+                Pools::Sqlite { writer, .. } => {
+                    let id = id.to_owned();
+                    writer
+                        .submit(Box::new(move |c, seqs| {
+                            Box::pin(async move {
+                                let seq = seqs.get(c, tenant).await?;
+                                lite::job_delete(c, seq, tenant, kind, &id, if_match).await.map(|()| JobOut::Done)
+                            })
+                        }))
+                        .await?;
+                    Ok(())
                 }
             }
         })
@@ -1094,7 +1204,7 @@ impl Store for SqlStore {
     fn close(&self) -> BoxFut<'_, ()> {
         Box::pin(async move {
             match &self.pools {
-                Pools::Sqlite { read, write } => {
+                Pools::Sqlite { read, write, .. } => {
                     read.close().await;
                     write.close().await;
                 }
