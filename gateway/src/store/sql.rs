@@ -75,7 +75,10 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             // 4 MiB page cache per connection keeps the footprint small (5 connections); the OS cache does the rest.
-            .pragma("cache_size", "-4000");
+            .pragma("cache_size", "-4000")
+            // Rows come back from sqlx's SQLite thread through a bounded channel; the default (50) makes
+            // a 100-row page stall the thread and wake it again mid-page.
+            .row_buffer_size(1024);
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
