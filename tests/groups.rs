@@ -258,9 +258,9 @@ async fn has_member_probe(app: TestApp) {
     app.patch(&format!("/Groups/{gid}"), add_members(&users[..1])).await;
     let group =
         ResourceStore::get(&*app.store, app.tenant_pk, Kind::Group, &gid).await.expect("get").expect("group exists");
-    let yes = ResourceStore::has_member(&*app.store, group.pk, &users[0]).await;
+    let yes = ResourceStore::has_member(&*app.store, app.tenant_pk, group.pk, &users[0]).await;
     assert!(matches!(yes, Ok(true)), "has_member(member) = {yes:?}");
-    let no = ResourceStore::has_member(&*app.store, group.pk, &users[1]).await;
+    let no = ResourceStore::has_member(&*app.store, app.tenant_pk, group.pk, &users[1]).await;
     assert!(matches!(no, Ok(false)), "has_member(non-member) = {no:?}");
 }
 both!(has_member_store_probe, has_member_probe);

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::Tenant;
-use super::body::{read_json, scim_json};
+use super::body::read_json;
 use super::error::{ApiError, ApiResult};
 use crate::scim::discovery::LIST_RESPONSE;
 use crate::scim::error::ScimError;
@@ -11,7 +11,7 @@ use crate::scim::patch::{self, MemberChange};
 use crate::scim::query::{self, IndexAttr, ListQuery, SortOrder};
 use crate::scim::resource::{self, WriteMode};
 use crate::scim::schema::ResourceSchema;
-use crate::store::{Kind, Lookup, Stored, Update, fold};
+use crate::store::{GroupView, Kind, Lookup, Row, Stored, Update, fold};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -73,20 +73,28 @@ fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
     }
 }
 
-/// Related rows rendered into a resource: a user's `groups` or a group's `members`.
+/// Related rows rendered into a resource: a user's `groups` or a group's `members`, by pk.
 type Related = HashMap<i64, Vec<Value>>;
 
+fn group_ref(t: &Tenant, g: &GroupView) -> Value {
+    json!({
+        "value": g.value,
+        "$ref": format!("{}/Groups/{}", t.base, g.value),
+        "display": g.display,
+        "type": "direct",
+    })
+}
+
+/// `groups` for users whose row did not carry them, `members` for groups (one query for all rows).
 async fn load_related(state: &AppState, t: &Tenant, kind: Kind, pks: &[i64]) -> ApiResult<Related> {
     let mut out: Related = HashMap::new();
+    if pks.is_empty() {
+        return Ok(out);
+    }
     match kind {
         Kind::User => {
             for (pk, g) in state.store.groups_of(pks).await? {
-                out.entry(pk).or_default().push(json!({
-                    "value": g.value,
-                    "$ref": format!("{}/Groups/{}", t.base, g.value),
-                    "display": g.display,
-                    "type": "direct",
-                }));
+                out.entry(pk).or_default().push(group_ref(t, &g));
             }
         }
         Kind::Group => {
@@ -104,6 +112,16 @@ async fn load_related(state: &AppState, t: &Tenant, kind: Kind, pks: &[i64]) -> 
     Ok(out)
 }
 
+fn meta(t: &Tenant, kind: Kind, id: &str, created: &str, last_modified: &str, version: i64) -> Value {
+    json!({
+        "resourceType": kind.as_str(),
+        "created": created,
+        "lastModified": last_modified,
+        "location": format!("{}/{}/{}", t.base, endpoint(kind), id),
+        "version": etag(version),
+    })
+}
+
 /// The full resource as served: schemas, id, stored attributes, groups/members, meta.
 fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> Value {
     let mut out = Map::new();
@@ -117,56 +135,78 @@ fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> V
         }
     }
     if let Some(list) = related.filter(|l| !l.is_empty()) {
-        out.insert(if kind == Kind::User { "groups" } else { "members" }.into(), Value::Array(list.clone()));
+        out.insert(related_attr(kind).into(), Value::Array(list.clone()));
     }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": kind.as_str(),
-            "created": s.created,
-            "lastModified": s.last_modified,
-            "location": format!("{}/{}/{}", t.base, endpoint(kind), s.id),
-            "version": etag(s.version),
-        }),
-    );
+    out.insert("meta".into(), meta(t, kind, &s.id, &s.created, &s.last_modified, s.version));
     Value::Object(out)
+}
+
+/// The same resource as [`render`], written straight from the stored JSON text: no parse, no rebuild.
+/// Only for requests without projection and documents without attributes that are never returned.
+fn splice(t: &Tenant, kind: Kind, row: &Row, related: Option<&Vec<Value>>) -> String {
+    let text = row.text.trim();
+    let body = text.get(1..text.len().saturating_sub(1)).unwrap_or("").trim();
+    let mut out = String::with_capacity(text.len() + 400);
+    out.push_str("{\"id\":");
+    out.push_str(&Value::String(row.id.clone()).to_string());
+    if !body.is_empty() {
+        out.push(',');
+        out.push_str(body);
+    }
+    if let Some(list) = related.filter(|l| !l.is_empty()) {
+        out.push_str(",\"");
+        out.push_str(related_attr(kind));
+        out.push_str("\":");
+        out.push_str(&Value::Array(list.clone()).to_string());
+    }
+    out.push_str(",\"meta\":");
+    out.push_str(&meta(t, kind, &row.id, &row.created, &row.last_modified, row.version).to_string());
+    out.push('}');
+    out
 }
 
 fn related_attr(kind: Kind) -> &'static str {
     if kind == Kind::User { "groups" } else { "members" }
 }
 
-/// Renders resources with their related rows (unless the client left them out) and projects them.
-async fn render_all(
-    state: &AppState,
-    t: &Tenant,
-    kind: Kind,
-    items: &[Stored],
-    q: &ListQuery,
-) -> ApiResult<Vec<Value>> {
-    let related = if q.omits(related_attr(kind)) {
-        Related::new()
-    } else {
-        let pks: Vec<i64> = items.iter().map(|s| s.pk).collect();
-        load_related(state, t, kind, &pks).await?
-    };
+/// Renders rows as JSON texts: with their related rows (unless the client left them out), projected.
+async fn render_rows(state: &AppState, t: &Tenant, kind: Kind, rows: &[Row], q: &ListQuery) -> ApiResult<Vec<String>> {
+    let want_related = !q.omits(related_attr(kind));
+    let mut related = Related::new();
+    if want_related {
+        let missing: Vec<i64> =
+            rows.iter().filter(|r| kind == Kind::Group || r.groups.is_none()).map(|r| r.pk).collect();
+        related = load_related(state, t, kind, &missing).await?;
+        if kind == Kind::User {
+            for r in rows.iter().filter(|r| r.groups.is_some()) {
+                let list: Vec<Value> = r.group_views()?.iter().map(|g| group_ref(t, g)).collect();
+                related.insert(r.pk, list);
+            }
+        }
+    }
     let schema = schema_of(t, kind);
-    Ok(items
-        .iter()
-        .map(|s| {
-            let full = render(t, kind, s, related.get(&s.pk));
-            resource::project(&full, schema, &q.attributes, &q.excluded_attributes)
-        })
-        .collect())
+    let plain = q.attributes.is_empty() && q.excluded_attributes.is_empty();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if plain && !t.schemas.may_hide(kind, &r.text) {
+            out.push(splice(t, kind, r, related.get(&r.pk)));
+        } else {
+            let full = render(t, kind, &r.parse()?, related.get(&r.pk));
+            out.push(resource::project(&full, schema, &q.attributes, &q.excluded_attributes).to_string());
+        }
+    }
+    Ok(out)
 }
 
-fn single_response(status: u16, t: &Tenant, kind: Kind, s: &Stored, body: Value) -> HttpResponse {
-    let mut resp = scim_json(status, &body);
-    if let Ok(v) = header::HeaderValue::from_str(&etag(s.version)) {
+fn single_response(status: u16, t: &Tenant, kind: Kind, id: &str, version: i64, body: String) -> HttpResponse {
+    let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+        .content_type(super::SCIM_JSON)
+        .body(body);
+    if let Ok(v) = header::HeaderValue::from_str(&etag(version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     if status == 201 {
-        if let Ok(v) = header::HeaderValue::from_str(&format!("{}/{}/{}", t.base, endpoint(kind), s.id)) {
+        if let Ok(v) = header::HeaderValue::from_str(&format!("{}/{}/{}", t.base, endpoint(kind), id)) {
             resp.headers_mut().insert(header::LOCATION, v);
         }
     }
@@ -188,17 +228,28 @@ fn projection(req: &HttpRequest) -> ApiResult<ListQuery> {
     Ok(q)
 }
 
-async fn respond_one(
+/// Answers a write with the resource as stored (a new user has no groups: nothing to look up).
+async fn respond_written(
     state: &AppState,
     t: &Tenant,
     kind: Kind,
     req: &HttpRequest,
-    s: &Stored,
+    s: Stored,
     status: u16,
 ) -> ApiResult<HttpResponse> {
     let q = projection(req)?;
-    let body = render_all(state, t, kind, std::slice::from_ref(s), &q).await?.pop().unwrap_or(Value::Null);
-    Ok(single_response(status, t, kind, s, body))
+    let groups = (kind == Kind::User && status == 201).then(|| "[]".to_owned());
+    let row = Row {
+        pk: s.pk,
+        id: s.id,
+        version: s.version,
+        created: s.created,
+        last_modified: s.last_modified,
+        text: s.doc.to_string(),
+        groups,
+    };
+    let body = render_rows(state, t, kind, std::slice::from_ref(&row), &q).await?.pop().unwrap_or_default();
+    Ok(single_response(status, t, kind, &row.id, row.version, body))
 }
 
 pub async fn create<R: ResourceKind>(
@@ -214,18 +265,7 @@ pub async fn create<R: ResourceKind>(
     let members: Vec<MemberChange> = normalized.members.map(MemberChange::Add).into_iter().collect();
     let stored = state.store.create(t.pk, kind, doc, members, t.policy).await?;
     metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "create").increment(1);
-    if kind == Kind::User {
-        // A new user belongs to no group yet: no need to ask the store.
-        let q = projection(&req)?;
-        let body = resource::project(
-            &render(&t, kind, &stored, None),
-            schema_of(&t, kind),
-            &q.attributes,
-            &q.excluded_attributes,
-        );
-        return Ok(single_response(201, &t, kind, &stored, body));
-    }
-    respond_one(&state, &t, kind, &req, &stored, 201).await
+    respond_written(&state, &t, kind, &req, stored, 201).await
 }
 
 pub async fn get<R: ResourceKind>(
@@ -236,21 +276,23 @@ pub async fn get<R: ResourceKind>(
 ) -> ApiResult<HttpResponse> {
     let kind = R::KIND;
     let (_, id) = path.into_inner();
-    let stored = state
+    let row = state
         .store
         .get(t.pk, kind, &id)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())))?;
     if let Some(inm) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
-        if inm.split(',').any(|e| e.trim() == etag(stored.version) || e.trim() == "*") {
+        if inm.split(',').any(|e| e.trim() == etag(row.version) || e.trim() == "*") {
             let mut resp = HttpResponse::NotModified().finish();
-            if let Ok(v) = header::HeaderValue::from_str(&etag(stored.version)) {
+            if let Ok(v) = header::HeaderValue::from_str(&etag(row.version)) {
                 resp.headers_mut().insert(header::ETAG, v);
             }
             return Ok(resp);
         }
     }
-    respond_one(&state, &t, kind, &req, &stored, 200).await
+    let q = projection(&req)?;
+    let body = render_rows(&state, &t, kind, std::slice::from_ref(&row), &q).await?.pop().unwrap_or_default();
+    Ok(single_response(200, &t, kind, &row.id, row.version, body))
 }
 
 pub async fn replace<R: ResourceKind>(
@@ -286,7 +328,7 @@ pub async fn replace<R: ResourceKind>(
         )
         .await?;
     metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "replace").increment(1);
-    respond_one(&state, &t, kind, &req, &stored, 200).await
+    respond_written(&state, &t, kind, &req, stored, 200).await
 }
 
 pub async fn patch<R: ResourceKind>(
@@ -318,7 +360,7 @@ pub async fn patch<R: ResourceKind>(
         )
         .await?;
     metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "patch").increment(1);
-    respond_one(&state, &t, kind, &req, &stored, 200).await
+    respond_written(&state, &t, kind, &req, stored, 200).await
 }
 
 pub async fn delete<R: ResourceKind>(
@@ -337,8 +379,8 @@ pub async fn delete<R: ResourceKind>(
 
 /// Resources matching a query: either one page straight from the store, or every match (to sort/slice).
 enum Matched {
-    Page { total: usize, items: Vec<Stored> },
-    All(Vec<Stored>),
+    Page { total: usize, rows: Vec<Row> },
+    All(Vec<Row>),
 }
 
 const SCAN_CHUNK: i64 = 1000;
@@ -349,8 +391,8 @@ async fn find(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiRes
     let Some(f) = &q.filter else {
         if q.sort_by.is_none() {
             let offset = (q.start_index - 1) as i64;
-            let (total, items) = state.store.page(t.pk, kind, offset, q.count as i64).await?;
-            return Ok(Matched::Page { total: total as usize, items });
+            let (total, rows) = state.store.page(t.pk, kind, offset, q.count as i64).await?;
+            return Ok(Matched::Page { total: total as usize, rows });
         }
         return Ok(Matched::All(scan(state, t, kind, None).await?));
     };
@@ -359,6 +401,9 @@ async fn find(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiRes
         if kind == Kind::Group { query::split_member_terms(f, &schema.core.id) } else { (Vec::new(), Some(f.clone())) };
     let candidates = match query::index_hint(f, &schema.core.id, indexed(kind)) {
         Some(hint) => {
+            // The lookup applies `attr eq value` with the attribute's own case rules; when that is all the
+            // (residual) filter says, there is nothing left to evaluate.
+            let covered = residual.as_ref().is_none_or(|r| query::is_hint_only(r, &hint));
             let key = match hint.attr {
                 IndexAttr::Id => Lookup::Id(hint.value),
                 IndexAttr::UserName => Lookup::UserName(fold(&hint.value)),
@@ -367,7 +412,7 @@ async fn find(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiRes
             };
             metrics::counter!("scim_filter_total", "plan" => "index").increment(1);
             let found = state.store.lookup(t.pk, kind, &key).await?;
-            evaluate(state, t, kind, found, residual.as_ref()).await?
+            if covered { found } else { evaluate(state, t, kind, found, residual.as_ref()).await? }
         }
         None => {
             metrics::counter!("scim_filter_total", "plan" => "scan").increment(1);
@@ -375,49 +420,49 @@ async fn find(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiRes
         }
     };
     let mut out = Vec::with_capacity(candidates.len());
-    for s in candidates {
+    for r in candidates {
         let mut all = true;
         for m in &member_ids {
-            if !state.store.has_member(s.pk, m).await? {
+            if !state.store.has_member(t.pk, r.pk, m).await? {
                 all = false;
                 break;
             }
         }
         if all {
-            out.push(s);
+            out.push(r);
         }
     }
     Ok(Matched::All(out))
 }
 
-/// Keeps the candidates that satisfy `f` (evaluated on the rendered resource).
-async fn evaluate(
-    state: &AppState,
-    t: &Tenant,
-    kind: Kind,
-    items: Vec<Stored>,
-    f: Option<&Filter>,
-) -> ApiResult<Vec<Stored>> {
-    let Some(f) = f else { return Ok(items) };
+/// Keeps the rows that satisfy `f` (evaluated on the rendered resource).
+async fn evaluate(state: &AppState, t: &Tenant, kind: Kind, rows: Vec<Row>, f: Option<&Filter>) -> ApiResult<Vec<Row>> {
+    let Some(f) = f else { return Ok(rows) };
     let schema = schema_of(t, kind);
     let related = if query::mentions(f, related_attr(kind)) {
-        let pks: Vec<i64> = items.iter().map(|s| s.pk).collect();
-        load_related(state, t, kind, &pks).await?
+        let pks: Vec<i64> = rows.iter().map(|r| r.pk).collect();
+        let mut related = load_related(state, t, kind, if kind == Kind::Group { &pks } else { &[] }).await?;
+        if kind == Kind::User {
+            for r in &rows {
+                related.insert(r.pk, r.group_views()?.iter().map(|g| group_ref(t, g)).collect());
+            }
+        }
+        related
     } else {
         Related::new()
     };
     let mut out = Vec::new();
-    for s in items {
-        let full = render(t, kind, &s, related.get(&s.pk));
+    for r in rows {
+        let full = render(t, kind, &r.parse()?, related.get(&r.pk));
         if filter::matches(f, &full, schema)? {
-            out.push(s);
+            out.push(r);
         }
     }
     Ok(out)
 }
 
 /// Walks every resource of the tenant in chunks, keeping the matches (memory bounded by the matches).
-async fn scan(state: &AppState, t: &Tenant, kind: Kind, f: Option<&Filter>) -> ApiResult<Vec<Stored>> {
+async fn scan(state: &AppState, t: &Tenant, kind: Kind, f: Option<&Filter>) -> ApiResult<Vec<Row>> {
     let mut out = Vec::new();
     let mut offset = 0i64;
     loop {
@@ -452,17 +497,16 @@ fn compare_values(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Ord
     }
 }
 
-fn sort(t: &Tenant, kind: Kind, items: &mut [Stored], q: &ListQuery) {
-    let Some(by) = &q.sort_by else { return };
+fn sort(t: &Tenant, kind: Kind, rows: Vec<Row>, q: &ListQuery) -> ApiResult<Vec<Row>> {
+    let Some(by) = &q.sort_by else { return Ok(rows) };
     let schema = schema_of(t, kind);
     let case_exact = schema.resolve(&by.to_string()).map(|r| r.sub.unwrap_or(r.attr).case_exact).unwrap_or(false);
-    let mut keyed: Vec<(Option<Value>, Stored)> = items
-        .iter()
-        .map(|s| {
-            let full = render(t, kind, s, None);
-            (filter::values_at(&full, by, schema).first().map(|v| (*v).clone()), s.clone())
-        })
-        .collect();
+    let mut keyed = Vec::with_capacity(rows.len());
+    for r in rows {
+        let full = render(t, kind, &r.parse()?, None);
+        let key = filter::values_at(&full, by, schema).first().map(|v| (*v).clone());
+        keyed.push((key, r));
+    }
     keyed.sort_by(|(a, _), (b, _)| {
         let o = compare_values(a.as_ref(), b.as_ref(), case_exact);
         match (q.sort_order, a.is_some() && b.is_some()) {
@@ -470,33 +514,44 @@ fn sort(t: &Tenant, kind: Kind, items: &mut [Stored], q: &ListQuery) {
             _ => o,
         }
     });
-    for (slot, (_, s)) in items.iter_mut().zip(keyed) {
-        *slot = s;
-    }
+    Ok(keyed.into_iter().map(|(_, r)| r).collect())
 }
 
-fn list_body(total: usize, start_index: usize, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "itemsPerPage": resources.len(),
-        "startIndex": start_index,
-        "Resources": resources,
-    })
+/// A ListResponse around already rendered resources.
+fn list_body(total: usize, start_index: usize, resources: &[String]) -> String {
+    let mut out = String::with_capacity(resources.iter().map(String::len).sum::<usize>() + 200);
+    out.push_str("{\"schemas\":[\"");
+    out.push_str(LIST_RESPONSE);
+    out.push_str(&format!(
+        "\"],\"totalResults\":{total},\"itemsPerPage\":{},\"startIndex\":{start_index},\"Resources\":[",
+        resources.len()
+    ));
+    for (i, r) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r);
+    }
+    out.push_str("]}");
+    out
+}
+
+fn list_response(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type(super::SCIM_JSON).body(body)
 }
 
 async fn run_list(state: &AppState, t: &Tenant, kind: Kind, q: &ListQuery) -> ApiResult<HttpResponse> {
     let (total, page) = match find(state, t, kind, q).await? {
-        Matched::Page { total, items } => (total, items),
-        Matched::All(mut all) => {
-            sort(t, kind, &mut all, q);
+        Matched::Page { total, rows } => (total, rows),
+        Matched::All(all) => {
+            let all = sort(t, kind, all, q)?;
             let total = all.len();
-            let page: Vec<Stored> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();
+            let page: Vec<Row> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();
             (total, page)
         }
     };
-    let resources = render_all(state, t, kind, &page, q).await?;
-    Ok(scim_json(200, &list_body(total, q.start_index, resources)))
+    let resources = render_rows(state, t, kind, &page, q).await?;
+    Ok(list_response(list_body(total, q.start_index, &resources)))
 }
 
 pub async fn list<R: ResourceKind>(t: Tenant, state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
@@ -527,7 +582,7 @@ pub async fn search_root(
 ) -> ApiResult<HttpResponse> {
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let q = ListQuery::from_search_body(&body)?;
-    let mut all: Vec<(Kind, Stored)> = Vec::new();
+    let mut all: Vec<(Kind, Row)> = Vec::new();
     let mut first_err: Option<ApiError> = None;
     let mut any_ok = false;
     for kind in [Kind::User, Kind::Group] {
@@ -546,10 +601,10 @@ pub async fn search_root(
             None => Matched::All(scan(&state, &t, kind, None).await?),
         };
         any_ok = true;
-        let items = match found {
-            Matched::Page { items, .. } | Matched::All(items) => items,
+        let rows = match found {
+            Matched::Page { rows, .. } | Matched::All(rows) => rows,
         };
-        all.extend(items.into_iter().map(|s| (kind, s)));
+        all.extend(rows.into_iter().map(|r| (kind, r)));
     }
     if !any_ok {
         if let Some(e) = first_err {
@@ -557,11 +612,11 @@ pub async fn search_root(
         }
     }
     let total = all.len();
-    let page: Vec<(Kind, Stored)> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();
+    let page: Vec<(Kind, Row)> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();
     let mut resources = Vec::with_capacity(page.len());
     for kind in [Kind::User, Kind::Group] {
-        let items: Vec<Stored> = page.iter().filter(|(k, _)| *k == kind).map(|(_, s)| s.clone()).collect();
-        resources.extend(render_all(&state, &t, kind, &items, &q).await?);
+        let rows: Vec<Row> = page.iter().filter(|(k, _)| *k == kind).map(|(_, r)| r.clone()).collect();
+        resources.extend(render_rows(&state, &t, kind, &rows, &q).await?);
     }
-    Ok(scim_json(200, &list_body(total, q.start_index, resources)))
+    Ok(list_response(list_body(total, q.start_index, &resources)))
 }

@@ -3,7 +3,7 @@
 
 use super::error::{ScimError, ScimResult};
 use super::schema::{
-    AttrType, AttributeDef, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ResourceSchema, SchemaDef, USER_SCHEMA,
+    AttrType, AttributeDef, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ResourceSchema, Returned, SchemaDef, USER_SCHEMA,
 };
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
@@ -54,6 +54,27 @@ pub struct CustomSchema {
 pub struct TenantSchemas {
     pub user: ResourceSchema,
     pub group: ResourceSchema,
+    /// `"name"` (quoted) of every attribute, at any level, that is not returned by default
+    /// (`returned: never` such as `password`, or `request`), per resource type.
+    hidden_user: Vec<String>,
+    hidden_group: Vec<String>,
+}
+
+fn hidden_names(rs: &ResourceSchema) -> Vec<String> {
+    fn walk(attrs: &[AttributeDef], out: &mut Vec<String>) {
+        for a in attrs {
+            if matches!(a.returned, Returned::Never | Returned::Request) {
+                out.push(format!("\"{}\"", a.name));
+            }
+            walk(a.subs(), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&rs.core.attributes, &mut out);
+    for (s, _) in &rs.extensions {
+        walk(&s.attributes, &mut out);
+    }
+    out
 }
 
 impl TenantSchemas {
@@ -68,20 +89,30 @@ impl TenantSchemas {
         };
         let mut user_ext = vec![(b.enterprise.clone(), false)];
         user_ext.extend(ext("User"));
-        TenantSchemas {
-            user: ResourceSchema {
-                name: "User".into(),
-                endpoint: "/Users".into(),
-                core: b.user.clone(),
-                extensions: user_ext,
-            },
-            group: ResourceSchema {
-                name: "Group".into(),
-                endpoint: "/Groups".into(),
-                core: b.group.clone(),
-                extensions: ext("Group"),
-            },
-        }
+        let user = ResourceSchema {
+            name: "User".into(),
+            endpoint: "/Users".into(),
+            core: b.user.clone(),
+            extensions: user_ext,
+        };
+        let group = ResourceSchema {
+            name: "Group".into(),
+            endpoint: "/Groups".into(),
+            core: b.group.clone(),
+            extensions: ext("Group"),
+        };
+        TenantSchemas { hidden_user: hidden_names(&user), hidden_group: hidden_names(&group), user, group }
+    }
+
+    /// Whether a stored document (JSON text) may hold an attribute that must not be returned by default,
+    /// so that it has to be parsed and projected rather than served as stored. Conservative: a value that
+    /// merely contains the quoted name also answers true.
+    pub fn may_hide(&self, kind: crate::store::Kind, doc: &str) -> bool {
+        let names = match kind {
+            crate::store::Kind::User => &self.hidden_user,
+            crate::store::Kind::Group => &self.hidden_group,
+        };
+        names.iter().any(|n| doc.contains(n.as_str()))
     }
 
     fn all(&self) -> impl Iterator<Item = &SchemaDef> {

@@ -188,6 +188,19 @@ pub fn index_hint(filter: &Filter, core_urn: &str, indexed: &[IndexAttr]) -> Opt
     best
 }
 
+/// Whether `filter` is exactly the `attr eq "value"` term `hint` was made from (so an index lookup
+/// answers it completely).
+pub fn is_hint_only(filter: &Filter, hint: &IndexHint) -> bool {
+    let Filter::Compare(path, CompareOp::Eq, Value::String(v)) = filter else { return false };
+    let name = match hint.attr {
+        IndexAttr::Id => "id",
+        IndexAttr::UserName => "userName",
+        IndexAttr::ExternalId => "externalId",
+        IndexAttr::DisplayName => "displayName",
+    };
+    path.sub.is_none() && path.urn.is_none() && path.name.eq_ignore_ascii_case(name) && *v == hint.value
+}
+
 /// Member ids a filter requires (`members[value eq "u"]`, `members eq "u"`, `members.value eq "u"` among
 /// the top-level `and` terms), and the filter without those terms. Lets the store answer Entra's
 /// membership check with one indexed probe instead of loading every member.
@@ -261,6 +274,15 @@ mod tests {
         assert_eq!(hint(r#"userName eq "a" or id eq "b""#), None);
         assert_eq!(hint(r#"userName co "a""#), None);
         assert_eq!(hint(r#"displayName eq "a""#), None, "users have no displayName index");
+    }
+
+    #[test]
+    fn a_single_indexed_term_needs_no_evaluation() {
+        let f = parse_filter(r#"userName eq "A@b.c""#).expect("filter");
+        let h = hint(r#"userName eq "A@b.c""#).expect("hint");
+        assert!(is_hint_only(&f, &h));
+        let f2 = parse_filter(r#"userName eq "A@b.c" and active eq true"#).expect("filter");
+        assert!(!is_hint_only(&f2, &h));
     }
 
     #[test]

@@ -129,6 +129,43 @@ pub struct Stored {
     pub doc: Value,
 }
 
+/// A resource as read for serving: the stored document as JSON text (parsed only when a request needs
+/// it: a filter to evaluate, attributes to project) and, for users, their groups.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub pk: i64,
+    pub id: String,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+    pub text: String,
+    /// A user's groups in order of addition, as a JSON array of `[id, displayName]` pairs.
+    pub groups: Option<String>,
+}
+
+impl Row {
+    pub fn parse(&self) -> StoreResult<Stored> {
+        Ok(Stored {
+            pk: self.pk,
+            id: self.id.clone(),
+            version: self.version,
+            created: self.created.clone(),
+            last_modified: self.last_modified.clone(),
+            doc: serde_json::from_str(&self.text)?,
+        })
+    }
+
+    /// The groups column decoded.
+    pub fn group_views(&self) -> StoreResult<Vec<GroupView>> {
+        let Some(text) = &self.groups else { return Ok(Vec::new()) };
+        let pairs: Vec<(String, Option<String>)> = serde_json::from_str(text)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(value, display)| GroupView { value, display: display.unwrap_or_default() })
+            .collect())
+    }
+}
+
 /// An indexed lookup (the filters Entra sends are answered through these, never by a scan).
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -186,12 +223,12 @@ pub trait TenantStore: Send + Sync {
 
 /// SCIM resources of one tenant, and the change log their writes append to.
 pub trait ResourceStore: Send + Sync {
-    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<Stored>>>;
-    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Stored>>>;
+    /// One resource; users come with their groups.
+    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<Row>>>;
+    /// Resources by an indexed key; users come with their groups.
+    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Row>>>;
     /// A page in creation order and the total count.
-    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>>;
-    /// Every resource of the kind, in creation order (for filters that have no index), at most `cap`.
-    fn scan(&self, tenant: i64, kind: Kind, cap: i64) -> BoxFut<'_, StoreResult<Vec<Stored>>>;
+    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Row>)>>;
     fn count(&self, tenant: i64, kind: Kind) -> BoxFut<'_, StoreResult<i64>>;
     /// Creates a resource; for groups, `members` are added in order. Fails with 409 on a userName clash.
     fn create<'a>(
@@ -217,8 +254,8 @@ pub trait ResourceStore: Send + Sync {
     fn members_of<'a>(&'a self, group_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>>;
     /// Groups the given users (by pk) are direct members of, in the order they were added.
     fn groups_of<'a>(&'a self, user_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>>;
-    /// Whether `member_id` is a direct member of group `group_pk`.
-    fn has_member<'a>(&'a self, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>>;
+    /// Whether `member_id` (a user or group id of the tenant) is a direct member of group `group_pk`.
+    fn has_member<'a>(&'a self, tenant: i64, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>>;
     /// Change events after `after_seq`, in order.
     fn changes(&self, tenant: i64, after_seq: i64, limit: i64) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>>;
 }

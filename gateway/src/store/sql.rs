@@ -8,8 +8,8 @@ use super::changelog::{self, NewEvent};
 use super::writer::{JobOut, Writer};
 use super::{
     BoxFut, ChangeEvent, CustomSchemaRow, GroupView, Keys, Kind, Lookup, MemberPolicy, MemberView, ResourceStore,
-    Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary, UpdateFn, fold,
-    now_rfc3339,
+    Row as StoredRow, Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary,
+    UpdateFn, fold, now_rfc3339,
 };
 use crate::scim::error::ScimError;
 use crate::scim::patch::{MemberChange, MemberRef};
@@ -136,41 +136,105 @@ fn sel_by_id(kind: Kind) -> &'static str {
     }
 }
 
-fn sel_lookup(kind: Kind, key: &Lookup) -> Option<(&'static str, String)> {
+/// The columns of a [`Row`]: the resource and, for users, their groups as one JSON text (so serving a
+/// user never needs a second query). The aggregate is the one place the two dialects differ.
+macro_rules! user_row {
+    (sqlite, $tail:literal) => {
+        concat!(
+            "SELECT pk, id, version, created, last_modified, doc, \
+             (SELECT json_group_array(json_array(x.id, x.display_name)) FROM \
+             (SELECT g.id, g.display_name FROM memberships m JOIN groups g ON g.pk = m.group_pk \
+             WHERE m.member_kind = 'User' AND m.member_pk = users.pk ORDER BY m.added_seq, m.added_pos) x) \
+             FROM users ",
+            $tail
+        )
+    };
+    (postgres, $tail:literal) => {
+        concat!(
+            "SELECT pk, id, version, created, last_modified, doc, \
+             (SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY m.added_seq, m.added_pos), \
+             '[]'::json)::text FROM memberships m JOIN groups g ON g.pk = m.group_pk \
+             WHERE m.member_kind = 'User' AND m.member_pk = users.pk) \
+             FROM users ",
+            $tail
+        )
+    };
+}
+
+macro_rules! group_row {
+    ($tail:literal) => {
+        concat!("SELECT pk, id, version, created, last_modified, doc, CAST(NULL AS TEXT) FROM groups ", $tail)
+    };
+}
+
+/// The (SQLite, PostgreSQL) statements reading rows.
+struct RowSql {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! row_sql {
+    (users, $tail:literal) => {
+        RowSql { sqlite: user_row!(sqlite, $tail), postgres: user_row!(postgres, $tail) }
+    };
+    (groups, $tail:literal) => {
+        RowSql { sqlite: group_row!($tail), postgres: group_row!($tail) }
+    };
+}
+
+fn row_by_id(kind: Kind) -> RowSql {
+    match kind {
+        Kind::User => row_sql!(users, "WHERE tenant_pk = $1 AND id = $2"),
+        Kind::Group => row_sql!(groups, "WHERE tenant_pk = $1 AND id = $2"),
+    }
+}
+
+fn row_lookup(kind: Kind, key: &Lookup) -> Option<(RowSql, String)> {
     Some(match (kind, key) {
-        (_, Lookup::Id(v)) => (sel_by_id(kind), v.clone()),
-        (Kind::User, Lookup::UserName(v)) => (
-            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND user_name_lc = $2",
-            v.clone(),
-        ),
-        (Kind::User, Lookup::ExternalId(v)) => (
-            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE tenant_pk = $1 AND external_id = $2 ORDER BY pk",
-            v.clone(),
-        ),
-        (Kind::Group, Lookup::ExternalId(v)) => (
-            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 AND external_id = $2 ORDER BY pk",
-            v.clone(),
-        ),
-        (Kind::Group, Lookup::DisplayName(v)) => (
-            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE tenant_pk = $1 AND display_name_lc = $2 ORDER BY pk",
-            v.clone(),
-        ),
+        (_, Lookup::Id(v)) => (row_by_id(kind), v.clone()),
+        (Kind::User, Lookup::UserName(v)) => (row_sql!(users, "WHERE tenant_pk = $1 AND user_name_lc = $2"), v.clone()),
+        (Kind::User, Lookup::ExternalId(v)) => {
+            (row_sql!(users, "WHERE tenant_pk = $1 AND external_id = $2 ORDER BY pk"), v.clone())
+        }
+        (Kind::Group, Lookup::ExternalId(v)) => {
+            (row_sql!(groups, "WHERE tenant_pk = $1 AND external_id = $2 ORDER BY pk"), v.clone())
+        }
+        (Kind::Group, Lookup::DisplayName(v)) => {
+            (row_sql!(groups, "WHERE tenant_pk = $1 AND display_name_lc = $2 ORDER BY pk"), v.clone())
+        }
         _ => return None,
     })
 }
 
-fn sel_page(kind: Kind) -> &'static str {
-    // The offset is walked in the (tenant_pk, pk) index only; documents are read for the page alone.
+/// Pages walk the (tenant_pk, pk) index for the offset and read documents for the page only.
+fn row_page(kind: Kind) -> RowSql {
     match kind {
-        Kind::User => {
-            "SELECT pk, id, version, created, last_modified, doc FROM users WHERE pk IN \
-             (SELECT pk FROM users WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk"
-        }
-        Kind::Group => {
-            "SELECT pk, id, version, created, last_modified, doc FROM groups WHERE pk IN \
-             (SELECT pk FROM groups WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk"
-        }
+        Kind::User => row_sql!(
+            users,
+            "WHERE pk IN (SELECT pk FROM users WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk"
+        ),
+        Kind::Group => row_sql!(
+            groups,
+            "WHERE pk IN (SELECT pk FROM groups WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk"
+        ),
     }
+}
+
+fn row_from<R: sqlx::Row>(row: &R) -> StoreResult<StoredRow>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(StoredRow {
+        pk: row.try_get(0usize)?,
+        id: row.try_get(1usize)?,
+        version: row.try_get(2usize)?,
+        created: row.try_get(3usize)?,
+        last_modified: row.try_get(4usize)?,
+        text: row.try_get(5usize)?,
+        groups: row.try_get(6usize)?,
+    })
 }
 
 fn sel_count(kind: Kind) -> &'static str {
@@ -953,46 +1017,42 @@ impl TenantStore for SqlStore {
 }
 
 impl ResourceStore for SqlStore {
-    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<Stored>>> {
+    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<StoredRow>>> {
         Box::pin(async move {
+            let sql = row_by_id(kind);
             dispatch!(self, read, _w, DB => {
-                let row = query(sel_by_id(kind)).bind(tenant).bind(id).fetch_optional(read).await?;
-                row.as_ref().map(stored_from_row).transpose()
+                let sql = if self.is_postgres() { sql.postgres } else { sql.sqlite };
+                let row = query(sql).bind(tenant).bind(id).fetch_optional(read).await?;
+                row.as_ref().map(row_from).transpose()
             })
         })
     }
 
-    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Stored>>> {
+    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<StoredRow>>> {
         Box::pin(async move {
-            let Some((sql, value)) = sel_lookup(kind, key) else {
+            let Some((sql, value)) = row_lookup(kind, key) else {
                 return Err(StoreError::Corrupt(format!("no index for {key:?} on {}", kind.as_str())));
             };
             dispatch!(self, read, _w, DB => {
+                let sql = if self.is_postgres() { sql.postgres } else { sql.sqlite };
                 let rows = query(sql).bind(tenant).bind(value).fetch_all(read).await?;
-                rows.iter().map(stored_from_row).collect()
+                rows.iter().map(row_from).collect()
             })
         })
     }
 
-    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Stored>)>> {
+    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<StoredRow>)>> {
         Box::pin(async move {
+            let sql = row_page(kind);
             dispatch!(self, read, _w, DB => {
+                let sql = if self.is_postgres() { sql.postgres } else { sql.sqlite };
                 let total: i64 = query_scalar(sel_count(kind)).bind(tenant).fetch_one(read).await?;
                 if limit <= 0 || offset >= total {
                     return Ok((total, Vec::new()));
                 }
-                let rows = query(sel_page(kind)).bind(tenant).bind(limit).bind(offset).fetch_all(read).await?;
-                let items = rows.iter().map(stored_from_row).collect::<StoreResult<Vec<_>>>()?;
+                let rows = query(sql).bind(tenant).bind(limit).bind(offset).fetch_all(read).await?;
+                let items = rows.iter().map(row_from).collect::<StoreResult<Vec<_>>>()?;
                 Ok((total, items))
-            })
-        })
-    }
-
-    fn scan(&self, tenant: i64, kind: Kind, cap: i64) -> BoxFut<'_, StoreResult<Vec<Stored>>> {
-        Box::pin(async move {
-            dispatch!(self, read, _w, DB => {
-                let rows = query(sel_page(kind)).bind(tenant).bind(cap).bind(0i64).fetch_all(read).await?;
-                rows.iter().map(stored_from_row).collect()
             })
         })
     }
@@ -1152,17 +1212,19 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn has_member<'a>(&'a self, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>> {
+    fn has_member<'a>(&'a self, tenant: i64, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
+                // Two primary-key probes: the member by (tenant, id), then the membership row.
                 let hit: Option<i64> = query_scalar(
-                    "SELECT m.member_pk FROM memberships m \
-                     LEFT JOIN users u ON m.member_kind = 'User' AND u.pk = m.member_pk \
-                     LEFT JOIN groups g ON m.member_kind = 'Group' AND g.pk = m.member_pk \
-                     WHERE m.group_pk = $1 AND (u.id = $2 OR g.id = $2) LIMIT 1",
+                    "SELECT m.member_pk FROM memberships m WHERE m.group_pk = $1 AND ( \
+                     (m.member_kind = 'User' AND m.member_pk = (SELECT pk FROM users WHERE tenant_pk = $3 AND id = $2)) OR \
+                     (m.member_kind = 'Group' AND m.member_pk = (SELECT pk FROM groups WHERE tenant_pk = $3 AND id = $2))) \
+                     LIMIT 1",
                 )
                 .bind(group_pk)
                 .bind(member_id)
+                .bind(tenant)
                 .fetch_optional(read)
                 .await?;
                 Ok(hit.is_some())
