@@ -316,7 +316,8 @@ pub async fn replace<R: ResourceKind>(
             &id,
             version,
             Box::new(move |old: &Stored| {
-                let normalized = resource::normalize_with_members(body, &schema, WriteMode::Replace, Some(&old.doc))?;
+                let normalized =
+                    resource::normalize_with_members(body.clone(), &schema, WriteMode::Replace, Some(&old.doc))?;
                 let doc = normalized.doc;
                 let mut members = Vec::new();
                 if kind == Kind::Group {

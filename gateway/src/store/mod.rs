@@ -199,7 +199,8 @@ pub struct Update {
     pub policy: MemberPolicy,
 }
 
-pub type UpdateFn = Box<dyn FnOnce(&Stored) -> Result<Update, ScimError> + Send>;
+/// Computes the new state from the current one, inside the write transaction.
+pub type UpdateFn = Box<dyn Fn(&Stored) -> Result<Update, ScimError> + Send + Sync>;
 
 /// The tenant registry and credentials.
 pub trait TenantStore: Send + Sync {

@@ -8,9 +8,10 @@
 //! writes anything, so the others in the batch are unaffected. Any other failure (database error, panic)
 //! rolls the whole batch back and every caller of that batch gets a retryable error.
 
-use super::sql::{SeqMap, lite_finish};
-use super::{BoxFut, StoreError, StoreResult, Stored};
+use super::sql::{SeqMap, lite_finish, lite_insert_many};
+use super::{BoxFut, Kind, StoreError, StoreResult, Stored};
 use futures_util::FutureExt;
+use serde_json::Value;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
@@ -27,8 +28,20 @@ pub enum JobOut {
 pub type JobFn =
     Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut SeqMap) -> BoxFut<'c, StoreResult<JobOut>> + Send>;
 
+/// A resource to create without memberships: consecutive ones in a batch become one multi-row INSERT.
+pub struct NewResource {
+    pub tenant: i64,
+    pub kind: Kind,
+    pub doc: Value,
+}
+
+enum Work {
+    Run(JobFn),
+    Create(NewResource),
+}
+
 struct Job {
-    run: JobFn,
+    work: Work,
     reply: oneshot::Sender<StoreResult<JobOut>>,
 }
 
@@ -48,9 +61,18 @@ impl Writer {
 
     /// Queues a job and waits until its batch is committed (or rolled back).
     pub async fn submit(&self, run: JobFn) -> StoreResult<JobOut> {
+        self.send(Work::Run(run)).await
+    }
+
+    /// Queues a create (the writer inserts runs of them with one statement).
+    pub async fn create(&self, new: NewResource) -> StoreResult<JobOut> {
+        self.send(Work::Create(new)).await
+    }
+
+    async fn send(&self, work: Work) -> StoreResult<JobOut> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { run, reply })
+            .send(Job { work, reply })
             .await
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("the database writer stopped before answering".into()))?
@@ -70,6 +92,32 @@ fn unavailable(why: &str) -> StoreError {
     StoreError::Unavailable(format!("the write was rolled back ({why}); retry"))
 }
 
+type Done = Vec<(oneshot::Sender<StoreResult<JobOut>>, StoreResult<JobOut>)>;
+
+/// Records a generic job's outcome; anything but a client error makes the batch fatal.
+fn classify(
+    outcome: Result<StoreResult<JobOut>, Box<dyn std::any::Any + Send>>,
+    reply: oneshot::Sender<StoreResult<JobOut>>,
+    done: &mut Done,
+    fatal: &mut Option<String>,
+) {
+    match outcome {
+        Ok(Ok(out)) => done.push((reply, Ok(out))),
+        // Client errors fail before their job writes anything.
+        Ok(Err(e @ StoreError::Scim(_))) => done.push((reply, Err(e))),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "write failed; rolling the batch back");
+            *fatal = Some("database error".into());
+            done.push((reply, Err(e)));
+        }
+        Err(_) => {
+            tracing::error!("a write job panicked; rolling the batch back");
+            *fatal = Some("internal error".into());
+            done.push((reply, Err(StoreError::Corrupt("internal error while writing".into()))));
+        }
+    }
+}
+
 async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
@@ -82,26 +130,49 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
         }
     };
     let mut seqs = SeqMap::default();
-    let mut done: Vec<(oneshot::Sender<StoreResult<JobOut>>, StoreResult<JobOut>)> = Vec::with_capacity(batch.len());
+    let mut done: Done = Vec::with_capacity(batch.len());
     let mut fatal: Option<String> = None;
-    for job in batch {
+    let mut jobs = batch.into_iter().peekable();
+    while let Some(job) = jobs.next() {
         if fatal.is_some() {
             done.push((job.reply, Err(unavailable("an earlier write in the same batch failed"))));
             continue;
         }
-        let outcome = AssertUnwindSafe((job.run)(&mut tx, &mut seqs)).catch_unwind().await;
-        match outcome {
-            Ok(Ok(out)) => done.push((job.reply, Ok(out))),
-            Ok(Err(StoreError::Scim(e))) => done.push((job.reply, Err(StoreError::Scim(e)))),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "write failed; rolling the batch back");
-                fatal = Some("database error".into());
-                done.push((job.reply, Err(e)));
+        let outcome = match job.work {
+            Work::Run(run) => {
+                let outcome = AssertUnwindSafe(run(&mut tx, &mut seqs)).catch_unwind().await;
+                classify(outcome, job.reply, &mut done, &mut fatal);
+                continue;
             }
-            Err(_) => {
-                tracing::error!("a write job panicked; rolling the batch back");
-                fatal = Some("internal error".into());
-                done.push((job.reply, Err(StoreError::Corrupt("internal error while writing".into()))));
+            Work::Create(first) => {
+                // Gather the creates queued right behind this one (same kind) into one statement.
+                let kind = first.kind;
+                let mut creates = vec![(first, job.reply)];
+                while let Some(next) = jobs.next_if(|j| matches!(&j.work, Work::Create(n) if n.kind == kind)) {
+                    if let Work::Create(n) = next.work {
+                        creates.push((n, next.reply));
+                    }
+                }
+                let (items, replies): (Vec<NewResource>, Vec<_>) = creates.into_iter().unzip();
+                (AssertUnwindSafe(lite_insert_many(&mut tx, &mut seqs, kind, items)).catch_unwind().await, replies)
+            }
+        };
+        match outcome {
+            (Ok(Ok(results)), replies) => {
+                for (res, reply) in results.into_iter().zip(replies) {
+                    done.push((reply, res.map(JobOut::Stored)));
+                }
+            }
+            (other, replies) => {
+                let failed = match other {
+                    Ok(Err(e)) => e,
+                    _ => StoreError::Corrupt("internal error while writing".into()),
+                };
+                tracing::error!(error = %failed, "batched insert failed; rolling the batch back");
+                fatal = Some("database error".into());
+                for reply in replies {
+                    done.push((reply, Err(unavailable("database error"))));
+                }
             }
         }
     }
