@@ -50,7 +50,9 @@ struct Args {
     /// Members carried by one PATCH Add operation.
     #[arg(long, default_value_t = 25)]
     members_per_patch: usize,
-    /// How many times the members phase is repeated (round r shifts users by r*members-per-group).
+    /// Rounds of the members phase. Each round fills its own `--groups` fresh groups (the groups phase
+    /// creates groups x rounds), so every group ends with exactly members-per-group members, as in the
+    /// Entra workload, while the phase still has enough requests to measure.
     #[arg(long, default_value_t = 5)]
     member_rounds: usize,
     /// Concurrent keep-alive connections (one worker task each).
@@ -243,7 +245,7 @@ async fn run(args: Args) -> Result<bool> {
             }
         }
         if phase == Phase::Members && group_ids.is_empty() && args.groups > 0 {
-            match discover(&mut conns[0], Kind::Groups, args.groups, args.page_size).await {
+            match discover(&mut conns[0], Kind::Groups, args.groups * args.member_rounds.max(1), args.page_size).await {
                 Ok(ids) => group_ids = Arc::new(ids),
                 Err(e) => {
                     results.push(report_failed(phase, format!("discovering group ids: {e:#}")));
@@ -264,7 +266,7 @@ async fn run(args: Args) -> Result<bool> {
         let list_pages = list_total.div_ceil(args.page_size);
         let items = match phase {
             Phase::Create | Phase::Precheck | Phase::Replace => args.users,
-            Phase::Groups => args.groups,
+            Phase::Groups => args.groups * args.member_rounds.max(1),
             Phase::Members => {
                 if args.users == 0 {
                     0
@@ -295,7 +297,7 @@ async fn run(args: Args) -> Result<bool> {
         }
         match phase {
             Phase::Create => user_ids = Arc::new(place_ids(ids, args.users)),
-            Phase::Groups => group_ids = Arc::new(place_ids(ids, args.groups)),
+            Phase::Groups => group_ids = Arc::new(place_ids(ids, args.groups * args.member_rounds.max(1))),
             _ => {}
         }
         eprintln!(
@@ -535,7 +537,7 @@ fn build_request(ctx: &Ctx, i: usize, path: &mut String, body: &mut Vec<u8>) -> 
             let round = i / per_round;
             let g = (i % per_round) / ctx.patches_per_group;
             let k = i % ctx.patches_per_group;
-            let gid = ctx.group_ids.get(g)?.as_deref()?;
+            let gid = ctx.group_ids.get(round * ctx.groups + g)?.as_deref()?;
             let first = k * ctx.members_per_patch;
             let count = ctx.members_per_patch.min(ctx.members_per_group - first);
             let base = g * ctx.members_per_group + round * ctx.members_per_group + first;
@@ -901,7 +903,8 @@ mod tests {
             page_size: 100,
             list_pages: 1,
             user_ids: Arc::new((0..10).map(|i| Some(format!("u{i}"))).collect()),
-            group_ids: Arc::new(vec![Some("g0".into()), Some("g1".into())]),
+            // Two rounds of two groups: round r fills groups 2r and 2r+1.
+            group_ids: Arc::new(vec![Some("g0".into()), Some("g1".into()), Some("g2".into()), Some("g3".into())]),
             timeout: Duration::from_secs(1),
         };
         let (mut path, mut body) = (String::new(), Vec::new());
@@ -910,11 +913,12 @@ mod tests {
         assert_eq!(v["userName"], "user000007@bench.example.com");
         assert_eq!(v[ENTERPRISE_SCHEMA]["department"], "Dept 7");
 
-        // Members: round 1, group 1, second patch → users (1*4 + 1*4 + 3).. = 11 → wraps to 1.
+        // Members: round 1, group 1 (that round's own group g3), second patch → users (1*4 + 1*4 + 3).. = 11
+        // → wraps to 1.
         let ctx = Ctx { phase: Phase::Members, ..ctx };
         let (mut path, mut body) = (String::new(), Vec::new());
         build_request(&ctx, 2 * 2 + 2 + 1, &mut path, &mut body);
-        assert_eq!(path, "/Groups/g1");
+        assert_eq!(path, "/Groups/g3");
         let v: Value = serde_json::from_slice(&body)?;
         let vals = &v["Operations"][0]["value"];
         assert_eq!(vals.as_array().map(Vec::len), Some(1));

@@ -67,10 +67,12 @@ CREATE INDEX groups_display_name ON groups(tenant_pk, display_name_lc);
 CREATE INDEX groups_external_id ON groups(tenant_pk, external_id);
 
 -- Group memberships, with the order and time each was added (the change-log sequence of the event that
--- added it, then the position in that request). member_kind: 'User' or 'Group'.
+-- added it, then the position in that request). member_kind: 'User' or 'Group'; member_id repeats the
+-- member's SCIM id (immutable) so a group's members are read from one covering index.
 CREATE TABLE memberships (
     group_pk     INTEGER NOT NULL REFERENCES groups(pk) ON DELETE CASCADE,
     member_kind  TEXT NOT NULL,
+    member_id    TEXT NOT NULL,
     member_pk    INTEGER NOT NULL,
     added_seq    INTEGER NOT NULL,
     added_pos    INTEGER NOT NULL,
@@ -78,6 +80,7 @@ CREATE TABLE memberships (
     PRIMARY KEY (group_pk, member_kind, member_pk)
 );
 CREATE INDEX memberships_member ON memberships(member_kind, member_pk);
+CREATE INDEX memberships_order ON memberships(group_pk, added_seq, added_pos, member_kind, member_id);
 
 -- The change log: every write appends, in the same transaction, ordered per tenant by `seq`.
 CREATE TABLE change_log (

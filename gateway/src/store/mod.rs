@@ -182,7 +182,6 @@ pub enum Lookup {
 pub struct MemberView {
     pub value: String,
     pub kind: Kind,
-    pub display: Option<String>,
 }
 
 /// A group as rendered in a user's `groups`.

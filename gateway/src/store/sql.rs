@@ -446,10 +446,8 @@ macro_rules! tx_helpers {
             /// Current members of a group, in order of addition.
             pub(super) async fn current_members(c: &mut Conn, group_pk: i64) -> StoreResult<Vec<Resolved>> {
                 let rows = query(
-                    "SELECT m.member_kind, m.member_pk, COALESCE(u.id, g.id) FROM memberships m \
-                     LEFT JOIN users u ON m.member_kind = 'User' AND u.pk = m.member_pk \
-                     LEFT JOIN groups g ON m.member_kind = 'Group' AND g.pk = m.member_pk \
-                     WHERE m.group_pk = $1 ORDER BY m.added_seq, m.added_pos",
+                    "SELECT member_kind, member_pk, member_id FROM memberships WHERE group_pk = $1 \
+                     ORDER BY added_seq, added_pos",
                 )
                 .bind(group_pk)
                 .fetch_all(&mut *c)
@@ -457,11 +455,10 @@ macro_rules! tx_helpers {
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let kind: String = r.try_get(0usize)?;
-                    let id: Option<String> = r.try_get(2usize)?;
                     out.push(Resolved {
                         kind: if kind == "Group" { Kind::Group } else { Kind::User },
                         pk: r.try_get(1usize)?,
-                        id: id.unwrap_or_default(),
+                        id: r.try_get(2usize)?,
                     });
                 }
                 Ok(out)
@@ -536,11 +533,12 @@ macro_rules! tx_helpers {
                 let event_seq = seq.next + 1;
                 let now = now_rfc3339();
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO memberships (group_pk, member_kind, member_pk, added_seq, added_pos, added_at) ",
+                    "INSERT INTO memberships (group_pk, member_kind, member_id, member_pk, added_seq, added_pos, added_at) ",
                 );
                 qb.push_values(ordered.iter().enumerate(), |mut b, (pos, r)| {
                     b.push_bind(group.pk)
                         .push_bind(r.kind.as_str())
+                        .push_bind(r.id.clone())
                         .push_bind(r.pk)
                         .push_bind(event_seq)
                         .push_bind(pos as i64)
@@ -1235,28 +1233,22 @@ impl ResourceStore for SqlStore {
             }
             dispatch!(self, read, _w, DB => {
                 let mut qb = sqlx::QueryBuilder::<DB>::new(
-                    "SELECT m.group_pk, m.member_kind, COALESCE(u.id, g.id), COALESCE(u.display_name, g.display_name) \
-                     FROM memberships m \
-                     LEFT JOIN users u ON m.member_kind = 'User' AND u.pk = m.member_pk \
-                     LEFT JOIN groups g ON m.member_kind = 'Group' AND g.pk = m.member_pk \
-                     WHERE m.group_pk IN (",
+                    "SELECT group_pk, member_kind, member_id FROM memberships WHERE group_pk IN (",
                 );
                 let mut sep = qb.separated(", ");
                 for pk in group_pks {
                     sep.push_bind(*pk);
                 }
-                qb.push(") ORDER BY m.group_pk, m.added_seq, m.added_pos");
+                qb.push(") ORDER BY group_pk, added_seq, added_pos");
                 let rows = qb.build().fetch_all(read).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let kind: String = r.try_get(1usize)?;
-                    let id: Option<String> = r.try_get(2usize)?;
                     out.push((
                         r.try_get(0usize)?,
                         MemberView {
-                            value: id.unwrap_or_default(),
+                            value: r.try_get(2usize)?,
                             kind: if kind == "Group" { Kind::Group } else { Kind::User },
-                            display: r.try_get(3usize)?,
                         },
                     ));
                 }
