@@ -5,6 +5,9 @@ CREATE TABLE tenants (
     -- 'reject' (default): adding an unknown member id is a 400; 'ignore': unknown ids are skipped.
     unknown_members TEXT NOT NULL DEFAULT 'reject',
     last_seq    BIGINT NOT NULL DEFAULT 0,
+    -- Resource counts, kept in the write transactions (a list's totalResults without counting rows).
+    user_count  BIGINT NOT NULL DEFAULT 0,
+    group_count BIGINT NOT NULL DEFAULT 0,
     created_at  TEXT NOT NULL
 );
 
@@ -79,7 +82,8 @@ CREATE TABLE memberships (
     added_at     TEXT NOT NULL,
     PRIMARY KEY (group_pk, member_kind, member_pk)
 );
-CREATE INDEX memberships_member ON memberships(member_kind, member_pk);
+-- A member's groups in order of addition, without a sort (users' `groups`).
+CREATE INDEX memberships_member ON memberships(member_kind, member_pk, added_seq, added_pos, group_pk);
 CREATE INDEX memberships_order ON memberships(group_pk, added_seq, added_pos, member_kind, member_id);
 
 -- The change log: every write appends, in the same transaction, ordered per tenant by `seq`.

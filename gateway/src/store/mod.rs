@@ -229,7 +229,6 @@ pub trait ResourceStore: Send + Sync {
     fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Row>>>;
     /// A page in creation order and the total count.
     fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Row>)>>;
-    fn count(&self, tenant: i64, kind: Kind) -> BoxFut<'_, StoreResult<i64>>;
     /// Creates a resource; for groups, `members` are added in order. Fails with 409 on a userName clash.
     fn create<'a>(
         &'a self,

@@ -140,22 +140,30 @@ fn sel_by_id(kind: Kind) -> &'static str {
 /// user never needs a second query). The aggregate is the one place the two dialects differ.
 macro_rules! user_row {
     (sqlite, $tail:literal) => {
+        user_row!(sqlite, "", $tail)
+    };
+    (postgres, $tail:literal) => {
+        user_row!(postgres, "", $tail)
+    };
+    (sqlite, $extra:literal, $tail:literal) => {
         concat!(
             "SELECT pk, id, version, created, last_modified, doc, \
              (SELECT json_group_array(json_array(x.id, x.display_name)) FROM \
              (SELECT g.id, g.display_name FROM memberships m JOIN groups g ON g.pk = m.group_pk \
-             WHERE m.member_kind = 'User' AND m.member_pk = users.pk ORDER BY m.added_seq, m.added_pos) x) \
-             FROM users ",
+             WHERE m.member_kind = 'User' AND m.member_pk = users.pk ORDER BY m.added_seq, m.added_pos) x)",
+            $extra,
+            " FROM users ",
             $tail
         )
     };
-    (postgres, $tail:literal) => {
+    (postgres, $extra:literal, $tail:literal) => {
         concat!(
             "SELECT pk, id, version, created, last_modified, doc, \
              (SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY m.added_seq, m.added_pos), \
              '[]'::json)::text FROM memberships m JOIN groups g ON g.pk = m.group_pk \
-             WHERE m.member_kind = 'User' AND m.member_pk = users.pk) \
-             FROM users ",
+             WHERE m.member_kind = 'User' AND m.member_pk = users.pk)",
+            $extra,
+            " FROM users ",
             $tail
         )
     };
@@ -163,7 +171,15 @@ macro_rules! user_row {
 
 macro_rules! group_row {
     ($tail:literal) => {
-        concat!("SELECT pk, id, version, created, last_modified, doc, CAST(NULL AS TEXT) FROM groups ", $tail)
+        group_row!("", $tail)
+    };
+    ($extra:literal, $tail:literal) => {
+        concat!(
+            "SELECT pk, id, version, created, last_modified, doc, CAST(NULL AS TEXT)",
+            $extra,
+            " FROM groups ",
+            $tail
+        )
     };
 }
 
@@ -175,10 +191,16 @@ struct RowSql {
 
 macro_rules! row_sql {
     (users, $tail:literal) => {
-        RowSql { sqlite: user_row!(sqlite, $tail), postgres: user_row!(postgres, $tail) }
+        row_sql!(users, "", $tail)
     };
     (groups, $tail:literal) => {
-        RowSql { sqlite: group_row!($tail), postgres: group_row!($tail) }
+        row_sql!(groups, "", $tail)
+    };
+    (users, $extra:literal, $tail:literal) => {
+        RowSql { sqlite: user_row!(sqlite, $extra, $tail), postgres: user_row!(postgres, $extra, $tail) }
+    };
+    (groups, $extra:literal, $tail:literal) => {
+        RowSql { sqlite: group_row!($extra, $tail), postgres: group_row!($extra, $tail) }
     };
 }
 
@@ -206,15 +228,18 @@ fn row_lookup(kind: Kind, key: &Lookup) -> Option<(RowSql, String)> {
     })
 }
 
-/// Pages walk the (tenant_pk, pk) index for the offset and read documents for the page only.
+/// Pages walk the (tenant_pk, pk) index for the offset and read documents for the page only; every row
+/// also carries the tenant's count (an eighth column), so a page is one statement.
 fn row_page(kind: Kind) -> RowSql {
     match kind {
         Kind::User => row_sql!(
             users,
+            ", (SELECT user_count FROM tenants WHERE pk = $1)",
             "WHERE pk IN (SELECT pk FROM users WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk"
         ),
         Kind::Group => row_sql!(
             groups,
+            ", (SELECT group_count FROM tenants WHERE pk = $1)",
             "WHERE pk IN (SELECT pk FROM groups WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk"
         ),
     }
@@ -239,8 +264,8 @@ where
 
 fn sel_count(kind: Kind) -> &'static str {
     match kind {
-        Kind::User => "SELECT COUNT(*) FROM users WHERE tenant_pk = $1",
-        Kind::Group => "SELECT COUNT(*) FROM groups WHERE tenant_pk = $1",
+        Kind::User => "SELECT user_count FROM tenants WHERE pk = $1",
+        Kind::Group => "SELECT group_count FROM tenants WHERE pk = $1",
     }
 }
 
@@ -268,9 +293,19 @@ struct Resolved {
 pub(super) struct Seq {
     next: i64,
     events: Vec<(i64, NewEvent)>,
+    /// Users and groups created minus deleted in this transaction.
+    users: i64,
+    groups: i64,
 }
 
 impl Seq {
+    fn count(&mut self, kind: Kind, delta: i64) {
+        match kind {
+            Kind::User => self.users += delta,
+            Kind::Group => self.groups += delta,
+        }
+    }
+
     fn push(&mut self, ev: NewEvent) -> i64 {
         self.next += 1;
         self.events.push((self.next, ev));
@@ -340,7 +375,9 @@ pub(super) async fn lite_insert_many(
     for ((n, id), k) in items.into_iter().zip(ids).zip(keys) {
         match inserted.get(&id) {
             Some(&pk) => {
-                seqs.get(c, n.tenant).await?.push(changelog::created(kind, &id, &n.doc));
+                let seq = seqs.get(c, n.tenant).await?;
+                seq.push(changelog::created(kind, &id, &n.doc));
+                seq.count(kind, 1);
                 out.push(Ok(Stored {
                     pk,
                     id,
@@ -385,7 +422,7 @@ macro_rules! tx_helpers {
                         .fetch_optional(&mut *c)
                         .await?;
                 let last = last.ok_or_else(|| StoreError::Scim(ScimError::not_found("tenant not found")))?;
-                Ok(Seq { next: last, events: Vec::new() })
+                Ok(Seq { next: last, events: Vec::new(), users: 0, groups: 0 })
             }
 
             /// Appends the collected events and stores the new last sequence number.
@@ -407,7 +444,16 @@ macro_rules! tx_helpers {
                         .push_bind(now.clone());
                 });
                 qb.build().execute(&mut *c).await?;
-                query("UPDATE tenants SET last_seq = $2 WHERE pk = $1").bind(tenant).bind(seq.next).execute(&mut *c).await?;
+                query(
+                    "UPDATE tenants SET last_seq = $2, user_count = user_count + $3, group_count = group_count + $4 \
+                     WHERE pk = $1",
+                )
+                .bind(tenant)
+                .bind(seq.next)
+                .bind(seq.users)
+                .bind(seq.groups)
+                .execute(&mut *c)
+                .await?;
                 Ok(())
             }
 
@@ -650,6 +696,7 @@ macro_rules! tx_helpers {
                 let now = now_rfc3339();
                 let pk = insert_resource(c, tenant, kind, &id, &doc, &now).await?;
                 seq.push(changelog::created(kind, &id, &doc));
+                seq.count(kind, 1);
                 let stored = Stored { pk, id, version: 1, created: now.clone(), last_modified: now, doc };
                 if kind == Kind::Group && !members.is_empty() {
                     apply_member_changes(c, &stored, members, &resolved, seq).await?;
@@ -737,6 +784,7 @@ macro_rules! tx_helpers {
                 };
                 query(del).bind(old.pk).execute(&mut *c).await?;
                 seq.push(changelog::deleted(kind, &old.id));
+                seq.count(kind, -1);
                 Ok(())
             }
 
@@ -916,8 +964,7 @@ impl TenantStore for SqlStore {
                 let rows = query(
                     "SELECT t.name, t.created_at, t.last_seq, t.unknown_members, \
                      (SELECT COUNT(*) FROM tenant_tokens k WHERE k.tenant_pk = t.pk AND k.revoked_at IS NULL), \
-                     (SELECT COUNT(*) FROM users u WHERE u.tenant_pk = t.pk), \
-                     (SELECT COUNT(*) FROM groups g WHERE g.tenant_pk = t.pk) \
+                     t.user_count, t.group_count \
                      FROM tenants t ORDER BY t.name",
                 )
                 .fetch_all(read)
@@ -1115,21 +1162,18 @@ impl ResourceStore for SqlStore {
             let sql = row_page(kind);
             dispatch!(self, read, _w, DB => {
                 let sql = if self.is_postgres() { sql.postgres } else { sql.sqlite };
-                let total: i64 = query_scalar(sel_count(kind)).bind(tenant).fetch_one(read).await?;
-                if limit <= 0 || offset >= total {
-                    return Ok((total, Vec::new()));
-                }
-                let rows = query(sql).bind(tenant).bind(limit).bind(offset).fetch_all(read).await?;
+                let rows = if limit > 0 {
+                    query(sql).bind(tenant).bind(limit).bind(offset).fetch_all(read).await?
+                } else {
+                    Vec::new()
+                };
+                let total: i64 = match rows.first() {
+                    Some(r) => r.try_get(7usize)?,
+                    // An empty page (count=0, or past the end) still reports the total.
+                    None => query_scalar(sel_count(kind)).bind(tenant).fetch_optional(read).await?.unwrap_or(0),
+                };
                 let items = rows.iter().map(row_from).collect::<StoreResult<Vec<_>>>()?;
                 Ok((total, items))
-            })
-        })
-    }
-
-    fn count(&self, tenant: i64, kind: Kind) -> BoxFut<'_, StoreResult<i64>> {
-        Box::pin(async move {
-            dispatch!(self, read, _w, DB => {
-                Ok(query_scalar(sel_count(kind)).bind(tenant).fetch_one(read).await?)
             })
         })
     }
