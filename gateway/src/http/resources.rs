@@ -238,7 +238,7 @@ async fn respond_written(
     status: u16,
 ) -> ApiResult<HttpResponse> {
     let q = projection(req)?;
-    let groups = (kind == Kind::User && status == 201).then(|| "[]".to_owned());
+    let groups = if kind == Kind::User && status == 201 { Some("[]".to_owned()) } else { s.groups };
     let row = Row {
         pk: s.pk,
         id: s.id,

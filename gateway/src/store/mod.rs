@@ -127,6 +127,8 @@ pub struct Stored {
     pub created: String,
     pub last_modified: String,
     pub doc: Value,
+    /// A user's groups when they were read with the resource (JSON `[id, displayName]` pairs).
+    pub groups: Option<String>,
 }
 
 /// A resource as read for serving: the stored document as JSON text (parsed only when a request needs
@@ -152,6 +154,7 @@ impl Row {
             created: self.created.clone(),
             last_modified: self.last_modified.clone(),
             doc: serde_json::from_str(&self.text)?,
+            groups: self.groups.clone(),
         })
     }
 

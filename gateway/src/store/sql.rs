@@ -5,7 +5,7 @@
 //! keep the per-tenant change log gap-free and ordered.
 
 use super::changelog::{self, NewEvent};
-use super::writer::{JobOut, NewResource, Writer};
+use super::writer::{JobOut, NewResource, UserUpdate, Writer};
 use super::{
     BoxFut, ChangeEvent, CustomSchemaRow, GroupView, Keys, Kind, Lookup, MemberPolicy, MemberView, ResourceStore,
     Row as StoredRow, Store, StoreError, StoreResult, Stored, TenantAuth, TenantRow, TenantStore, TenantSummary,
@@ -124,6 +124,7 @@ where
         created: row.try_get(3usize)?,
         last_modified: row.try_get(4usize)?,
         doc: serde_json::from_str(&doc)?,
+        groups: None,
     })
 }
 
@@ -385,10 +386,126 @@ pub(super) async fn lite_insert_many(
                     created: now.clone(),
                     last_modified: now.clone(),
                     doc: n.doc,
+                    groups: None,
                 }));
             }
             None => out.push(Err(StoreError::Scim(ScimError::uniqueness(user_name_taken(&k.user_name))))),
         }
+    }
+    Ok(out)
+}
+
+/// Applies a run of user updates (distinct users of one tenant) with one read and one write statement
+/// (SQLite group commit). Each item fails alone for its own client errors (404, 412, 400, 409).
+pub(super) async fn lite_update_users(
+    c: &mut sqlx::SqliteConnection,
+    seqs: &mut SeqMap,
+    tenant: i64,
+    items: Vec<UserUpdate>,
+) -> StoreResult<Vec<StoreResult<Stored>>> {
+    // 1. Read every user of the run (with their groups, which the responses need).
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(user_row!(sqlite, "WHERE tenant_pk = "));
+    qb.push_bind(tenant).push(" AND id IN (");
+    let mut sep = qb.separated(", ");
+    for it in &items {
+        sep.push_bind(it.id.clone());
+    }
+    qb.push(")");
+    let mut current: HashMap<String, Stored> = HashMap::with_capacity(items.len());
+    for row in qb.build().fetch_all(&mut *c).await? {
+        let stored = row_from(&row)?.parse()?;
+        current.insert(stored.id.clone(), stored);
+    }
+    // 2. Compute every update (the closures are pure).
+    let mut results: Vec<Option<StoreResult<Stored>>> = Vec::with_capacity(items.len());
+    let mut writes: Vec<(usize, Stored, Stored)> = Vec::new(); // (index, old, new)
+    for (i, it) in items.iter().enumerate() {
+        let Some(old) = current.remove(&it.id) else {
+            results.push(Some(Err(StoreError::Scim(ScimError::not_found(format!("User {} not found", it.id))))));
+            continue;
+        };
+        let computed = check_version(&old, it.if_match).and_then(|()| (it.f)(&old).map_err(StoreError::Scim));
+        match computed {
+            Err(e) => results.push(Some(Err(e))),
+            Ok(update) if update.doc == old.doc => results.push(Some(Ok(old))),
+            Ok(update) => {
+                let new = Stored { doc: update.doc, ..old.clone() };
+                writes.push((i, old, new));
+                results.push(None);
+            }
+        }
+    }
+    // 3. Write them with one statement; if that hits a taken userName, write one by one so only the
+    //    offending item fails.
+    let now = now_rfc3339();
+    let versions = if writes.is_empty() {
+        HashMap::new()
+    } else {
+        match update_users_many(c, &writes, &now).await {
+            Ok(v) => v,
+            Err(StoreError::Scim(_)) => {
+                let mut v = HashMap::new();
+                for (i, _, new) in &writes {
+                    match lite::update_resource(c, Kind::User, new.pk, &new.doc, &now).await {
+                        Ok(version) => {
+                            v.insert(new.pk, version);
+                        }
+                        Err(e @ StoreError::Scim(_)) => results[*i] = Some(Err(e)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                v
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // 4. Events and answers, in request order.
+    for (i, old, mut new) in writes {
+        if results[i].is_some() {
+            continue;
+        }
+        let Some(&version) = versions.get(&new.pk) else {
+            results[i] = Some(Err(StoreError::Corrupt("update returned no version".into())));
+            continue;
+        };
+        new.version = version;
+        new.last_modified = now.clone();
+        let seq = seqs.get(c, tenant).await?;
+        for ev in changelog::updated(Kind::User, &old.id, &old.doc, &new.doc) {
+            seq.push(ev);
+        }
+        results[i] = Some(Ok(new));
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Corrupt("update lost".into())))).collect())
+}
+
+/// One `UPDATE … FROM (VALUES …)` for many users; returns pk → new version.
+async fn update_users_many(
+    c: &mut sqlx::SqliteConnection,
+    writes: &[(usize, Stored, Stored)],
+    now: &str,
+) -> StoreResult<HashMap<i64, i64>> {
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "UPDATE users SET user_name = v.column2, user_name_lc = v.column3, external_id = v.column4, \
+         display_name = v.column5, active = v.column6, version = users.version + 1, last_modified = v.column7, \
+         doc = v.column8 FROM (",
+    );
+    qb.push_values(writes.iter(), |mut b, (_, _, new)| {
+        let k = Keys::of(Kind::User, &new.doc);
+        b.push_bind(new.pk)
+            .push_bind(k.user_name.clone())
+            .push_bind(fold(&k.user_name))
+            .push_bind(k.external_id)
+            .push_bind(k.display_name)
+            .push_bind(k.active)
+            .push_bind(now.to_owned())
+            .push_bind(new.doc.to_string());
+    });
+    qb.push(") AS v WHERE users.pk = v.column1 RETURNING users.pk, users.version");
+    let rows = qb.build().fetch_all(&mut *c).await.map_err(|e| map_unique(e, || user_name_taken("")))?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        out.insert(r.try_get::<i64, _>(0usize)?, r.try_get::<i64, _>(1usize)?);
     }
     Ok(out)
 }
@@ -697,7 +814,7 @@ macro_rules! tx_helpers {
                 let pk = insert_resource(c, tenant, kind, &id, &doc, &now).await?;
                 seq.push(changelog::created(kind, &id, &doc));
                 seq.count(kind, 1);
-                let stored = Stored { pk, id, version: 1, created: now.clone(), last_modified: now, doc };
+                let stored = Stored { pk, id, version: 1, created: now.clone(), last_modified: now, doc, groups: None };
                 if kind == Kind::Group && !members.is_empty() {
                     apply_member_changes(c, &stored, members, &resolved, seq).await?;
                 }
@@ -836,7 +953,7 @@ macro_rules! tx_helpers {
                 pk.ok_or_else(|| StoreError::Scim(ScimError::uniqueness(user_name_taken(&keys.user_name))))
             }
 
-            async fn update_resource(c: &mut Conn, kind: Kind, pk: i64, doc: &Value, now: &str) -> StoreResult<i64> {
+            pub(super) async fn update_resource(c: &mut Conn, kind: Kind, pk: i64, doc: &Value, now: &str) -> StoreResult<i64> {
                 let keys = Keys::of(kind, doc);
                 let text = doc.to_string();
                 let version: i64 = match kind {
@@ -1225,6 +1342,10 @@ impl ResourceStore for SqlStore {
             match &self.pools {
                 Pools::Postgres(pool) => {
                     pg_job!(pool, tenant, |c, seq| pg::job_update(c, seq, tenant, kind, id, if_match, &f))
+                }
+                Pools::Sqlite { writer, .. } if kind == Kind::User => {
+                    let update = UserUpdate { id: id.to_owned(), if_match, f };
+                    stored_out(writer.update_user(tenant, update).await?)
                 }
                 Pools::Sqlite { writer, .. } => {
                     let id = id.to_owned();

@@ -8,8 +8,8 @@
 //! writes anything, so the others in the batch are unaffected. Any other failure (database error, panic)
 //! rolls the whole batch back and every caller of that batch gets a retryable error.
 
-use super::sql::{SeqMap, lite_finish, lite_insert_many};
-use super::{BoxFut, Kind, StoreError, StoreResult, Stored};
+use super::sql::{SeqMap, lite_finish, lite_insert_many, lite_update_users};
+use super::{BoxFut, Kind, StoreError, StoreResult, Stored, UpdateFn};
 use futures_util::FutureExt;
 use serde_json::Value;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -35,9 +35,18 @@ pub struct NewResource {
     pub doc: Value,
 }
 
+/// An update of one user: consecutive ones of a tenant in a batch are read and written with one
+/// statement each.
+pub struct UserUpdate {
+    pub id: String,
+    pub if_match: Option<i64>,
+    pub f: UpdateFn,
+}
+
 enum Work {
     Run(JobFn),
     Create(NewResource),
+    UpdateUser(i64, UserUpdate),
 }
 
 struct Job {
@@ -67,6 +76,11 @@ impl Writer {
     /// Queues a create (the writer inserts runs of them with one statement).
     pub async fn create(&self, new: NewResource) -> StoreResult<JobOut> {
         self.send(Work::Create(new)).await
+    }
+
+    /// Queues a user update (the writer applies runs of them with one read and one write).
+    pub async fn update_user(&self, tenant: i64, update: UserUpdate) -> StoreResult<JobOut> {
+        self.send(Work::UpdateUser(tenant, update)).await
     }
 
     async fn send(&self, work: Work) -> StoreResult<JobOut> {
@@ -155,6 +169,22 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                 }
                 let (items, replies): (Vec<NewResource>, Vec<_>) = creates.into_iter().unzip();
                 (AssertUnwindSafe(lite_insert_many(&mut tx, &mut seqs, kind, items)).catch_unwind().await, replies)
+            }
+            Work::UpdateUser(tenant, first) => {
+                // Gather the updates of other users of the same tenant queued right behind this one (a
+                // second update of the same user starts a new run, so it sees the first one's result).
+                let mut ids = std::collections::HashSet::from([first.id.clone()]);
+                let mut updates = vec![(first, job.reply)];
+                while let Some(next) =
+                    jobs.next_if(|j| matches!(&j.work, Work::UpdateUser(t, u) if *t == tenant && !ids.contains(&u.id)))
+                {
+                    if let Work::UpdateUser(_, u) = next.work {
+                        ids.insert(u.id.clone());
+                        updates.push((u, next.reply));
+                    }
+                }
+                let (items, replies): (Vec<UserUpdate>, Vec<_>) = updates.into_iter().unzip();
+                (AssertUnwindSafe(lite_update_users(&mut tx, &mut seqs, tenant, items)).catch_unwind().await, replies)
             }
         };
         match outcome {
