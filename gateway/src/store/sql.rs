@@ -80,14 +80,21 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
             // a 100-row page stall the thread and wake it again mid-page.
             .row_buffer_size(1024);
         let memory = url.contains(":memory:") || url.contains("mode=memory");
+        // The writer never checkpoints inline (a commit that checkpoints stalls every write queued behind
+        // it); a background task checkpoints passively instead. In-memory databases have no WAL.
+        let write_opts = if memory { opts.clone() } else { opts.clone().pragma("wal_autocheckpoint", "0") };
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(opts.clone())
+            .connect_with(write_opts)
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+        if !memory {
+            let checkpoints = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+            tokio::spawn(checkpointer(checkpoints));
+        }
         let read = if memory {
             write.clone()
         } else {
@@ -108,6 +115,25 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
         )));
     };
     Ok(Arc::new(SqlStore { pools }))
+}
+
+/// Copies the WAL back into the database file every second without blocking readers or the writer
+/// (`PASSIVE`); stops when the store is closed.
+async fn checkpointer(pool: sqlx::SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 fn stored_from_row<R: Row>(row: &R) -> StoreResult<Stored>
