@@ -11,7 +11,7 @@ use crate::scim::patch::{self, MemberChange};
 use crate::scim::query::{self, IndexAttr, ListQuery, SortOrder};
 use crate::scim::resource::{self, WriteMode};
 use crate::scim::schema::ResourceSchema;
-use crate::store::{GroupView, Kind, Lookup, Row, Stored, Update, fold};
+use crate::store::{GroupView, Kind, Lookup, MemberView, Row, Stored, Update, fold};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -73,20 +73,42 @@ fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
     }
 }
 
-/// Related rows rendered into a resource: a user's `groups` or a group's `members`, by pk.
-type Related = HashMap<i64, Vec<Value>>;
-
-fn group_ref(t: &Tenant, g: &GroupView) -> Value {
-    json!({
-        "value": g.value,
-        "$ref": format!("{}/Groups/{}", t.base, g.value),
-        "display": g.display,
-        "type": "direct",
-    })
+/// A user's group or a group's member, as served in `groups` / `members`.
+struct Ref {
+    value: String,
+    /// The resource type the reference points to (for `$ref`).
+    target: Kind,
+    display: Option<String>,
+    /// The `type` sub-attribute: "direct" for groups, "User"/"Group" for members.
+    kind: &'static str,
 }
 
+impl Ref {
+    fn group(g: GroupView) -> Ref {
+        Ref { value: g.value, target: Kind::Group, display: Some(g.display), kind: "direct" }
+    }
+    fn member(m: MemberView) -> Ref {
+        // `display` is left out on purpose: clients compare what they sent with what they read back,
+        // and Entra never sends it.
+        Ref { kind: m.kind.as_str(), target: m.kind, value: m.value, display: None }
+    }
+    fn to_value(&self, t: &Tenant) -> Value {
+        let mut v = Map::new();
+        v.insert("value".into(), Value::String(self.value.clone()));
+        v.insert("$ref".into(), Value::String(format!("{}/{}/{}", t.base, endpoint(self.target), self.value)));
+        if let Some(d) = &self.display {
+            v.insert("display".into(), Value::String(d.clone()));
+        }
+        v.insert("type".into(), Value::String(self.kind.into()));
+        Value::Object(v)
+    }
+}
+
+/// Related rows rendered into a resource: a user's `groups` or a group's `members`, by pk.
+type Related = HashMap<i64, Vec<Ref>>;
+
 /// `groups` for users whose row did not carry them, `members` for groups (one query for all rows).
-async fn load_related(state: &AppState, t: &Tenant, kind: Kind, pks: &[i64]) -> ApiResult<Related> {
+async fn load_related(state: &AppState, kind: Kind, pks: &[i64]) -> ApiResult<Related> {
     let mut out: Related = HashMap::new();
     if pks.is_empty() {
         return Ok(out);
@@ -94,22 +116,24 @@ async fn load_related(state: &AppState, t: &Tenant, kind: Kind, pks: &[i64]) -> 
     match kind {
         Kind::User => {
             for (pk, g) in state.store.groups_of(pks).await? {
-                out.entry(pk).or_default().push(group_ref(t, &g));
+                out.entry(pk).or_default().push(Ref::group(g));
             }
         }
         Kind::Group => {
             for (pk, m) in state.store.members_of(pks).await? {
-                // `display` is left out on purpose: clients compare what they sent with what they read
-                // back, and Entra never sends it.
-                out.entry(pk).or_default().push(json!({
-                    "value": m.value,
-                    "$ref": format!("{}/{}/{}", t.base, endpoint(m.kind), m.value),
-                    "type": m.kind.as_str(),
-                }));
+                out.entry(pk).or_default().push(Ref::member(m));
             }
         }
     }
     Ok(out)
+}
+
+/// Adds the groups that rows read with their users carry.
+fn add_row_groups(related: &mut Related, rows: &[Row]) -> ApiResult<()> {
+    for r in rows.iter().filter(|r| r.groups.is_some()) {
+        related.insert(r.pk, r.group_views()?.into_iter().map(Ref::group).collect());
+    }
+    Ok(())
 }
 
 fn meta(t: &Tenant, kind: Kind, id: &str, created: &str, last_modified: &str, version: i64) -> Value {
@@ -123,7 +147,7 @@ fn meta(t: &Tenant, kind: Kind, id: &str, created: &str, last_modified: &str, ve
 }
 
 /// The full resource as served: schemas, id, stored attributes, groups/members, meta.
-fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> Value {
+fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Ref>>) -> Value {
     let mut out = Map::new();
     out.insert("schemas".into(), s.doc.get("schemas").cloned().unwrap_or_else(|| json!([schema_of(t, kind).core.id])));
     out.insert("id".into(), Value::String(s.id.clone()));
@@ -135,20 +159,31 @@ fn render(t: &Tenant, kind: Kind, s: &Stored, related: Option<&Vec<Value>>) -> V
         }
     }
     if let Some(list) = related.filter(|l| !l.is_empty()) {
-        out.insert(related_attr(kind).into(), Value::Array(list.clone()));
+        out.insert(related_attr(kind).into(), Value::Array(list.iter().map(|r| r.to_value(t)).collect()));
     }
     out.insert("meta".into(), meta(t, kind, &s.id, &s.created, &s.last_modified, s.version));
     Value::Object(out)
 }
 
+/// Appends `s` as a JSON string.
+fn push_str_json(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    }
+}
+
 /// The same resource as [`render`], written straight from the stored JSON text: no parse, no rebuild.
 /// Only for requests without projection and documents without attributes that are never returned.
-fn splice(t: &Tenant, kind: Kind, row: &Row, related: Option<&Vec<Value>>) -> String {
+fn splice(t: &Tenant, kind: Kind, row: &Row, related: Option<&Vec<Ref>>) -> String {
     let text = row.text.trim();
     let body = text.get(1..text.len().saturating_sub(1)).unwrap_or("").trim();
-    let mut out = String::with_capacity(text.len() + 400);
+    let mut out = String::with_capacity(text.len() + 300 + related.map_or(0, |l| l.len() * 160));
     out.push_str("{\"id\":");
-    out.push_str(&Value::String(row.id.clone()).to_string());
+    push_str_json(&mut out, &row.id);
     if !body.is_empty() {
         out.push(',');
         out.push_str(body);
@@ -156,12 +191,34 @@ fn splice(t: &Tenant, kind: Kind, row: &Row, related: Option<&Vec<Value>>) -> St
     if let Some(list) = related.filter(|l| !l.is_empty()) {
         out.push_str(",\"");
         out.push_str(related_attr(kind));
-        out.push_str("\":");
-        out.push_str(&Value::Array(list.clone()).to_string());
+        out.push_str("\":[");
+        for (i, r) in list.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"value\":");
+            push_str_json(&mut out, &r.value);
+            out.push_str(",\"$ref\":");
+            push_str_json(&mut out, &format!("{}/{}/{}", t.base, endpoint(r.target), r.value));
+            if let Some(d) = &r.display {
+                out.push_str(",\"display\":");
+                push_str_json(&mut out, d);
+            }
+            out.push_str(",\"type\":");
+            push_str_json(&mut out, r.kind);
+            out.push('}');
+        }
+        out.push(']');
     }
-    out.push_str(",\"meta\":");
-    out.push_str(&meta(t, kind, &row.id, &row.created, &row.last_modified, row.version).to_string());
-    out.push('}');
+    out.push_str(",\"meta\":{\"resourceType\":\"");
+    out.push_str(kind.as_str());
+    out.push_str("\",\"created\":");
+    push_str_json(&mut out, &row.created);
+    out.push_str(",\"lastModified\":");
+    push_str_json(&mut out, &row.last_modified);
+    out.push_str(",\"location\":");
+    push_str_json(&mut out, &format!("{}/{}/{}", t.base, endpoint(kind), row.id));
+    out.push_str(&format!(",\"version\":\"W/\\\"{}\\\"\"}}}}", row.version));
     out
 }
 
@@ -176,12 +233,9 @@ async fn render_rows(state: &AppState, t: &Tenant, kind: Kind, rows: &[Row], q: 
     if want_related {
         let missing: Vec<i64> =
             rows.iter().filter(|r| kind == Kind::Group || r.groups.is_none()).map(|r| r.pk).collect();
-        related = load_related(state, t, kind, &missing).await?;
+        related = load_related(state, kind, &missing).await?;
         if kind == Kind::User {
-            for r in rows.iter().filter(|r| r.groups.is_some()) {
-                let list: Vec<Value> = r.group_views()?.iter().map(|g| group_ref(t, g)).collect();
-                related.insert(r.pk, list);
-            }
+            add_row_groups(&mut related, rows)?;
         }
     }
     let schema = schema_of(t, kind);
@@ -442,11 +496,9 @@ async fn evaluate(state: &AppState, t: &Tenant, kind: Kind, rows: Vec<Row>, f: O
     let schema = schema_of(t, kind);
     let related = if query::mentions(f, related_attr(kind)) {
         let pks: Vec<i64> = rows.iter().map(|r| r.pk).collect();
-        let mut related = load_related(state, t, kind, if kind == Kind::Group { &pks } else { &[] }).await?;
+        let mut related = load_related(state, kind, if kind == Kind::Group { &pks } else { &[] }).await?;
         if kind == Kind::User {
-            for r in &rows {
-                related.insert(r.pk, r.group_views()?.iter().map(|g| group_ref(t, g)).collect());
-            }
+            add_row_groups(&mut related, &rows)?;
         }
         related
     } else {
