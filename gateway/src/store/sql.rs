@@ -395,7 +395,7 @@ pub(super) async fn lite_insert_many(
     });
     qb.push(" ON CONFLICT DO NOTHING RETURNING pk, id");
     let mut inserted: HashMap<String, i64> = HashMap::with_capacity(items.len());
-    for row in qb.build().fetch_all(&mut *c).await? {
+    for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
         inserted.insert(row.try_get(1usize)?, row.try_get(0usize)?);
     }
     let mut out = Vec::with_capacity(items.len());
@@ -438,7 +438,7 @@ pub(super) async fn lite_update_users(
     }
     qb.push(")");
     let mut current: HashMap<String, Stored> = HashMap::with_capacity(items.len());
-    for row in qb.build().fetch_all(&mut *c).await? {
+    for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
         let stored = row_from(&row)?.parse()?;
         current.insert(stored.id.clone(), stored);
     }
@@ -528,7 +528,8 @@ async fn update_users_many(
             .push_bind(new.doc.to_string());
     });
     qb.push(") AS v WHERE users.pk = v.column1 RETURNING users.pk, users.version");
-    let rows = qb.build().fetch_all(&mut *c).await.map_err(|e| map_unique(e, || user_name_taken("")))?;
+    let rows =
+        qb.build().persistent(false).fetch_all(&mut *c).await.map_err(|e| map_unique(e, || user_name_taken("")))?;
     let mut out = HashMap::with_capacity(rows.len());
     for r in rows {
         out.insert(r.try_get::<i64, _>(0usize)?, r.try_get::<i64, _>(1usize)?);
@@ -598,7 +599,7 @@ async fn lite_add_users(
     qb.push(" WHERE pk = ").push_bind(group.pk).push(" AND changes() > 0 RETURNING 'version', version");
     let mut added = HashSet::new();
     let mut version = None;
-    for row in qb.build().fetch_all(&mut *c).await? {
+    for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
         if row.len() == 2 {
             version = Some(row.try_get::<i64, _>(1usize)?);
         } else {
@@ -615,7 +616,7 @@ async fn lite_add_users(
             sep.push_bind((*id).to_owned());
         }
         qb.push(")");
-        let present: i64 = qb.build_query_scalar().fetch_one(&mut *c).await?;
+        let present: i64 = qb.build_query_scalar().persistent(false).fetch_one(&mut *c).await?;
         return Ok((present == ids.len() as i64).then(|| group.clone()));
     };
     let list: Vec<(String, Kind)> =
@@ -674,7 +675,7 @@ macro_rules! tx_helpers {
                         .push_bind(ev.payload.to_string())
                         .push_bind(now.clone());
                 });
-                qb.build().execute(&mut *c).await?;
+                qb.build().persistent(false).execute(&mut *c).await?;
                 query(
                     "UPDATE tenants SET last_seq = $2, user_count = user_count + $3, group_count = group_count + $4 \
                      WHERE pk = $1",
@@ -711,7 +712,7 @@ macro_rules! tx_helpers {
                         sep.push_bind((*id).clone());
                     }
                     qb.push(")");
-                    for row in qb.build().fetch_all(&mut *c).await? {
+                    for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
                         let pk: i64 = row.try_get(0usize)?;
                         let id: String = row.try_get(1usize)?;
                         out.insert(id.clone(), Resolved { id, kind, pk });
@@ -823,7 +824,7 @@ macro_rules! tx_helpers {
                 });
                 qb.push(" ON CONFLICT DO NOTHING RETURNING member_kind, member_pk");
                 let mut added = HashSet::new();
-                for row in qb.build().fetch_all(&mut *c).await? {
+                for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
                     let k: String = row.try_get(0usize)?;
                     let pk: i64 = row.try_get(1usize)?;
                     added.insert((k, pk));
@@ -859,7 +860,7 @@ macro_rules! tx_helpers {
                         sep.push_bind(*pk);
                     }
                     qb.push(") RETURNING member_pk");
-                    for row in qb.build().fetch_all(&mut *c).await? {
+                    for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
                         let pk: i64 = row.try_get(0usize)?;
                         removed.insert((kind, pk));
                     }
@@ -1520,7 +1521,7 @@ impl ResourceStore for SqlStore {
                     sep.push_bind(*pk);
                 }
                 qb.push(") ORDER BY group_pk, added_seq, added_pos");
-                let rows = qb.build().fetch_all(read).await?;
+                let rows = qb.build().persistent(false).fetch_all(read).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let kind: String = r.try_get(1usize)?;
@@ -1552,7 +1553,7 @@ impl ResourceStore for SqlStore {
                     sep.push_bind(*pk);
                 }
                 qb.push(") ORDER BY m.member_pk, m.added_seq, m.added_pos");
-                let rows = qb.build().fetch_all(read).await?;
+                let rows = qb.build().persistent(false).fetch_all(read).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     out.push((r.try_get(0usize)?, GroupView { value: r.try_get(1usize)?, display: r.try_get(2usize)? }));
