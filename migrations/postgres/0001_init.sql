@@ -20,6 +20,8 @@ CREATE TABLE tenant_tokens (
     revoked_at  TEXT
 );
 CREATE INDEX tenant_tokens_tenant ON tenant_tokens(tenant_pk);
+-- Tells a token of another tenant (403) from an unknown one (401).
+CREATE INDEX tenant_tokens_hash ON tenant_tokens(hash);
 
 -- Per-tenant custom extension schemas (RFC 7643 §7 documents).
 CREATE TABLE custom_schemas (

@@ -1248,6 +1248,19 @@ impl TenantStore for SqlStore {
         })
     }
 
+        fn token_exists<'a>(&'a self, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            dispatch!(self, read, _w, DB => {
+                let hit: Option<i64> =
+                    query_scalar("SELECT tenant_pk FROM tenant_tokens WHERE hash = $1 AND revoked_at IS NULL LIMIT 1")
+                        .bind(token_hash)
+                        .fetch_optional(read)
+                        .await?;
+                Ok(hit.is_some())
+            })
+        })
+    }
+
     fn add_token<'a>(&'a self, name: &'a str, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, _r, write, DB => {
