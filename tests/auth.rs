@@ -38,7 +38,7 @@ async fn wrong_token_is_401(app: TestApp) {
     // Basic auth with the right secret is not a bearer token.
     let rb = app.raw().get(app.url("/Users")).basic_auth("api", Some(&app.token));
     assert_scim_error(&app.send(rb).await, 401, None);
-        // Unknown tenant with another tenant's valid token: 403, the same answer an existing tenant gives,
+    // Unknown tenant with another tenant's valid token: 403, the same answer an existing tenant gives,
     // so the status does not reveal which tenants exist.
     let resp = get_with_token(&app, &unique_tenant(), Some(&app.token)).await;
     assert_scim_error(&resp, 403, None);
@@ -49,7 +49,7 @@ async fn cross_tenant_token_rejected(app: TestApp) {
     let b = app.new_tenant(MemberPolicy::Reject).await;
     let uid = b.create_user("bob@contoso.com").await;
     // A's token on B's URL.
-        // A valid credential without access to this tenant: 403 with a SCIM error body.
+    // A valid credential without access to this tenant: 403 with a SCIM error body.
     let resp = get_with_token(&app, &b.tenant, Some(&app.token)).await;
     assert_scim_error(&resp, 403, None);
     let rb = app.raw().get(format!("{}/Users/{uid}", b.base())).header(AUTHORIZATION, format!("Bearer {}", app.token));

@@ -468,6 +468,48 @@ async fn concurrent_duplicate_creates(app: TestApp) {
 }
 both!(concurrent_duplicates, concurrent_duplicate_creates);
 
+/// Racing renames to one userName (SQLite applies concurrent user updates as one statement): exactly one
+/// wins, the others get 409 and keep their own name, and only the winner's change is logged.
+async fn concurrent_renames_to_one_name(app: TestApp) {
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(app.create_user(&format!("rename{i}@contoso.com")).await);
+    }
+    let before = app.changes().await.len();
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (app, id) = (app.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+                {"op": "Replace", "path": "userName", "value": if i % 2 == 0 { "taken@contoso.com" } else { "TAKEN@contoso.com" }},
+                {"op": "Replace", "path": "displayName", "value": format!("Renamed {i}")}]});
+            app.patch(&format!("/Users/{id}"), ops).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let resp = t.await.expect("task");
+        match resp.0.as_u16() {
+            200 => won += 1,
+            _ => assert_scim_error(&resp, 409, Some("uniqueness")),
+        }
+    }
+    assert_eq!(won, 1, "exactly one rename wins");
+    let (_, _, list) = app.get("/Users?filter=userName+eq+%22taken%40contoso.com%22").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    let mut kept = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let (_, _, u) = app.get(&format!("/Users/{id}")).await;
+        if u["userName"] == json!(format!("rename{i}@contoso.com")) {
+            assert!(u.get("displayName").is_none() || u["displayName"] != json!(format!("Renamed {i}")), "{u}");
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, 5, "the losers are unchanged");
+    assert_eq!(app.changes().await.len(), before + 1, "one upsert event for the winner");
+}
+both!(concurrent_renames, concurrent_renames_to_one_name);
+
 async fn conditional_get_and_case(app: TestApp) {
     let id = app.create_user("pat@contoso.com").await;
     let (_, headers, _) = app.get(&format!("/Users/{id}")).await;

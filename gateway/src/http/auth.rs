@@ -47,10 +47,12 @@ impl FromRequest for Tenant {
             let valid = auth
                 .as_ref()
                 .filter(|a| a.token_hashes.iter().fold(false, |ok, h| ok | bool::from(h.as_slice().ct_eq(&digest))));
-                        let Some(auth) = valid else {
+            let Some(auth) = valid else {
                 // A token of another tenant is a valid credential without access here: 403, not 401.
                 if state.store.token_exists(&digest).await? {
-                    return Err(ScimError::forbidden("this token belongs to another tenant; use this tenant's token").into());
+                    return Err(
+                        ScimError::forbidden("this token belongs to another tenant; use this tenant's token").into()
+                    );
                 }
                 return Err(ScimError::unauthorized("the bearer token is not valid for this tenant").into());
             };

@@ -213,7 +213,7 @@ pub trait TenantStore: Send + Sync {
         policy: MemberPolicy,
     ) -> BoxFut<'a, StoreResult<TenantRow>>;
     fn list_tenants(&self) -> BoxFut<'_, StoreResult<Vec<TenantSummary>>>;
-        fn tenant_auth<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<TenantAuth>>>;
+    fn tenant_auth<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<TenantAuth>>>;
     /// Whether a valid (unrevoked) token with this digest exists for any tenant.
     fn token_exists<'a>(&'a self, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>>;
     /// Adds a token; returns false when the tenant does not exist.

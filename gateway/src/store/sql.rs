@@ -1248,7 +1248,7 @@ impl TenantStore for SqlStore {
         })
     }
 
-        fn token_exists<'a>(&'a self, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>> {
+    fn token_exists<'a>(&'a self, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let hit: Option<i64> =
