@@ -594,16 +594,18 @@ async fn lite_add_users(
         sep.push_bind((*id).to_owned());
     }
     qb.push(")) = ").push_bind(ids.len() as i64);
-    qb.push(" ORDER BY v.column2 ON CONFLICT DO NOTHING RETURNING member_id; ");
+    qb.push(" ORDER BY v.column2 ON CONFLICT DO NOTHING; ");
     qb.push("UPDATE groups SET version = version + 1, last_modified = ").push_bind(now.clone());
-    qb.push(" WHERE pk = ").push_bind(group.pk).push(" AND changes() > 0 RETURNING 'version', version");
-    let mut added = HashSet::new();
+    qb.push(" WHERE pk = ").push_bind(group.pk).push(" AND changes() > 0 RETURNING version; ");
+    // The ids this statement added (they alone carry this event's sequence number), as one row.
+    qb.push("SELECT json_group_array(member_id) FROM memberships WHERE group_pk = ").push_bind(group.pk);
+    qb.push(" AND added_seq = ").push_bind(event_seq);
+    let mut added: HashSet<String> = HashSet::new();
     let mut version = None;
     for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
-        if row.len() == 2 {
-            version = Some(row.try_get::<i64, _>(1usize)?);
-        } else {
-            added.insert(row.try_get::<String, _>(0usize)?);
+        match row.try_get::<i64, _>(0usize) {
+            Ok(v) => version = Some(v),
+            Err(_) => added.extend(serde_json::from_str::<Vec<String>>(&row.try_get::<String, _>(0usize)?)?),
         }
     }
     let Some(version) = version else {
@@ -1525,26 +1527,37 @@ impl ResourceStore for SqlStore {
             if group_pks.is_empty() {
                 return Ok(Vec::new());
             }
+            // One row per group with its members aggregated as JSON: on SQLite every row is a hand-off
+            // from sqlx's connection thread, and a group has hundreds of members.
+            let (head, tail) = if self.is_postgres() {
+                (
+                    "SELECT group_pk, json_agg(json_build_array(member_kind, member_id) ORDER BY added_seq, added_pos)::text \
+                     FROM memberships WHERE group_pk IN (",
+                    ") GROUP BY group_pk ORDER BY group_pk",
+                )
+            } else {
+                (
+                    "SELECT group_pk, json_group_array(json_array(member_kind, member_id)) FROM \
+                     (SELECT group_pk, member_kind, member_id FROM memberships WHERE group_pk IN (",
+                    ") ORDER BY group_pk, added_seq, added_pos) GROUP BY group_pk ORDER BY group_pk",
+                )
+            };
             dispatch!(self, read, _w, DB => {
-                let mut qb = sqlx::QueryBuilder::<DB>::new(
-                    "SELECT group_pk, member_kind, member_id FROM memberships WHERE group_pk IN (",
-                );
+                let mut qb = sqlx::QueryBuilder::<DB>::new(head);
                 let mut sep = qb.separated(", ");
                 for pk in group_pks {
                     sep.push_bind(*pk);
                 }
-                qb.push(") ORDER BY group_pk, added_seq, added_pos");
+                qb.push(tail);
                 let rows = qb.build().persistent(false).fetch_all(read).await?;
-                let mut out = Vec::with_capacity(rows.len());
+                let mut out = Vec::new();
                 for r in rows {
-                    let kind: String = r.try_get(1usize)?;
-                    out.push((
-                        r.try_get(0usize)?,
-                        MemberView {
-                            value: r.try_get(2usize)?,
-                            kind: if kind == "Group" { Kind::Group } else { Kind::User },
-                        },
-                    ));
+                    let group_pk: i64 = r.try_get(0usize)?;
+                    let list: String = r.try_get(1usize)?;
+                    let members: Vec<(String, String)> = serde_json::from_str(&list)?;
+                    out.extend(members.into_iter().map(|(kind, value)| {
+                        (group_pk, MemberView { value, kind: if kind == "Group" { Kind::Group } else { Kind::User } })
+                    }));
                 }
                 Ok(out)
             })
