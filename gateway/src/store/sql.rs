@@ -562,6 +562,176 @@ pub(super) async fn lite_update_group(
     lite::apply_update(c, seq, tenant, Kind::Group, old, update).await
 }
 
+/// Applies a run of group updates of one tenant, in order. When every one of them only adds users of the
+/// tenant (Entra's membership PATCHes), the whole run takes four statements whatever its length: read
+/// the groups, check the ids, read which are members already, insert the new memberships (then bump the
+/// versions). Otherwise each update is applied on its own, in order.
+pub(super) async fn lite_update_groups(
+    c: &mut sqlx::SqliteConnection,
+    seqs: &mut SeqMap,
+    tenant: i64,
+    items: Vec<UserUpdate>,
+) -> StoreResult<Vec<StoreResult<Stored>>> {
+    if items.len() > 1 {
+        if let Some(results) = lite_add_users_many(c, seqs, tenant, &items).await? {
+            return Ok(results);
+        }
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for it in &items {
+        let seq = seqs.get(c, tenant).await?;
+        out.push(match lite_update_group(c, seq, tenant, &it.id, it.if_match, &it.f).await {
+            Err(e @ StoreError::Scim(_)) => Err(e),
+            other => Ok(other?),
+        });
+    }
+    Ok(out)
+}
+
+/// The batched form of [`lite_add_users`]; None (nothing written) when the run is not only user adds of
+/// known users.
+async fn lite_add_users_many(
+    c: &mut sqlx::SqliteConnection,
+    seqs: &mut SeqMap,
+    tenant: i64,
+    items: &[UserUpdate],
+) -> StoreResult<Option<Vec<StoreResult<Stored>>>> {
+    // 1. The groups, once each.
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(group_row!("WHERE tenant_pk = "));
+    qb.push_bind(tenant).push(" AND id IN (");
+    let mut sep = qb.separated(", ");
+    for it in items {
+        sep.push_bind(it.id.clone());
+    }
+    qb.push(")");
+    let mut state: HashMap<String, Stored> = HashMap::new();
+    for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
+        let s = row_from(&row)?.parse()?;
+        state.insert(s.id.clone(), s);
+    }
+    // 2. Every update must be "add these ids" and nothing else (computed against the group as it will be).
+    enum Plan {
+        Fail(StoreError),
+        Add(Vec<String>),
+    }
+    let mut plans = Vec::with_capacity(items.len());
+    let mut all_ids: Vec<String> = Vec::new();
+    let mut seen_ids = HashSet::new();
+    for it in items {
+        let Some(old) = state.get(&it.id) else {
+            plans.push(Plan::Fail(StoreError::Scim(ScimError::not_found(format!("Group {} not found", it.id)))));
+            continue;
+        };
+        // A version check inside a run would depend on the bumps before it: take the general path.
+        if it.if_match.is_some() {
+            return Ok(None);
+        }
+        match (it.f)(old) {
+            Err(e) => plans.push(Plan::Fail(StoreError::Scim(e))),
+            Ok(update) => match (update.members.as_slice(), update.doc == old.doc, update.policy) {
+                ([MemberChange::Add(refs)], true, MemberPolicy::Reject) => {
+                    let mut mine = HashSet::new();
+                    let ids: Vec<String> =
+                        refs.iter().map(|r| r.value.clone()).filter(|v| mine.insert(v.clone())).collect();
+                    for id in &ids {
+                        if seen_ids.insert(id.clone()) {
+                            all_ids.push(id.clone());
+                        }
+                    }
+                    plans.push(Plan::Add(ids));
+                }
+                _ => return Ok(None),
+            },
+        }
+    }
+    // 3. Every id must be a user of the tenant (else the general path explains which one is not).
+    let users = lite::resolve(c, tenant, &all_ids).await?;
+    if all_ids.iter().any(|id| users.get(id).is_none_or(|r| r.kind != Kind::User)) {
+        return Ok(None);
+    }
+    // 4. Who is a member already.
+    let group_pks: Vec<i64> = state.values().map(|g| g.pk).collect();
+    let mut present: HashSet<(i64, String)> = HashSet::new();
+    if !all_ids.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT group_pk, member_id FROM memberships WHERE member_kind = 'User' AND group_pk IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for pk in &group_pks {
+            sep.push_bind(*pk);
+        }
+        qb.push(") AND member_id IN (");
+        let mut sep = qb.separated(", ");
+        for id in &all_ids {
+            sep.push_bind(id.clone());
+        }
+        qb.push(")");
+        for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
+            present.insert((row.try_get(0usize)?, row.try_get(1usize)?));
+        }
+    }
+    // 5. Replay the run in order: new members, events, versions.
+    let now = now_rfc3339();
+    let seq = seqs.get(c, tenant).await?;
+    let mut rows: Vec<(i64, String, i64, i64, i64)> = Vec::new(); // group_pk, member_id, member_pk, seq, pos
+    let mut bumps: HashMap<i64, i64> = HashMap::new();
+    let mut results = Vec::with_capacity(items.len());
+    for (it, plan) in items.iter().zip(plans) {
+        let ids = match plan {
+            Plan::Fail(e) => {
+                results.push(Err(e));
+                continue;
+            }
+            Plan::Add(ids) => ids,
+        };
+        let Some(group) = state.get_mut(&it.id) else {
+            results.push(Err(StoreError::Scim(ScimError::not_found(format!("Group {} not found", it.id)))));
+            continue;
+        };
+        let new: Vec<String> = ids.into_iter().filter(|id| present.insert((group.pk, id.clone()))).collect();
+        if !new.is_empty() {
+            let list: Vec<(String, Kind)> = new.iter().map(|id| (id.clone(), Kind::User)).collect();
+            let event_seq = seq.push(changelog::members(true, &group.id, &list));
+            for (pos, id) in new.into_iter().enumerate() {
+                let pk = users.get(&id).map(|r| r.pk).unwrap_or_default();
+                rows.push((group.pk, id, pk, event_seq, pos as i64));
+            }
+            *bumps.entry(group.pk).or_default() += 1;
+            group.version += 1;
+            group.last_modified = now.clone();
+        }
+        results.push(Ok(group.clone()));
+    }
+    // 6. One insert for all new memberships, one update for all versions.
+    for chunk in rows.chunks(2000) {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO memberships (group_pk, member_kind, member_id, member_pk, added_seq, added_pos, added_at) ",
+        );
+        qb.push_values(chunk.iter(), |mut b, (g, id, pk, s, pos)| {
+            b.push_bind(*g)
+                .push_bind("User")
+                .push_bind(id.clone())
+                .push_bind(*pk)
+                .push_bind(*s)
+                .push_bind(*pos)
+                .push_bind(now.clone());
+        });
+        qb.build().persistent(false).execute(&mut *c).await?;
+    }
+    if !bumps.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE groups SET version = version + v.column2, last_modified = ",
+        );
+        qb.push_bind(now.clone()).push(" FROM (");
+        qb.push_values(bumps.iter(), |mut b, (pk, n)| {
+            b.push_bind(*pk).push_bind(*n);
+        });
+        qb.push(") AS v WHERE groups.pk = v.column1");
+        qb.build().persistent(false).execute(&mut *c).await?;
+    }
+    Ok(Some(results))
+}
+
 /// Adds users to a group with one round trip: a conditional INSERT … SELECT that writes only if every id
 /// is a user of the tenant, and the group's version bump when rows were added. None (nothing written)
 /// when some id is not a user (unknown, or a group): the caller takes the general path, which says why.
@@ -1479,16 +1649,8 @@ impl ResourceStore for SqlStore {
                     stored_out(writer.update_user(tenant, update).await?)
                 }
                 Pools::Sqlite { writer, .. } => {
-                    let id = id.to_owned();
-                    let out = writer
-                        .submit(Box::new(move |c, seqs| {
-                            Box::pin(async move {
-                                let seq = seqs.get(c, tenant).await?;
-                                lite_update_group(c, seq, tenant, &id, if_match, &f).await.map(JobOut::Stored)
-                            })
-                        }))
-                        .await?;
-                    stored_out(out)
+                    let update = UserUpdate { id: id.to_owned(), if_match, f };
+                    stored_out(writer.update_group(tenant, update).await?)
                 }
             }
         })

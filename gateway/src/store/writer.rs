@@ -8,7 +8,7 @@
 //! writes anything, so the others in the batch are unaffected. Any other failure (database error, panic)
 //! rolls the whole batch back and every caller of that batch gets a retryable error.
 
-use super::sql::{SeqMap, lite_finish, lite_insert_many, lite_update_users};
+use super::sql::{SeqMap, lite_finish, lite_insert_many, lite_update_groups, lite_update_users};
 use super::{BoxFut, Kind, StoreError, StoreResult, Stored, UpdateFn};
 use futures_util::FutureExt;
 use serde_json::Value;
@@ -47,6 +47,8 @@ enum Work {
     Run(JobFn),
     Create(NewResource),
     UpdateUser(i64, UserUpdate),
+    /// A group update (the same shape); runs of them are applied together when they only add users.
+    UpdateGroup(i64, UserUpdate),
 }
 
 struct Job {
@@ -81,6 +83,11 @@ impl Writer {
     /// Queues a user update (the writer applies runs of them with one read and one write).
     pub async fn update_user(&self, tenant: i64, update: UserUpdate) -> StoreResult<JobOut> {
         self.send(Work::UpdateUser(tenant, update)).await
+    }
+
+    /// Queues a group update (runs of PATCHes that only add users share their statements).
+    pub async fn update_group(&self, tenant: i64, update: UserUpdate) -> StoreResult<JobOut> {
+        self.send(Work::UpdateGroup(tenant, update)).await
     }
 
     async fn send(&self, work: Work) -> StoreResult<JobOut> {
@@ -185,6 +192,18 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                 }
                 let (items, replies): (Vec<UserUpdate>, Vec<_>) = updates.into_iter().unzip();
                 (AssertUnwindSafe(lite_update_users(&mut tx, &mut seqs, tenant, items)).catch_unwind().await, replies)
+            }
+            Work::UpdateGroup(tenant, first) => {
+                // Gather the group updates of the same tenant queued right behind this one (the same group
+                // may come up more than once: they are applied in order).
+                let mut updates = vec![(first, job.reply)];
+                while let Some(next) = jobs.next_if(|j| matches!(&j.work, Work::UpdateGroup(t, _) if *t == tenant)) {
+                    if let Work::UpdateGroup(_, u) = next.work {
+                        updates.push((u, next.reply));
+                    }
+                }
+                let (items, replies): (Vec<UserUpdate>, Vec<_>) = updates.into_iter().unzip();
+                (AssertUnwindSafe(lite_update_groups(&mut tx, &mut seqs, tenant, items)).catch_unwind().await, replies)
             }
         };
         match outcome {
