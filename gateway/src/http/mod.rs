@@ -60,12 +60,11 @@ impl AppState {
     /// The tenant's credentials, from a short-lived cache.
     async fn tenant_auth(&self, name: &str) -> ApiResult<Option<TenantAuth>> {
         let ttl = self.settings.cache_ttl;
-        if let Ok(cache) = self.auth_cache.lock() {
-            if let Some((at, auth)) = cache.get(name) {
-                if at.elapsed() < ttl {
-                    return Ok(auth.clone());
-                }
-            }
+        if let Ok(cache) = self.auth_cache.lock()
+            && let Some((at, auth)) = cache.get(name)
+            && at.elapsed() < ttl
+        {
+            return Ok(auth.clone());
         }
         let auth = self.store.tenant_auth(name).await?;
         if let Ok(mut cache) = self.auth_cache.lock() {
@@ -80,12 +79,11 @@ impl AppState {
     /// The tenant's schema set (built-ins plus custom extensions), from a short-lived cache.
     async fn tenant_schemas(&self, tenant_pk: i64) -> ApiResult<Arc<TenantSchemas>> {
         let ttl = self.settings.cache_ttl;
-        if let Ok(cache) = self.schema_cache.lock() {
-            if let Some((at, s)) = cache.get(&tenant_pk) {
-                if at.elapsed() < ttl {
-                    return Ok(s.clone());
-                }
-            }
+        if let Ok(cache) = self.schema_cache.lock()
+            && let Some((at, s)) = cache.get(&tenant_pk)
+            && at.elapsed() < ttl
+        {
+            return Ok(s.clone());
         }
         let rows = self.store.custom_schemas(tenant_pk).await?;
         let mut custom = Vec::with_capacity(rows.len());

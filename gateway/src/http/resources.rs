@@ -259,10 +259,10 @@ fn single_response(status: u16, t: &Tenant, kind: Kind, id: &str, version: i64, 
     if let Ok(v) = header::HeaderValue::from_str(&etag(version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    if status == 201 {
-        if let Ok(v) = header::HeaderValue::from_str(&format!("{}/{}/{}", t.base, endpoint(kind), id)) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
+    if status == 201
+        && let Ok(v) = header::HeaderValue::from_str(&format!("{}/{}/{}", t.base, endpoint(kind), id))
+    {
+        resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
 }
@@ -335,18 +335,36 @@ pub async fn get<R: ResourceKind>(
         .get(t.pk, kind, &id)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.as_str())))?;
-    if let Some(inm) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
-        if inm.split(',').any(|e| e.trim() == etag(row.version) || e.trim() == "*") {
-            let mut resp = HttpResponse::NotModified().finish();
-            if let Ok(v) = header::HeaderValue::from_str(&etag(row.version)) {
-                resp.headers_mut().insert(header::ETAG, v);
-            }
-            return Ok(resp);
+    if let Some(inm) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
+        && inm.split(',').any(|e| e.trim() == etag(row.version) || e.trim() == "*")
+    {
+        let mut resp = HttpResponse::NotModified().finish();
+        if let Ok(v) = header::HeaderValue::from_str(&etag(row.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
         }
+        return Ok(resp);
     }
     let q = projection(&req)?;
     let body = render_rows(&state, &t, kind, std::slice::from_ref(&row), &q).await?.pop().unwrap_or_default();
     Ok(single_response(200, &t, kind, &row.id, row.version, body))
+}
+
+/// PUT and PATCH: read-modify-write in the store (the closure computes the new state from the current
+/// one), then the resource as written.
+#[expect(clippy::too_many_arguments, reason = "the request's parts, passed through once")]
+async fn update_and_respond(
+    t: &Tenant,
+    state: &AppState,
+    req: &HttpRequest,
+    kind: Kind,
+    id: &str,
+    version: Option<i64>,
+    op: &'static str,
+    f: crate::store::UpdateFn,
+) -> ApiResult<HttpResponse> {
+    let stored = state.store.update(t.pk, kind, id, version, f).await?;
+    metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => op).increment(1);
+    respond_written(state, t, kind, req, stored, 200).await
 }
 
 pub async fn replace<R: ResourceKind>(
@@ -362,28 +380,16 @@ pub async fn replace<R: ResourceKind>(
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let schema = schema_of(&t, kind).clone();
     let policy = t.policy;
-    let stored = state
-        .store
-        .update(
-            t.pk,
-            kind,
-            &id,
-            version,
-            Box::new(move |old: &Stored| {
-                let normalized =
-                    resource::normalize_with_members(body.clone(), &schema, WriteMode::Replace, Some(&old.doc))?;
-                let doc = normalized.doc;
-                let mut members = Vec::new();
-                if kind == Kind::Group {
-                    // PUT replaces the whole resource: no `members` means no members (RFC 7644 §3.5.1).
-                    members.push(MemberChange::Replace(normalized.members.unwrap_or_default()));
-                }
-                Ok(Update { doc, members, policy })
-            }),
-        )
-        .await?;
-    metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "replace").increment(1);
-    respond_written(&state, &t, kind, &req, stored, 200).await
+    let f = Box::new(move |old: &Stored| {
+        let normalized = resource::normalize_with_members(body.clone(), &schema, WriteMode::Replace, Some(&old.doc))?;
+        let mut members = Vec::new();
+        if kind == Kind::Group {
+            // PUT replaces the whole resource: no `members` means no members (RFC 7644 §3.5.1).
+            members.push(MemberChange::Replace(normalized.members.unwrap_or_default()));
+        }
+        Ok(Update { doc: normalized.doc, members, policy })
+    });
+    update_and_respond(&t, &state, &req, kind, &id, version, "replace", f).await
 }
 
 pub async fn patch<R: ResourceKind>(
@@ -400,22 +406,12 @@ pub async fn patch<R: ResourceKind>(
     let ops = patch::parse_patch(&body)?;
     let schema = schema_of(&t, kind).clone();
     let policy = t.policy;
-    let stored = state
-        .store
-        .update(
-            t.pk,
-            kind,
-            &id,
-            version,
-            Box::new(move |old: &Stored| {
-                let mut doc = old.doc.clone();
-                let outcome = patch::apply_patch(&mut doc, &ops, &schema)?;
-                Ok(Update { doc, members: outcome.member_changes, policy })
-            }),
-        )
-        .await?;
-    metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "patch").increment(1);
-    respond_written(&state, &t, kind, &req, stored, 200).await
+    let f = Box::new(move |old: &Stored| {
+        let mut doc = old.doc.clone();
+        let outcome = patch::apply_patch(&mut doc, &ops, &schema)?;
+        Ok(Update { doc, members: outcome.member_changes, policy })
+    });
+    update_and_respond(&t, &state, &req, kind, &id, version, "patch", f).await
 }
 
 pub async fn delete<R: ResourceKind>(
@@ -659,10 +655,8 @@ pub async fn search_root(
         };
         all.extend(rows.into_iter().map(|r| (kind, r)));
     }
-    if !any_ok {
-        if let Some(e) = first_err {
-            return Err(e);
-        }
+    if !any_ok && let Some(e) = first_err {
+        return Err(e);
     }
     let total = all.len();
     let page: Vec<(Kind, Row)> = all.into_iter().skip(q.start_index - 1).take(q.count).collect();

@@ -409,10 +409,10 @@ fn apply_extension(
         }
         Some(m) => {
             // Replacing the extension replaces all of it (RFC 7644 §3.5.2.3): what the value leaves out goes.
-            if kind == PatchOpKind::Replace {
-                if let Some(root) = doc.as_object_mut() {
-                    root.retain(|k, _| !k.eq_ignore_ascii_case(&ext.id));
-                }
+            if kind == PatchOpKind::Replace
+                && let Some(root) = doc.as_object_mut()
+            {
+                root.retain(|k, _| !k.eq_ignore_ascii_case(&ext.id));
             }
             for (k, v) in m {
                 // Clients (scim2-tester among them) repeat the extension's `schemas` inside the value.

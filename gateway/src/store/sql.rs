@@ -554,10 +554,9 @@ pub(super) async fn lite_update_group(
     let update = f(&old)?;
     if let ([MemberChange::Add(refs)], true, MemberPolicy::Reject) =
         (update.members.as_slice(), update.doc == old.doc, update.policy)
+        && let Some(done) = lite_add_users(c, seq, tenant, &old, refs).await?
     {
-        if let Some(done) = lite_add_users(c, seq, tenant, &old, refs).await? {
-            return Ok(done);
-        }
+        return Ok(done);
     }
     lite::apply_update(c, seq, tenant, Kind::Group, old, update).await
 }
@@ -572,10 +571,10 @@ pub(super) async fn lite_update_groups(
     tenant: i64,
     items: Vec<UserUpdate>,
 ) -> StoreResult<Vec<StoreResult<Stored>>> {
-    if items.len() > 1 {
-        if let Some(results) = lite_add_users_many(c, seqs, tenant, &items).await? {
-            return Ok(results);
-        }
+    if items.len() > 1
+        && let Some(results) = lite_add_users_many(c, seqs, tenant, &items).await?
+    {
+        return Ok(results);
     }
     let mut out = Vec::with_capacity(items.len());
     for it in &items {
