@@ -1000,14 +1000,8 @@ macro_rules! tx_helpers {
                     let pk: i64 = row.try_get(1usize)?;
                     added.insert((k, pk));
                 }
-                let list: Vec<(String, Kind)> = ordered
-                    .iter()
-                    .filter(|r| added.contains(&(r.kind.as_str().to_owned(), r.pk)))
-                    .map(|r| (r.id.clone(), r.kind))
-                    .collect();
-                if !list.is_empty() {
-                    seq.push(changelog::members(true, &group.id, &list));
-                }
+                let done = ordered.into_iter().filter(|r| added.contains(&(r.kind.as_str().to_owned(), r.pk)));
+                push_member_event(seq, true, group, done);
                 Ok(())
             }
 
@@ -1037,14 +1031,8 @@ macro_rules! tx_helpers {
                     }
                 }
                 let mut seen = HashSet::new();
-                let list: Vec<(String, Kind)> = targets
-                    .iter()
-                    .filter(|r| removed.contains(&(r.kind, r.pk)) && seen.insert((r.kind, r.pk)))
-                    .map(|r| (r.id.clone(), r.kind))
-                    .collect();
-                if !list.is_empty() {
-                    seq.push(changelog::members(false, &group.id, &list));
-                }
+                let done = targets.iter().copied().filter(|r| removed.contains(&(r.kind, r.pk)) && seen.insert((r.kind, r.pk)));
+                push_member_event(seq, false, group, done);
                 Ok(())
             }
 
@@ -1296,6 +1284,14 @@ macro_rules! tx_helpers {
 
 tx_helpers!(lite, sqlx::Sqlite);
 tx_helpers!(pg, sqlx::Postgres);
+
+/// Appends a members-added (or removed) event for `members`, in their order, when there are any.
+fn push_member_event<'r>(seq: &mut Seq, added: bool, group: &Stored, members: impl Iterator<Item = &'r Resolved>) {
+    let list: Vec<(String, Kind)> = members.map(|r| (r.id.clone(), r.kind)).collect();
+    if !list.is_empty() {
+        seq.push(changelog::members(added, &group.id, &list));
+    }
+}
 
 fn stored_out(out: JobOut) -> StoreResult<Stored> {
     match out {
