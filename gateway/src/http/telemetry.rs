@@ -73,7 +73,7 @@ pub async fn observe(
     if status >= 500 {
         span.in_scope(|| tracing::warn!(status, "request failed"));
     } else {
-        span.in_scope(|| tracing::debug!(status, "request"));
+        span.in_scope(|| tracing::info!(status, "request"));
     }
     res
 }
