@@ -1189,9 +1189,7 @@ pub fn values_at<'a>(resource: &'a Value, path: &AttrPath, schema: &ResourceSche
 mod tests {
     use super::*;
     use crate::scim::error::ScimType;
-    use crate::scim::schema::{
-        ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, Mutability, Returned, SchemaDef, USER_SCHEMA, Uniqueness,
-    };
+    use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, SchemaDef, USER_SCHEMA};
     use proptest::prelude::*;
     use serde_json::json;
     use std::sync::Arc;
@@ -1199,20 +1197,7 @@ mod tests {
     const ENT: &str = ENTERPRISE_USER_SCHEMA;
 
     fn attr(name: &str, kind: AttrType) -> AttributeDef {
-        AttributeDef {
-            name: name.into(),
-            kind,
-            sub_attributes: None,
-            multi_valued: false,
-            description: None,
-            required: false,
-            canonical_values: None,
-            case_exact: false,
-            mutability: Mutability::ReadWrite,
-            returned: Returned::Default,
-            uniqueness: Uniqueness::None,
-            reference_types: None,
-        }
+        AttributeDef::new(name, kind)
     }
 
     fn exact(mut a: AttributeDef) -> AttributeDef {

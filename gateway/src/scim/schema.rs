@@ -80,6 +80,24 @@ pub struct AttributeDef {
 }
 
 impl AttributeDef {
+    /// A singular, optional, readWrite attribute with the RFC 7643 §2.2 defaults for the rest.
+    pub fn new(name: &str, kind: AttrType) -> AttributeDef {
+        AttributeDef {
+            name: name.to_owned(),
+            kind,
+            sub_attributes: None,
+            multi_valued: false,
+            description: None,
+            required: false,
+            canonical_values: None,
+            case_exact: false,
+            mutability: Mutability::ReadWrite,
+            returned: Returned::Default,
+            uniqueness: Uniqueness::None,
+            reference_types: None,
+        }
+    }
+
     /// Sub-attribute by name, case-insensitively.
     pub fn sub(&self, name: &str) -> Option<&AttributeDef> {
         self.sub_attributes.as_deref()?.iter().find(|a| a.name.eq_ignore_ascii_case(name))
@@ -122,18 +140,10 @@ pub fn common_attributes() -> &'static [AttributeDef] {
     static COMMON: OnceLock<Vec<AttributeDef>> = OnceLock::new();
     COMMON.get_or_init(|| {
         let s = |name: &str, case_exact: bool, mutability: Mutability, returned: Returned| AttributeDef {
-            name: name.to_owned(),
-            kind: AttrType::String,
-            sub_attributes: None,
-            multi_valued: false,
-            description: None,
-            required: false,
-            canonical_values: None,
             case_exact,
             mutability,
             returned,
-            uniqueness: Uniqueness::None,
-            reference_types: None,
+            ..AttributeDef::new(name, AttrType::String)
         };
         let mut meta = s("meta", false, Mutability::ReadOnly, Returned::Default);
         meta.kind = AttrType::Complex;
@@ -246,20 +256,7 @@ mod tests {
     use super::*;
 
     fn attr(name: &str, kind: AttrType) -> AttributeDef {
-        AttributeDef {
-            name: name.into(),
-            kind,
-            sub_attributes: None,
-            multi_valued: false,
-            description: None,
-            required: false,
-            canonical_values: None,
-            case_exact: false,
-            mutability: Mutability::ReadWrite,
-            returned: Returned::Default,
-            uniqueness: Uniqueness::None,
-            reference_types: None,
-        }
+        AttributeDef::new(name, kind)
     }
 
     fn user() -> ResourceSchema {
