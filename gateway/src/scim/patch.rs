@@ -233,6 +233,20 @@ fn resolve_target<'s, 'p>(path: &'p PatchPath, schema: &'s ResourceSchema) -> Sc
     }
 }
 
+/// Drops the elements at the `matched` indexes (immutable attributes keep theirs: 400 mutability).
+fn remove_matched(elems: &mut Vec<Value>, matched: &[usize], immutable: bool, display: &str) -> ScimResult<()> {
+    if immutable && !matched.is_empty() {
+        return Err(immutable_err(display));
+    }
+    let mut i = 0;
+    elems.retain(|_| {
+        let keep = !matched.contains(&i);
+        i += 1;
+        keep
+    });
+    Ok(())
+}
+
 fn unknown_path(p: &str, schema: &ResourceSchema) -> ScimError {
     ScimError::invalid_path(format!("unknown attribute '{p}' for resource type {}", schema.name))
 }
@@ -618,17 +632,7 @@ fn apply_filtered(
         }
     }
     match (kind, sub) {
-        (PatchOpKind::Remove, None) => {
-            if immutable && !matched.is_empty() {
-                return Err(immutable_err(display));
-            }
-            let mut i = 0;
-            elems.retain(|_| {
-                let keep = !matched.contains(&i);
-                i += 1;
-                keep
-            });
-        }
+        (PatchOpKind::Remove, None) => remove_matched(&mut elems, &matched, immutable, display)?,
         (PatchOpKind::Remove, Some(sub)) => {
             for &i in &matched {
                 set_sub(&mut elems[i], sub, None, kind, immutable, display)?;
@@ -658,18 +662,8 @@ fn apply_filtered(
             let nv = coerce_element(attr, raw, display)?;
             let terms = eq_element(attr, filter);
             match nv {
-                None if kind == PatchOpKind::Replace => {
-                    // replace with null: the matched values are removed
-                    if immutable && !matched.is_empty() {
-                        return Err(immutable_err(display));
-                    }
-                    let mut i = 0;
-                    elems.retain(|_| {
-                        let keep = !matched.contains(&i);
-                        i += 1;
-                        keep
-                    });
-                }
+                // replace with null: the matched values are removed
+                None if kind == PatchOpKind::Replace => remove_matched(&mut elems, &matched, immutable, display)?,
                 None => {}
                 Some(nv) if !matched.is_empty() => {
                     for &i in &matched {
