@@ -24,6 +24,23 @@ pub struct Config {
     pub cache_ttl_ms: u64,
     /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
+    /// Bearer token of the admin API (`/admin/v1`); the API is off when unset. Also GATEWAY_ADMIN_TOKEN.
+    pub admin_token: Option<String>,
+    /// Key sealing target credentials at rest (base64, 32 bytes). When unset, `credential_key_file` is
+    /// used (created on first use). Instances sharing a database must share the key.
+    pub credential_key: Option<String>,
+    pub credential_key_file: String,
+    /// Where precompiled plugins are cached (by content hash and engine version).
+    pub plugin_cache_dir: Option<String>,
+    /// Deliveries in flight per instance.
+    pub delivery_concurrency: usize,
+    /// Retry backoff: full jitter over min(cap, base·2^attempt).
+    pub retry_base_ms: i64,
+    pub retry_cap_ms: i64,
+    /// Attempts before an operation is dead-lettered.
+    pub max_attempts: i64,
+    /// Run the dispatcher and delivery workers in `serve` (set false for an API-only instance).
+    pub delivery: bool,
 }
 
 impl Default for Config {
@@ -36,6 +53,15 @@ impl Default for Config {
             log_format: LogFormat::Json,
             cache_ttl_ms: 2000,
             shutdown_timeout_secs: 30,
+            admin_token: None,
+            credential_key: None,
+            credential_key_file: "gateway.key".into(),
+            plugin_cache_dir: None,
+            delivery_concurrency: 64,
+            retry_base_ms: 500,
+            retry_cap_ms: 300_000,
+            max_attempts: 15,
+            delivery: true,
         }
     }
 }
@@ -77,5 +103,23 @@ impl Config {
             .merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]))
             .merge(Serialized::defaults(overrides));
         Ok(fig.extract()?)
+    }
+}
+
+impl Config {
+    /// The credential sealing key.
+    pub fn secret_box(&self) -> anyhow::Result<crate::plugins::secrets::SecretBox> {
+        match &self.credential_key {
+            Some(k) => crate::plugins::secrets::SecretBox::from_key_b64(k).map_err(anyhow::Error::msg),
+            None => crate::plugins::secrets::SecretBox::load_or_create(Path::new(&self.credential_key_file))
+                .map_err(anyhow::Error::msg),
+        }
+    }
+
+    pub fn plugin_cache(&self) -> std::path::PathBuf {
+        match &self.plugin_cache_dir {
+            Some(d) => d.into(),
+            None => std::env::temp_dir().join("scimgw-plugin-cache"),
+        }
     }
 }

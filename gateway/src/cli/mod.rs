@@ -1,6 +1,8 @@
-//! The `gateway` command line: `serve`, `migrate`, `tenant …`, `schema …`, `changes`.
+//! The `gateway` command line: `serve`, `migrate`, `tenant …`, `schema …`, `changes`, `plugin …`,
+//! `target …`, `outbox …`.
 
 mod serve;
+mod targets;
 mod tenant;
 
 use crate::config::{Config, Overrides};
@@ -12,8 +14,8 @@ use std::path::PathBuf;
 #[command(name = "gateway", version, about = "SCIM 2.0 provisioning gateway for Microsoft Entra ID")]
 pub struct Cli {
     /// TOML config file (also GATEWAY_CONFIG); environment and flags override it.
-    #[arg(long, global = true)]
-    pub config: Option<PathBuf>,
+    #[arg(long = "config-file", global = true)]
+    pub config_file: Option<PathBuf>,
     /// Database URL: sqlite://gateway.db (default) or postgres://… (also DATABASE_URL).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
@@ -47,6 +49,21 @@ pub enum Command {
         #[command(subcommand)]
         command: tenant::SchemaCommand,
     },
+    /// Register and test target plugins (WebAssembly components).
+    Plugin {
+        #[command(subcommand)]
+        command: targets::PluginCommand,
+    },
+    /// Manage a tenant's targets (plugin + config + credentials + allowed hosts).
+    Target {
+        #[command(subcommand)]
+        command: targets::TargetCommand,
+    },
+    /// Inspect and replay the delivery queue.
+    Outbox {
+        #[command(subcommand)]
+        command: targets::OutboxCommand,
+    },
     /// Print a tenant's change log (JSON lines), the feed target plugins consume.
     Changes {
         /// Tenant name.
@@ -63,7 +80,7 @@ pub enum Command {
 /// Entry point of the binary.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let cfg_file = cli.config.clone();
+    let cfg_file = cli.config_file.clone();
     let db = cli.database_url.clone();
     let config = |extra: Overrides| Config::load(cfg_file.as_deref(), Overrides { database_url: db.clone(), ..extra });
     match cli.command {
@@ -86,6 +103,18 @@ pub fn run() -> anyhow::Result<()> {
         Command::Schema { command } => {
             let cfg = config(Overrides::default())?;
             block_on(tenant::run_schema(cfg, command))
+        }
+        Command::Plugin { command } => {
+            let cfg = config(Overrides::default())?;
+            block_on(targets::run_plugin(cfg, command))
+        }
+        Command::Target { command } => {
+            let cfg = config(Overrides::default())?;
+            block_on(targets::run_target(cfg, command))
+        }
+        Command::Outbox { command } => {
+            let cfg = config(Overrides::default())?;
+            block_on(targets::run_outbox(cfg, command))
         }
         Command::Changes { tenant, after, limit } => {
             let cfg = config(Overrides::default())?;

@@ -1,25 +1,70 @@
-//! `gateway serve`.
+//! `gateway serve`: the SCIM server, plus the dispatcher and delivery workers of the targets.
 
+use crate::admin::Admin;
 use crate::config::Config;
 use crate::http::{self, AppState, HttpSettings, telemetry};
+use crate::outbox::{Deliverer, DeliverySettings, RetryPolicy, queue_gauges};
+use crate::plugins::dispatch::Dispatcher;
+use crate::plugins::runtime::{CallLimits, Runtime};
+use crate::plugins::{Registry, Targets};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A name for this process in leases (host, pid, random suffix).
+fn instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let mut r = [0u8; 4];
+    let _ = getrandom::fill(&mut r);
+    format!("{}-{}-{}", host.trim(), std::process::id(), hex::encode(r))
+}
 
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     telemetry::init_tracing(cfg.log_format);
     let metrics = telemetry::init_metrics();
+    crate::plugins::egress::install_crypto_provider();
     actix_web::rt::System::new().block_on(async move {
         let store = crate::store::connect(&cfg.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         let settings =
             HttpSettings { max_body_bytes: cfg.max_body_bytes, cache_ttl: Duration::from_millis(cfg.cache_ttl_ms) };
+        let rt = Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))?;
+        let secrets = Arc::new(cfg.secret_box()?);
         let state = AppState::new(store.clone(), settings, metrics);
+        if let Some(token) = &cfg.admin_token {
+            let admin = Admin { store: store.clone(), rt: rt.clone(), secrets: secrets.clone() };
+            let _ = state.admin.set((Arc::new(admin), http::auth_token::digest(token)));
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if cfg.delivery {
+            let owner = instance_id();
+            if store.backend() == "sqlite" {
+                // SQLite has one gateway process: leases left by a killed one are stale.
+                store.release_leases().await?;
+            }
+            let registry = Registry::new(rt.clone(), store.clone());
+            let targets = Targets::new(store.clone(), secrets.clone());
+            let delivery = DeliverySettings {
+                concurrency: cfg.delivery_concurrency.max(1),
+                lease_ms: 120_000,
+                retry: RetryPolicy { base_ms: cfg.retry_base_ms, cap_ms: cfg.retry_cap_ms, max_attempts: cfg.max_attempts },
+            };
+            let dispatcher = Dispatcher::new(store.clone(), registry.clone(), targets.clone(), owner.clone());
+            let deliverer = Deliverer::new(store.clone(), registry, targets, owner.clone(), delivery);
+            workers.push(tokio::spawn(dispatcher.run(stop_rx.clone())));
+            workers.push(tokio::spawn(deliverer.run(stop_rx.clone())));
+            workers.push(tokio::spawn(queue_gauges(store.clone(), stop_rx.clone())));
+            tracing::info!(instance = %owner, pooling = rt.pooling, "dispatcher and delivery workers started");
+        }
         let listener = std::net::TcpListener::bind(&cfg.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.bind))?;
         let server = http::server(state, listener, cfg.workers, cfg.shutdown_timeout_secs)?;
         tracing::info!(bind = %cfg.bind, store = store.backend(), "gateway listening");
         server.await?;
-        tracing::info!("shut down: in-flight requests finished");
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(cfg.shutdown_timeout_secs), futures_util::future::join_all(workers)).await;
+        tracing::info!("shut down: in-flight requests and deliveries finished");
         store.close().await;
         Ok(())
     })

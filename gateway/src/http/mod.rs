@@ -2,6 +2,7 @@
 //! Tenants are resolved from the URL and authenticated by their bearer token; handlers call the pure
 //! `scim` layer and the `store`.
 
+pub mod admin;
 mod auth;
 pub mod auth_token;
 mod body;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     auth_cache: Mutex<HashMap<String, (Instant, Option<TenantAuth>)>>,
     schema_cache: Mutex<HashMap<i64, (Instant, Arc<TenantSchemas>)>>,
+    /// The admin API's service and the digest of its token (unset: the API is off).
+    pub admin: std::sync::OnceLock<(Arc<crate::admin::Admin>, [u8; 32])>,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             metrics,
             auth_cache: Mutex::new(HashMap::new()),
             schema_cache: Mutex::new(HashMap::new()),
+            admin: std::sync::OnceLock::new(),
         })
     }
 
@@ -141,6 +145,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use resources::{Groups, Users};
     cfg.route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(telemetry::metrics))
+        .configure(admin::configure)
         .service(
             web::scope("/scim/v2/{tenant}")
                 .service(

@@ -5,6 +5,7 @@
 //! change log is complete and ordered per tenant (`seq`).
 
 pub mod changelog;
+pub mod delivery;
 mod sql;
 mod writer;
 
@@ -265,7 +266,7 @@ pub trait ResourceStore: Send + Sync {
 }
 
 /// Both traits: what the gateway holds.
-pub trait Store: TenantStore + ResourceStore {
+pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore {
     fn backend(&self) -> &'static str;
     fn close(&self) -> BoxFut<'_, ()>;
 }

@@ -29,6 +29,10 @@ enum Pools {
 
 pub struct SqlStore {
     pools: Pools,
+    /// Signalled after every committed SCIM write (and on PostgreSQL NOTIFY from other instances).
+    changes: Arc<tokio::sync::Notify>,
+    /// Signalled when operations were queued or finished.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Runs `$body` with `$read`/`$write` bound to the backend's pools and `$db` naming its sqlx database.
@@ -114,7 +118,15 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
             url.split(':').next().unwrap_or("")
         )));
     };
-    Ok(Arc::new(SqlStore { pools }))
+    let store = SqlStore {
+        pools,
+        changes: Arc::new(tokio::sync::Notify::new()),
+        outbox: Arc::new(tokio::sync::Notify::new()),
+    };
+    if let Pools::Postgres(pool) = &store.pools {
+        delivery::listen(pool.clone(), store.changes.clone(), store.outbox.clone());
+    }
+    Ok(Arc::new(store))
 }
 
 /// Copies the WAL back into the database file every second without blocking readers or the writer
@@ -805,7 +817,7 @@ pub(super) async fn lite_finish(c: &mut sqlx::SqliteConnection, seqs: SeqMap) ->
 }
 
 impl SqlStore {
-    fn is_postgres(&self) -> bool {
+    pub(super) fn is_postgres(&self) -> bool {
         matches!(self.pools, Pools::Postgres(_))
     }
 }
@@ -1296,7 +1308,7 @@ fn push_member_event<'r>(seq: &mut Seq, added: bool, group: &Stored, members: im
 fn stored_out(out: JobOut) -> StoreResult<Stored> {
     match out {
         JobOut::Stored(s) => Ok(s),
-        JobOut::Done => Err(StoreError::Corrupt("write job returned no resource".into())),
+        _ => Err(StoreError::Corrupt("write job returned no resource".into())),
     }
 }
 
@@ -1319,6 +1331,7 @@ macro_rules! pg_job {
         let $seq = &mut seq_state;
         let out = $body.await?;
         pg::finish_seq(&mut *tx, $tenant, seq_state).await?;
+        query("SELECT pg_notify('scimgw_changes', '')").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(out)
     }};
@@ -1600,6 +1613,7 @@ impl ResourceStore for SqlStore {
         policy: MemberPolicy,
     ) -> BoxFut<'a, StoreResult<Stored>> {
         Box::pin(async move {
+            let out: StoreResult<_> = async {
             match &self.pools {
                 Pools::Postgres(pool) => {
                     pg_job!(pool, tenant, |c, seq| pg::job_create(c, seq, tenant, kind, doc, members, policy))
@@ -1619,6 +1633,12 @@ impl ResourceStore for SqlStore {
                     stored_out(out)
                 }
             }
+            }
+            .await;
+            if out.is_ok() {
+                self.changes.notify_one();
+            }
+            out
         })
     }
 
@@ -1635,6 +1655,7 @@ impl ResourceStore for SqlStore {
         // compute outside, write if unchanged) was measured and gave nothing on SQLite: the machine is
         // bound by thread hand-offs, not by the writer, and contended groups made it retry.
         Box::pin(async move {
+            let out: StoreResult<_> = async {
             match &self.pools {
                 Pools::Postgres(pool) => {
                     pg_job!(pool, tenant, |c, seq| pg::job_update(c, seq, tenant, kind, id, if_match, &f))
@@ -1648,6 +1669,12 @@ impl ResourceStore for SqlStore {
                     stored_out(writer.update_group(tenant, update).await?)
                 }
             }
+            }
+            .await;
+            if out.is_ok() {
+                self.changes.notify_one();
+            }
+            out
         })
     }
 
@@ -1659,6 +1686,7 @@ impl ResourceStore for SqlStore {
         if_match: Option<i64>,
     ) -> BoxFut<'a, StoreResult<()>> {
         Box::pin(async move {
+            let out: StoreResult<_> = async {
             match &self.pools {
                 Pools::Postgres(pool) => {
                     pg_job!(pool, tenant, |c, seq| pg::job_delete(c, seq, tenant, kind, id, if_match))
@@ -1676,6 +1704,12 @@ impl ResourceStore for SqlStore {
                     Ok(())
                 }
             }
+            }
+            .await;
+            if out.is_ok() {
+                self.changes.notify_one();
+            }
+            out
         })
     }
 
@@ -1812,3 +1846,6 @@ impl Store for SqlStore {
         })
     }
 }
+
+#[path = "delivery_sql.rs"]
+mod delivery;

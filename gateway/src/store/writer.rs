@@ -23,6 +23,8 @@ pub const MAX_BATCH: usize = 128;
 pub enum JobOut {
     Stored(Stored),
     Done,
+    /// Anything else a generic job computes (downcast by its caller).
+    Any(Box<dyn std::any::Any + Send>),
 }
 
 pub type JobFn =

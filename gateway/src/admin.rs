@@ -1,0 +1,200 @@
+//! Administration of plugins, targets and the outbox: one implementation behind the CLI (`gateway
+//! plugin|target|outbox …`) and the admin API (`/admin/v1`).
+
+use crate::plugins::egress::Policy;
+use crate::plugins::runtime::Runtime;
+use crate::plugins::secrets::SecretBox;
+use crate::plugins::{fixtures, now_ms};
+use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};
+use crate::store::{DynStore, StoreError};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Scim(s) if s.status == 404 => AdminError::NotFound(s.detail),
+            StoreError::Scim(s) if s.status == 409 => AdminError::Conflict(s.detail),
+            StoreError::Scim(s) => AdminError::Invalid(s.detail),
+            other => AdminError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type AdminResult<T> = Result<T, AdminError>;
+
+/// What `plugin add` reports.
+#[derive(Debug, serde::Serialize)]
+pub struct PluginAdded {
+    pub name: String,
+    pub sha256: String,
+    pub size: usize,
+    pub world: String,
+    /// False when this exact version was already registered (it is the active one again).
+    pub new_version: bool,
+}
+
+/// A target to add, as given on the command line or to the API.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub name: String,
+    pub plugin: String,
+    #[serde(default)]
+    pub config: Value,
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub allow_http: bool,
+    #[serde(default)]
+    pub allow_private: bool,
+    /// name → secret
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, String>,
+}
+
+pub struct Admin {
+    pub store: DynStore,
+    pub rt: Arc<Runtime>,
+    pub secrets: Arc<SecretBox>,
+}
+
+fn valid_name(kind: &str, name: &str) -> AdminResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!("{kind} name {name:?} must be 1-64 characters of A-Z a-z 0-9 - _ .")))
+    }
+}
+
+impl Admin {
+    /// Validates (size, component, imports, world), compiles and stores a plugin version; it becomes the
+    /// active version of `name` and running gateways swap to it.
+    pub async fn add_plugin(&self, name: &str, wasm: Vec<u8>) -> AdminResult<PluginAdded> {
+        valid_name("plugin", name)?;
+        let rt = self.rt.clone();
+        let bytes = wasm.clone();
+        let compiled = tokio::task::spawn_blocking(move || rt.validate(&bytes))
+            .await
+            .map_err(|e| AdminError::Internal(format!("validation panicked: {e}")))?
+            .map_err(|e| AdminError::Invalid(format!("plugin refused: {e}")))?;
+        let new = self.store.put_plugin(name, &compiled.sha256, &compiled.world, &wasm).await?;
+        Ok(PluginAdded {
+            name: name.to_owned(),
+            sha256: compiled.sha256.clone(),
+            size: compiled.size,
+            world: compiled.world.clone(),
+            new_version: new,
+        })
+    }
+
+    pub async fn list_plugins(&self) -> AdminResult<Vec<PluginRow>> {
+        Ok(self.store.list_plugins().await?)
+    }
+
+    pub async fn add_target(&self, tenant: &str, spec: TargetSpec) -> AdminResult<TargetRow> {
+        valid_name("target", &spec.name)?;
+        if !self.store.list_plugins().await?.iter().any(|p| p.name == spec.plugin) {
+            return Err(AdminError::NotFound(format!(
+                "plugin \"{}\" is not registered (gateway plugin add FILE --name {})",
+                spec.plugin, spec.plugin
+            )));
+        }
+        let config = match spec.config {
+            Value::Null => Value::Object(Default::default()),
+            v @ Value::Object(_) => v,
+            _ => return Err(AdminError::Invalid("target config must be a JSON object".into())),
+        };
+        Policy::new(&spec.allowed_hosts, spec.allow_http, spec.allow_private)
+            .map_err(|e| AdminError::Invalid(format!("allowed hosts: {e}")))?;
+        let mut credentials = Vec::new();
+        for (name, secret) in &spec.credentials {
+            valid_name("credential", name)?;
+            if secret.is_empty() {
+                return Err(AdminError::Invalid(format!("credential {name} is empty")));
+            }
+            credentials.push((name.clone(), self.secrets.seal(secret)));
+        }
+        let t = NewTarget {
+            name: spec.name,
+            plugin: spec.plugin,
+            config: config.to_string(),
+            allowed_hosts: spec.allowed_hosts,
+            allow_http: spec.allow_http,
+            allow_private: spec.allow_private,
+            credentials,
+        };
+        Ok(self.store.create_target(tenant, t).await?)
+    }
+
+    pub async fn list_targets(&self, tenant: Option<&str>) -> AdminResult<Vec<TargetRow>> {
+        Ok(self.store.list_targets(tenant).await?)
+    }
+
+    pub async fn target(&self, tenant: &str, name: &str) -> AdminResult<TargetRow> {
+        self.store
+            .list_targets(Some(tenant))
+            .await?
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| AdminError::NotFound(format!("tenant \"{tenant}\" has no target \"{name}\"")))
+    }
+
+    pub async fn target_action(&self, tenant: &str, name: &str, action: TargetAction) -> AdminResult<TargetRow> {
+        let t = self.target(tenant, name).await?;
+        if action == TargetAction::Retry && t.parked_seq.is_none() {
+            return Err(AdminError::Invalid(format!("target \"{name}\" is not parked")));
+        }
+        self.store.target_action(t.pk, action).await?;
+        if action == TargetAction::Delete {
+            return Ok(t);
+        }
+        self.target(tenant, name).await
+    }
+
+    pub async fn outbox_list(&self, f: OutboxFilter) -> AdminResult<Vec<OutboxRow>> {
+        Ok(self.store.list_outbox(f).await?)
+    }
+
+    pub async fn outbox_replay(&self, f: OutboxFilter) -> AdminResult<u64> {
+        if let Some(t) = &f.target {
+            self.target(&f.tenant, t).await?;
+        }
+        Ok(self.store.replay_dead(f, now_ms()).await?)
+    }
+}
+
+/// Runs golden fixtures against a plugin file (no database needed).
+pub async fn test_plugin(
+    rt: &Runtime,
+    wasm: &[u8],
+    dir: &std::path::Path,
+) -> AdminResult<Vec<fixtures::FixtureResult>> {
+    let compiled = rt.validate(wasm).map_err(|e| AdminError::Invalid(format!("plugin refused: {e}")))?;
+    fixtures::run(rt, &compiled, dir).await.map_err(AdminError::Invalid)
+}
+
+pub fn action_of(word: &str) -> Option<TargetAction> {
+    Some(match word {
+        "pause" => TargetAction::Pause,
+        "resume" => TargetAction::Resume,
+        "retry" => TargetAction::Retry,
+        "resync" => TargetAction::Resync { now_ms: now_ms() },
+        _ => return None,
+    })
+}

@@ -1,0 +1,250 @@
+//! `gateway plugin …`, `gateway target …`, `gateway outbox …`.
+
+use crate::admin::{Admin, TargetSpec, action_of, test_plugin};
+use crate::config::Config;
+use crate::plugins::runtime::{CallLimits, Runtime};
+use crate::store::delivery::{OutboxFilter, TargetAction};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Validate, precompile and register a plugin component (a new version of NAME when it exists).
+    Add {
+        file: PathBuf,
+        /// Plugin name (default: the file name without extension).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List registered plugins (active version of each).
+    List,
+    /// Run golden fixtures (change in → operations out); prints fuel, peak memory and time per fixture.
+    Test {
+        file: PathBuf,
+        #[arg(long)]
+        fixtures: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TargetCommand {
+    /// Add a target: a plugin with its config, allowed hosts and credentials, fed by a tenant's changes.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        plugin: String,
+        /// JSON object, inline or @file.json.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// scheme://host[:port] the plugin may call (repeatable; `*.` wildcard as the first label only).
+        #[arg(long = "allow-host")]
+        allow_host: Vec<String>,
+        /// Allow plain http:// to the allowed hosts (tests, loopback).
+        #[arg(long)]
+        allow_http: bool,
+        /// Allow private, loopback and link-local addresses.
+        #[arg(long)]
+        allow_private: bool,
+        /// name=secret (repeatable). Stored sealed; never shown again and never given to the plugin.
+        #[arg(long = "credential")]
+        credential: Vec<String>,
+    },
+    /// List targets with their state, cursor and queue.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// One target in full: state, cursor, parked reason, queue, credentials (names only).
+    Status {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+    /// Stop delivering (changes keep being translated and queued).
+    Pause {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+    Resume {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+    /// Resume a parked target: translate the change it stopped at again (after a plugin or config fix).
+    Retry {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+    /// Replay the tenant's current state to this target (resync started, every user, every group with
+    /// its members, resync finished), then continue with the log.
+    Resync {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+    /// Remove a target and its queue.
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// Operations waiting for delivery (and dead ones), oldest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Dead-lettered operations with their reasons.
+    Dead {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put dead operations back in the queue (all of the tenant, one target's, or one op-id).
+    Replay {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        op_id: Option<String>,
+    },
+}
+
+fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
+    crate::plugins::egress::install_crypto_provider();
+    Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))
+}
+
+async fn admin(cfg: &Config) -> anyhow::Result<Admin> {
+    let store = crate::store::connect(&cfg.database_url).await?;
+    Ok(Admin { store, rt: runtime(cfg)?, secrets: Arc::new(cfg.secret_box()?) })
+}
+
+fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub async fn run_plugin(cfg: Config, cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Add { file, name } => {
+            let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let name = match name {
+                Some(n) => n,
+                None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            };
+            let a = admin(&cfg).await?;
+            print(&a.add_plugin(&name, wasm).await?)
+        }
+        PluginCommand::List => print(&admin(&cfg).await?.list_plugins().await?),
+        PluginCommand::Test { file, fixtures } => {
+            let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let rt = runtime(&cfg)?;
+            let results = test_plugin(&rt, &wasm, &fixtures).await?;
+            let failed = results.iter().filter(|r| !r.passed).count();
+            println!("{:<40} {:>6} {:>12} {:>10} {:>9}", "fixture", "result", "fuel", "peak KiB", "time µs");
+            for r in &results {
+                println!(
+                    "{:<40} {:>6} {:>12} {:>10} {:>9}",
+                    r.name,
+                    if r.passed { "ok" } else { "FAIL" },
+                    r.stats.fuel,
+                    r.stats.peak_memory_bytes / 1024,
+                    r.stats.micros
+                );
+                if !r.passed {
+                    println!("    {}", r.message.replace('\n', "\n    "));
+                }
+            }
+            println!("{} passed, {} failed", results.len() - failed, failed);
+            if failed > 0 {
+                anyhow::bail!("{failed} fixture(s) failed");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn config_arg(s: &str) -> anyhow::Result<serde_json::Value> {
+    let text = match s.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?,
+        None => s.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--config is not valid JSON: {e}"))
+}
+
+pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
+    let a = admin(&cfg).await?;
+    let a = &a;
+    let act = |tenant: String, name: String, action: TargetAction| async move {
+        print(&a.target_action(&tenant, &name, action).await?)
+    };
+    match cmd {
+        TargetCommand::Add { tenant, name, plugin, config, allow_host, allow_http, allow_private, credential } => {
+            let mut credentials = std::collections::BTreeMap::new();
+            for c in credential {
+                let (k, v) = c.split_once('=').ok_or_else(|| anyhow::anyhow!("--credential must be name=secret"))?;
+                credentials.insert(k.to_owned(), v.to_owned());
+            }
+            let spec = TargetSpec {
+                name,
+                plugin,
+                config: config_arg(&config)?,
+                allowed_hosts: allow_host,
+                allow_http,
+                allow_private,
+                credentials,
+            };
+            print(&a.add_target(&tenant, spec).await?)
+        }
+        TargetCommand::List { tenant } => print(&a.list_targets(tenant.as_deref()).await?),
+        TargetCommand::Status { tenant, name } => {
+            let t = a.target(&tenant, &name).await?;
+            let mut v = serde_json::to_value(&t)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("state".into(), t.state().into());
+            }
+            print(&v)
+        }
+        TargetCommand::Pause { tenant, name } => act(tenant, name, TargetAction::Pause).await,
+        TargetCommand::Resume { tenant, name } => act(tenant, name, TargetAction::Resume).await,
+        TargetCommand::Retry { tenant, name } => act(tenant, name, TargetAction::Retry).await,
+        TargetCommand::Resync { tenant, name } => {
+            act(tenant, name, action_of("resync").unwrap_or(TargetAction::Resync { now_ms: 0 })).await
+        }
+        TargetCommand::Delete { tenant, name } => act(tenant, name, TargetAction::Delete).await,
+    }
+}
+
+pub async fn run_outbox(cfg: Config, cmd: OutboxCommand) -> anyhow::Result<()> {
+    let a = admin(&cfg).await?;
+    match cmd {
+        OutboxCommand::List { tenant, target, limit } => {
+            print(&a.outbox_list(OutboxFilter { tenant, target, limit, ..Default::default() }).await?)
+        }
+        OutboxCommand::Dead { tenant, target, limit } => {
+            print(&a.outbox_list(OutboxFilter { tenant, target, limit, dead_only: true, ..Default::default() }).await?)
+        }
+        OutboxCommand::Replay { tenant, target, op_id } => {
+            let n = a.outbox_replay(OutboxFilter { tenant, target, op_id, limit: 0, dead_only: true }).await?;
+            print(&serde_json::json!({ "replayed": n }))
+        }
+    }
+}

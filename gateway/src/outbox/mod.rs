@@ -1,0 +1,236 @@
+//! Delivery: workers lease deliverable operations from the outbox (the first pending one of each
+//! (target, resource) key, so one user's operations never overtake each other while different users
+//! deliver in parallel), call the plugin's `deliver`, and record the outcome: delivered (row deleted,
+//! remote ids kept), retried (exponential backoff with full jitter, capped; `Retry-After` honoured), or
+//! dead-lettered with its reason. Leases make a crashed worker's operations deliverable again, and on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances share the queue.
+
+use crate::plugins::runtime::{CallError, Outcome};
+use crate::plugins::{Registry, Targets, convert, now_ms};
+use crate::store::DynStore;
+use crate::store::delivery::{ClaimedOp, Finish};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// Retry policy.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base_ms: i64,
+    pub cap_ms: i64,
+    /// Attempts before an operation is dead-lettered.
+    pub max_attempts: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { base_ms: 500, cap_ms: 300_000, max_attempts: 15 }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempts + 1`: full jitter over `min(cap, base·2^attempts)`, or the
+    /// plugin's `Retry-After` (never less, never over an hour).
+    pub fn delay_ms(&self, attempts: i64, retry_after_secs: Option<u32>) -> i64 {
+        if let Some(s) = retry_after_secs {
+            return (s as i64 * 1000).min(3_600_000);
+        }
+        let ceiling = self.base_ms.saturating_mul(1i64 << attempts.clamp(0, 30)).min(self.cap_ms).max(1);
+        let r = getrandom::u64().unwrap_or(0);
+        (r % ceiling as u64) as i64
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub concurrency: usize,
+    pub lease_ms: i64,
+    pub retry: RetryPolicy,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings { concurrency: 64, lease_ms: 120_000, retry: RetryPolicy::default() }
+    }
+}
+
+pub struct Deliverer {
+    store: DynStore,
+    registry: Arc<Registry>,
+    targets: Arc<Targets>,
+    owner: String,
+    settings: DeliverySettings,
+}
+
+impl Deliverer {
+    pub fn new(
+        store: DynStore,
+        registry: Arc<Registry>,
+        targets: Arc<Targets>,
+        owner: String,
+        settings: DeliverySettings,
+    ) -> Arc<Deliverer> {
+        Arc::new(Deliverer { store, registry, targets, owner, settings })
+    }
+
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let signal = self.store.outbox_signal();
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let (done_tx, done_rx) = mpsc::channel::<(i64, i64, Finish)>(4 * self.settings.concurrency);
+        let finisher = tokio::spawn(self.clone().finish_loop(done_rx));
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self.store.claim_ops(&self.owner, now_ms(), self.settings.lease_ms, free.min(256) as i64).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim operations");
+                        Vec::new()
+                    }
+                }
+            };
+            let got = claimed.len();
+            for op in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let me = self.clone();
+                let tx = done_tx.clone();
+                tokio::spawn(async move {
+                    let finish = me.deliver_one(&op).await;
+                    let _ = tx.send((op.pk, op.target_pk, finish)).await;
+                    drop(permit);
+                });
+            }
+            if got == 0 || permits.available_permits() == 0 {
+                let wait = match self.store.next_due().await {
+                    Ok(Some(due)) => (due - now_ms()).clamp(5, 1000) as u64,
+                    _ => 1000,
+                };
+                tokio::select! {
+                    _ = signal.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        // Let deliveries in flight finish (bounded by the deliver timeout) and record them.
+        let _ = permits.acquire_many(self.settings.concurrency as u32).await;
+        drop(done_tx);
+        let _ = finisher.await;
+    }
+
+    /// Records outcomes in batches (one transaction per batch).
+    async fn finish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<(i64, i64, Finish)>) {
+        let mut batch = Vec::with_capacity(256);
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            let items = std::mem::take(&mut batch);
+            let mut attempt = 0;
+            loop {
+                match self.store.finish_ops(&self.owner, items.clone()).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        attempt += 1;
+                        tracing::warn!(error = %e, attempt, "cannot record delivery outcomes; retrying");
+                        if attempt > 20 {
+                            // The leases expire and the operations are delivered again (same op-ids).
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver_one(&self, op: &ClaimedOp) -> Finish {
+        let retry = |attempts: i64, after: Option<u32>, error: String| {
+            if attempts + 1 >= self.settings.retry.max_attempts {
+                Finish::Dead { error: format!("gave up after {} attempts: {error}", attempts + 1) }
+            } else {
+                Finish::Retry { next_at: now_ms() + self.settings.retry.delay_ms(attempts, after), error }
+            }
+        };
+        let target = match self.targets.get(op.target_pk).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return Finish::Dead { error: "target was deleted".into() },
+            Err(e) => return retry(op.attempts, None, e),
+        };
+        let labels = [("tenant", target.row.tenant.clone()), ("target", target.row.name.clone())];
+        let plugin = match self.registry.get(&target.row.plugin).await {
+            Ok(p) => p,
+            Err(e) => return retry(op.attempts, None, e),
+        };
+        let operation = match convert::op_from_json(&op.op) {
+            Ok(o) => o,
+            Err(e) => return Finish::Dead { error: e },
+        };
+        let (result, stats) =
+            self.registry.runtime().deliver(&plugin, &target.env, &op.op_id, &operation, now_ms() as u64).await;
+        metrics::histogram!("plugin_deliver_seconds", &labels).record(stats.micros as f64 / 1e6);
+        let finish = match result {
+            Ok((Outcome::Done(ids), kv)) => {
+                let latency = (now_ms() - op.created_ms).max(0) as f64 / 1000.0;
+                metrics::histogram!("outbox_delivery_latency_seconds", &labels).record(latency);
+                Finish::Done {
+                    remote_ids: ids.into_iter().map(|r| (r.kind, r.local_id, r.remote_id)).collect(),
+                    kv: kv.into_iter().collect(),
+                }
+            }
+            Ok((Outcome::Retry(r), _)) => retry(op.attempts, r.after_secs, r.reason),
+            Ok((Outcome::Conflict(m), _)) => Finish::Dead { error: format!("conflict: {m}") },
+            Ok((Outcome::Failed(m), _)) => Finish::Dead { error: m },
+            Err(CallError::Host(m)) => retry(op.attempts, None, m),
+            Err(e) => retry(op.attempts, None, e.to_string()),
+        };
+        match &finish {
+            Finish::Done { .. } => metrics::counter!("outbox_delivered_total", &labels).increment(1),
+            Finish::Retry { error, .. } => {
+                tracing::info!(tenant = %target.row.tenant, target = %target.row.name, op_id = %op.op_id, attempt = op.attempts + 1, reason = %error, "delivery will be retried");
+                metrics::counter!("outbox_retried_total", &labels).increment(1);
+            }
+            Finish::Dead { error } => {
+                tracing::warn!(tenant = %target.row.tenant, target = %target.row.name, op_id = %op.op_id, reason = %error, "operation dead-lettered");
+                metrics::counter!("outbox_dead_total", &labels).increment(1);
+            }
+        }
+        finish
+    }
+}
+
+/// Publishes queue depth and dead-letter counts per target every few seconds.
+pub async fn queue_gauges(store: DynStore, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Ok(stats) = store.queue_stats().await {
+            for s in stats {
+                let labels = [("tenant", s.tenant), ("target", s.target)];
+                metrics::gauge!("outbox_queue_depth", &labels).set(s.pending as f64);
+                metrics::gauge!("outbox_dead", &labels).set(s.dead as f64);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_jittered_capped_and_honours_retry_after() {
+        let p = RetryPolicy { base_ms: 500, cap_ms: 10_000, max_attempts: 5 };
+        for attempts in 0..40 {
+            let d = p.delay_ms(attempts, None);
+            let ceiling = (500i64 << attempts.min(30)).min(10_000);
+            assert!((0..ceiling).contains(&d), "attempt {attempts}: {d}");
+        }
+        assert_eq!(p.delay_ms(3, Some(7)), 7000);
+        assert_eq!(p.delay_ms(0, Some(100_000)), 3_600_000);
+    }
+}

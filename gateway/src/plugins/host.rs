@@ -1,0 +1,293 @@
+//! What a plugin call can reach: the host imports (`log`, `kv`, `directory`, `http`) implemented over one
+//! call's state, and the resource limiter that enforces its memory and table limits.
+
+use super::convert;
+use super::egress::{self, Budget, Egress};
+use super::runtime::{CallEnv, CallLimits, KvOverlay, Runtime};
+use super::runtime::scimgw::lms_target::{directory, http, kv, log, types};
+use crate::store::{Kind, StoreError};
+use std::sync::Arc;
+
+/// Memory, table and instance limits of one store, remembering the peak and whether growth was refused.
+pub struct Limiter {
+    max_memory: usize,
+    max_table: usize,
+    instances: usize,
+    tables: usize,
+    memories: usize,
+    pub peak: usize,
+    pub denied: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.denied = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_table)
+    }
+    fn instances(&self) -> usize {
+        self.instances
+    }
+    fn tables(&self) -> usize {
+        self.tables
+    }
+    fn memories(&self) -> usize {
+        self.memories
+    }
+}
+
+/// The data of one call's `Store`. Never outlives the call; nothing crosses calls or tenants.
+pub struct CallState {
+    pub limiter: Limiter,
+    env: CallEnv,
+    translate: bool,
+    limits: CallLimits,
+    egress: Arc<Egress>,
+    budget: Budget,
+    /// kv writes of earlier changes in the same dispatch batch.
+    kv_base: KvOverlay,
+    /// kv writes of this call.
+    kv_writes: KvOverlay,
+    logs: u32,
+    /// A host-side failure (database) that aborted the call: the call is retried, not blamed on the plugin.
+    pub host_failure: Option<String>,
+    /// The message of a panic the SDK reported through `log` before aborting.
+    pub panic_message: Option<String>,
+}
+
+impl CallState {
+    pub fn new(rt: &Runtime, env: CallEnv, kv_base: KvOverlay, translate: bool, budget: Budget) -> CallState {
+        let l = &rt.limits;
+        CallState {
+            limiter: Limiter {
+                max_memory: l.memory_bytes,
+                max_table: l.table_elements,
+                instances: l.instances,
+                tables: l.tables,
+                memories: l.memories,
+                peak: 0,
+                denied: false,
+            },
+            env,
+            translate,
+            limits: l.clone(),
+            egress: rt.egress.clone(),
+            budget,
+            kv_base,
+            kv_writes: KvOverlay::new(),
+            logs: 0,
+            host_failure: None,
+            panic_message: None,
+        }
+    }
+
+    pub fn take_kv_writes(&mut self) -> KvOverlay {
+        std::mem::take(&mut self.kv_writes)
+    }
+
+    fn fail(&mut self, e: StoreError) -> wasmtime::Error {
+        let msg = format!("database unavailable during the plugin call: {e}");
+        self.host_failure = Some(msg.clone());
+        wasmtime::Error::msg(msg)
+    }
+}
+
+impl types::Host for CallState {}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl log::Host for CallState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if matches!(level, log::Level::Error) {
+            if let Some(p) = message.strip_prefix("panic: ") {
+                self.panic_message = Some(truncate(p, self.limits.max_log_bytes).to_owned());
+            }
+        }
+        self.logs += 1;
+        if self.logs > self.limits.max_log_lines {
+            if self.logs == self.limits.max_log_lines + 1 {
+                tracing::warn!(tenant = %self.env.tenant, target = %self.env.target, "plugin log limit reached; dropping further lines of this call");
+            }
+            return Ok(());
+        }
+        let msg = truncate(&message, self.limits.max_log_bytes);
+        let (tenant, target) = (&self.env.tenant, &self.env.target);
+        match level {
+            log::Level::Debug => tracing::debug!(target: "plugin", tenant = %tenant, target_name = %target, "{msg}"),
+            log::Level::Info => tracing::info!(target: "plugin", tenant = %tenant, target_name = %target, "{msg}"),
+            log::Level::Warn => tracing::warn!(target: "plugin", tenant = %tenant, target_name = %target, "{msg}"),
+            log::Level::Error => tracing::error!(target: "plugin", tenant = %tenant, target_name = %target, "{msg}"),
+        }
+        Ok(())
+    }
+}
+
+impl kv::Host for CallState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        if let Some(v) = self.kv_writes.get(&key).or_else(|| self.kv_base.get(&key)) {
+            return Ok(v.clone());
+        }
+        let Some(store) = self.env.store.clone() else { return Ok(None) };
+        store.kv_get(self.env.target_pk, &key).await.map_err(|e| self.fail(e))
+    }
+
+    async fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
+        if key.is_empty() || key.len() > self.limits.max_kv_key {
+            return Ok(Err(format!("kv keys must be 1 to {} bytes", self.limits.max_kv_key)));
+        }
+        if value.len() > self.limits.max_kv_value {
+            return Ok(Err(format!("kv values are at most {} bytes", self.limits.max_kv_value)));
+        }
+        if !self.kv_writes.contains_key(&key) && self.kv_writes.len() >= self.limits.max_kv_writes {
+            return Ok(Err(format!("at most {} kv writes per call", self.limits.max_kv_writes)));
+        }
+        self.kv_writes.insert(key, Some(value));
+        Ok(Ok(()))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        if self.kv_writes.contains_key(&key) || self.kv_writes.len() < self.limits.max_kv_writes {
+            self.kv_writes.insert(key, None);
+        }
+        Ok(())
+    }
+
+    async fn keys(&mut self, prefix: String, limit: u32) -> wasmtime::Result<Vec<String>> {
+        let limit = limit.min(1_000) as usize;
+        let mut keys: std::collections::BTreeSet<String> = match self.env.store.clone() {
+            Some(store) => store
+                .kv_keys(self.env.target_pk, &prefix, (limit + self.kv_base.len() + self.kv_writes.len()) as i64)
+                .await
+                .map_err(|e| self.fail(e))?
+                .into_iter()
+                .collect(),
+            None => Default::default(),
+        };
+        for layer in [&self.kv_base, &self.kv_writes] {
+            for (k, v) in layer.range(prefix.clone()..) {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                if v.is_some() {
+                    keys.insert(k.clone());
+                } else {
+                    keys.remove(k);
+                }
+            }
+        }
+        Ok(keys.into_iter().take(limit).collect())
+    }
+}
+
+impl directory::Host for CallState {
+    async fn get_user(&mut self, id: String) -> wasmtime::Result<Option<types::User>> {
+        let Some(store) = self.env.store.clone() else { return Ok(None) };
+        match store.get(self.env.tenant_pk, Kind::User, &id).await {
+            Ok(Some(row)) => match row.parse() {
+                Ok(s) => Ok(Some(convert::user(&s.id, &s.doc))),
+                Err(e) => Err(self.fail(e)),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    async fn get_group(&mut self, id: String) -> wasmtime::Result<Option<types::Group>> {
+        let Some(store) = self.env.store.clone() else { return Ok(None) };
+        match store.get(self.env.tenant_pk, Kind::Group, &id).await {
+            Ok(Some(row)) => match row.parse() {
+                Ok(s) => Ok(Some(convert::group(&s.id, &s.doc))),
+                Err(e) => Err(self.fail(e)),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    async fn members(&mut self, group_id: String, offset: u32, limit: u32) -> wasmtime::Result<Vec<types::Member>> {
+        let Some(store) = self.env.store.clone() else { return Ok(Vec::new()) };
+        let row = match store.get(self.env.tenant_pk, Kind::Group, &group_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let members = store.members_of(&[row.pk]).await.map_err(|e| self.fail(e))?;
+        Ok(members
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit.min(1_000) as usize)
+            .map(|(_, m)| types::Member {
+                id: m.value,
+                kind: if m.kind == Kind::User { types::ResourceKind::User } else { types::ResourceKind::Group },
+            })
+            .collect())
+    }
+
+    async fn groups_of(&mut self, user_id: String) -> wasmtime::Result<Vec<directory::GroupRef>> {
+        let Some(store) = self.env.store.clone() else { return Ok(Vec::new()) };
+        let row = match store.get(self.env.tenant_pk, Kind::User, &user_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let groups = row.group_views().map_err(|e| self.fail(e))?;
+        Ok(groups.into_iter().map(|g| directory::GroupRef { id: g.value, display_name: g.display }).collect())
+    }
+
+    async fn remote_id(&mut self, kind: String, local_id: String) -> wasmtime::Result<Option<String>> {
+        let Some(store) = self.env.store.clone() else { return Ok(None) };
+        store.remote_id(self.env.target_pk, &kind, &local_id).await.map_err(|e| self.fail(e))
+    }
+}
+
+impl http::Host for CallState {
+    async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        if self.translate {
+            return Ok(Err(http::HttpError::Denied(
+                "http.send is not available in translate (it must be pure); send from deliver".into(),
+            )));
+        }
+        let method = match req.method {
+            http::Method::Get => egress::Method::Get,
+            http::Method::Head => egress::Method::Head,
+            http::Method::Post => egress::Method::Post,
+            http::Method::Put => egress::Method::Put,
+            http::Method::Patch => egress::Method::Patch,
+            http::Method::Delete => egress::Method::Delete,
+        };
+        let auth = req.auth.map(|a| match a {
+            http::Auth::Bearer(c) => egress::Auth::Bearer(c),
+            http::Auth::Basic(c) => egress::Auth::Basic(c),
+            http::Auth::Header(h) => egress::Auth::Header { header: h.header, credential: h.credential },
+            http::Auth::HmacSha256(h) => egress::Auth::HmacSha256 { header: h.header, credential: h.credential },
+        });
+        let request = egress::Request { method, url: req.url, headers: req.headers, body: req.body, auth };
+        let egress = self.egress.clone();
+        let result = egress.send(&self.env.policy, &self.env.credentials, &mut self.budget, request).await;
+        Ok(match result {
+            Ok(r) => Ok(http::Response { status: r.status, headers: r.headers, body: r.body }),
+            Err(e) => Err(match e {
+                egress::EgressError::Denied(m) => http::HttpError::Denied(m),
+                egress::EgressError::Timeout => http::HttpError::Timeout,
+                egress::EgressError::TooLarge => http::HttpError::TooLarge,
+                egress::EgressError::BudgetExhausted => http::HttpError::BudgetExhausted,
+                egress::EgressError::Transport(m) => http::HttpError::Transport(m),
+            }),
+        })
+    }
+}

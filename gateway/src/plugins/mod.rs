@@ -1,0 +1,153 @@
+//! The plugin host: the wasmtime runtime, the host imports, plugin registration with hot swap, target
+//! environments, and the dispatcher that walks each target's cursor over the change log.
+
+pub mod convert;
+pub mod dispatch;
+pub mod egress;
+pub mod fixtures;
+pub mod host;
+pub mod runtime;
+pub mod secrets;
+
+use crate::store::DynStore;
+use crate::store::delivery::TargetRow;
+use runtime::{CallEnv, Compiled, Runtime};
+use secrets::SecretBox;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The compiled plugins, newest version per name. A new version uploaded by any process is picked up
+/// by [`Registry::refresh`]; calls in flight keep the `Arc` of the version they started with.
+pub struct Registry {
+    rt: Arc<Runtime>,
+    store: DynStore,
+    loaded: RwLock<HashMap<String, Arc<Compiled>>>,
+    /// Versions that failed to load (sha → reason), so they are not recompiled on every refresh.
+    broken: Mutex<HashMap<String, String>>,
+}
+
+impl Registry {
+    pub fn new(rt: Arc<Runtime>, store: DynStore) -> Arc<Registry> {
+        Arc::new(Registry { rt, store, loaded: RwLock::new(HashMap::new()), broken: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    /// The active version of a plugin, loading it on first use.
+    pub async fn get(&self, name: &str) -> Result<Arc<Compiled>, String> {
+        if let Some(p) = self.loaded.read().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(p);
+        }
+        self.load(name).await
+    }
+
+    async fn load(&self, name: &str) -> Result<Arc<Compiled>, String> {
+        let Some((sha, wasm)) = self.store.plugin_wasm(name).await.map_err(|e| e.to_string())? else {
+            return Err(format!("plugin \"{name}\" is not registered (gateway plugin add)"));
+        };
+        if let Some(why) = self.broken.lock().ok().and_then(|b| b.get(&sha).cloned()) {
+            return Err(why);
+        }
+        let rt = self.rt.clone();
+        let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm))
+            .await
+            .map_err(|e| format!("plugin compilation panicked: {e}"))?;
+        match compiled {
+            Ok(c) => {
+                let c = Arc::new(c);
+                tracing::info!(plugin = name, sha256 = %c.sha256, "plugin loaded");
+                if let Ok(mut m) = self.loaded.write() {
+                    m.insert(name.to_owned(), c.clone());
+                }
+                Ok(c)
+            }
+            Err(e) => {
+                tracing::error!(plugin = name, error = %e, "plugin failed to load");
+                if let Ok(mut b) = self.broken.lock() {
+                    b.insert(sha, e.clone());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Swaps in plugin versions uploaded since the last look.
+    pub async fn refresh(&self) {
+        let Ok(heads) = self.store.plugin_heads().await else { return };
+        for (name, sha) in heads {
+            let current = self.loaded.read().ok().and_then(|m| m.get(&name).map(|c| c.sha256.clone()));
+            if current.is_some() && current.as_deref() != Some(sha.as_str()) {
+                if self.load(&name).await.is_ok() {
+                    tracing::info!(plugin = %name, sha256 = %sha, "plugin swapped to a new version");
+                }
+            }
+        }
+    }
+}
+
+/// A target ready for calls: its row and the call environment (policy, decrypted credentials).
+pub struct TargetEnv {
+    pub row: TargetRow,
+    pub env: CallEnv,
+}
+
+/// Target environments by pk, re-read from the store at most every couple of seconds.
+pub struct Targets {
+    store: DynStore,
+    secrets: Arc<SecretBox>,
+    cache: Mutex<HashMap<i64, (Instant, Arc<TargetEnv>)>>,
+    ttl: Duration,
+}
+
+impl Targets {
+    pub fn new(store: DynStore, secrets: Arc<SecretBox>) -> Arc<Targets> {
+        Arc::new(Targets { store, secrets, cache: Mutex::new(HashMap::new()), ttl: Duration::from_secs(2) })
+    }
+
+    pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, String> {
+        if let Some((at, t)) = self.cache.lock().ok().and_then(|c| c.get(&pk).cloned()) {
+            if at.elapsed() < self.ttl {
+                return Ok(Some(t));
+            }
+        }
+        let Some(row) = self.store.target_by_pk(pk).await.map_err(|e| e.to_string())? else { return Ok(None) };
+        let env = self.env_for(&row).await?;
+        let t = Arc::new(TargetEnv { row, env });
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(pk, (Instant::now(), t.clone()));
+        }
+        Ok(Some(t))
+    }
+
+    /// The call environment of a target: its egress policy and credentials (decrypted here, handed to
+    /// the HTTP client only; never to the plugin).
+    pub async fn env_for(&self, row: &TargetRow) -> Result<CallEnv, String> {
+        let policy = egress::Policy::new(&row.allowed_hosts, row.allow_http, row.allow_private)
+            .map_err(|e| format!("target {}: {e}", row.name))?;
+        let mut creds = HashMap::new();
+        for (name, sealed) in self.store.target_credentials(row.pk).await.map_err(|e| e.to_string())? {
+            let secret = self
+                .secrets
+                .open(&sealed)
+                .map_err(|e| format!("credential {name} of target {} cannot be opened: {e}", row.name))?;
+            creds.insert(name, secret);
+        }
+        Ok(CallEnv {
+            tenant: row.tenant.clone(),
+            tenant_pk: row.tenant_pk,
+            target: row.name.clone(),
+            target_pk: row.pk,
+            config_json: row.config.clone(),
+            store: Some(self.store.clone()),
+            policy: Arc::new(policy),
+            credentials: Arc::new(creds),
+        })
+    }
+}

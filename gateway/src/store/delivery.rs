@@ -1,0 +1,229 @@
+//! What the plugin host, the dispatcher and the outbox keep in the database: plugins, targets (with their
+//! credentials, cursor, kv state and remote ids) and the outbox of operations awaiting delivery.
+
+use super::{BoxFut, StoreResult};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// One uploaded plugin version (the newest per name is the active one).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginRow {
+    pub name: String,
+    pub sha256: String,
+    pub size: i64,
+    pub world: String,
+    pub created_at: String,
+    /// How many versions of this name were uploaded.
+    pub versions: i64,
+}
+
+/// A target to create. Credentials are already sealed.
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub name: String,
+    pub plugin: String,
+    pub config: String,
+    pub allowed_hosts: Vec<String>,
+    pub allow_http: bool,
+    pub allow_private: bool,
+    pub credentials: Vec<(String, String)>,
+}
+
+/// A target as stored, with its queue figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetRow {
+    #[serde(skip)]
+    pub pk: i64,
+    #[serde(skip)]
+    pub tenant_pk: i64,
+    pub tenant: String,
+    pub name: String,
+    pub plugin: String,
+    #[serde(skip)]
+    pub config: String,
+    pub allowed_hosts: Vec<String>,
+    pub allow_http: bool,
+    pub allow_private: bool,
+    pub paused: bool,
+    /// Last change-log seq translated.
+    pub cursor_seq: i64,
+    /// The tenant's newest change-log seq.
+    pub last_seq: i64,
+    pub parked_seq: Option<i64>,
+    pub parked_reason: Option<String>,
+    pub parked_at: Option<String>,
+    #[serde(skip)]
+    pub resync: Option<String>,
+    pub resync_running: bool,
+    pub credential_names: Vec<String>,
+    pub pending: i64,
+    pub dead: i64,
+    pub created_at: String,
+}
+
+impl TargetRow {
+    pub fn state(&self) -> &'static str {
+        if self.paused {
+            "paused"
+        } else if self.parked_seq.is_some() {
+            "parked"
+        } else if self.resync.is_some() {
+            "resyncing"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// An admin action on a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetAction {
+    Pause,
+    Resume,
+    /// Clears a parked state: the dispatcher translates the parked change again.
+    Retry,
+    /// Starts a resync (replay of the tenant's current state); `now_ms` identifies it.
+    Resync { now_ms: i64 },
+    Delete,
+}
+
+/// An operation to store for delivery.
+#[derive(Debug, Clone)]
+pub struct NewOp {
+    pub op_id: String,
+    pub okey: String,
+    pub seq: i64,
+    /// The operation as JSON (see `plugins::convert`).
+    pub op: String,
+}
+
+/// What one dispatch step commits, atomically: operations, the plugin's kv writes, the cursor advance,
+/// the resync progress and, on a translate failure, the parked state.
+#[derive(Debug, Clone, Default)]
+pub struct Translated {
+    pub target_pk: i64,
+    pub owner: String,
+    pub old_cursor: i64,
+    pub new_cursor: i64,
+    /// `Some(None)` ends a resync, `Some(Some(json))` records its progress, `None` leaves it.
+    pub resync: Option<Option<String>>,
+    pub ops: Vec<NewOp>,
+    pub kv: Vec<(String, Option<String>)>,
+    /// Park at (seq, reason).
+    pub park: Option<(i64, String)>,
+}
+
+/// An operation claimed for delivery by one worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedOp {
+    pub pk: i64,
+    pub target_pk: i64,
+    pub op_id: String,
+    pub okey: String,
+    pub seq: i64,
+    pub op: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    /// Delivered: the row is deleted; remote ids (kind, local, remote) and kv writes are recorded.
+    Done { remote_ids: Vec<(String, String, String)>, kv: Vec<(String, Option<String>)> },
+    Retry { next_at: i64, error: String },
+    Dead { error: String },
+}
+
+/// An outbox row for `outbox list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxRow {
+    pub op_id: String,
+    pub tenant: String,
+    pub target: String,
+    pub key: String,
+    pub seq: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at_ms: i64,
+    pub last_error: Option<String>,
+    pub op: serde_json::Value,
+}
+
+/// Queue figures of one target (for metrics).
+#[derive(Debug, Clone)]
+pub struct QueueStats {
+    pub tenant: String,
+    pub target: String,
+    pub pending: i64,
+    pub dead: i64,
+}
+
+/// Filter for outbox listing and replay.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    pub tenant: String,
+    pub target: Option<String>,
+    pub op_id: Option<String>,
+    pub dead_only: bool,
+    pub limit: i64,
+}
+
+pub trait DeliveryStore: Send + Sync {
+    /// Stores a plugin version; false when this exact version was already there.
+    fn put_plugin<'a>(
+        &'a self,
+        name: &'a str,
+        sha256: &'a str,
+        world: &'a str,
+        wasm: &'a [u8],
+    ) -> BoxFut<'a, StoreResult<bool>>;
+    fn list_plugins(&self) -> BoxFut<'_, StoreResult<Vec<PluginRow>>>;
+    /// (name, sha256) of the active version of every plugin.
+    fn plugin_heads(&self) -> BoxFut<'_, StoreResult<Vec<(String, String)>>>;
+    /// The active version's sha256 and bytes.
+    fn plugin_wasm<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<(String, Vec<u8>)>>>;
+
+    /// Creates a target (404 for an unknown tenant, 409 when the name is taken).
+    fn create_target<'a>(&'a self, tenant: &'a str, t: NewTarget) -> BoxFut<'a, StoreResult<TargetRow>>;
+    /// All targets, or one tenant's.
+    fn list_targets<'a>(&'a self, tenant: Option<&'a str>) -> BoxFut<'a, StoreResult<Vec<TargetRow>>>;
+    fn target_by_pk(&self, pk: i64) -> BoxFut<'_, StoreResult<Option<TargetRow>>>;
+    /// Applies an admin action; false when the target does not exist.
+    fn target_action<'a>(&'a self, target_pk: i64, action: TargetAction) -> BoxFut<'a, StoreResult<bool>>;
+    /// The target's sealed credentials.
+    fn target_credentials(&self, target_pk: i64) -> BoxFut<'_, StoreResult<Vec<(String, String)>>>;
+
+    /// Takes (or renews) the right to translate this target until `until_ms`; false when another
+    /// instance holds it.
+    fn claim_target<'a>(&'a self, target_pk: i64, owner: &'a str, now_ms: i64, until_ms: i64)
+    -> BoxFut<'a, StoreResult<bool>>;
+    /// Commits one dispatch step; false (and nothing written) when the cursor moved meanwhile or the
+    /// lease was lost.
+    fn commit_translation(&self, t: Translated) -> BoxFut<'_, StoreResult<bool>>;
+    fn kv_get<'a>(&'a self, target_pk: i64, key: &'a str) -> BoxFut<'a, StoreResult<Option<String>>>;
+    fn kv_keys<'a>(&'a self, target_pk: i64, prefix: &'a str, limit: i64) -> BoxFut<'a, StoreResult<Vec<String>>>;
+    fn remote_id<'a>(&'a self, target_pk: i64, kind: &'a str, local: &'a str)
+    -> BoxFut<'a, StoreResult<Option<String>>>;
+
+    /// Leases up to `limit` deliverable operations: pending, due, not leased, not behind an earlier
+    /// pending operation of the same (target, key), target not paused.
+    fn claim_ops<'a>(&'a self, owner: &'a str, now_ms: i64, lease_ms: i64, limit: i64)
+    -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>>;
+    /// Records delivery outcomes (only for rows this owner still leases); returns how many applied.
+    fn finish_ops<'a>(&'a self, owner: &'a str, done: Vec<(i64, i64, Finish)>) -> BoxFut<'a, StoreResult<u64>>;
+    /// The earliest `next_at` among pending operations, to sleep until.
+    fn next_due(&self) -> BoxFut<'_, StoreResult<Option<i64>>>;
+    fn list_outbox(&self, f: OutboxFilter) -> BoxFut<'_, StoreResult<Vec<OutboxRow>>>;
+    /// Puts dead operations back to pending, due now; returns how many.
+    fn replay_dead(&self, f: OutboxFilter, now_ms: i64) -> BoxFut<'_, StoreResult<u64>>;
+    fn queue_stats(&self) -> BoxFut<'_, StoreResult<Vec<QueueStats>>>;
+    /// Drops every lease (a single-instance restart: nothing else can hold one).
+    fn release_leases(&self) -> BoxFut<'_, StoreResult<()>>;
+
+    /// Signalled after every committed SCIM write (in process) and, on PostgreSQL, on NOTIFY from other
+    /// instances.
+    fn changes_signal(&self) -> Arc<Notify>;
+    /// Signalled when operations were queued or finished.
+    fn outbox_signal(&self) -> Arc<Notify>;
+}
