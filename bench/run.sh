@@ -57,6 +57,7 @@ fi
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/scimgw-bench.XXXXXX")"
 DB_URL="sqlite://$TMP/bench.db"
+export GATEWAY_CREDENTIAL_KEY_FILE="$TMP/key"
 SERVER_PID=""
 
 stop_server() {
@@ -126,6 +127,17 @@ TOKEN="$(json_field token)" || die "cannot read token from tenant create output"
 [[ -n "$SCIM_PATH" && -n "$TOKEN" ]] || die "scim_path/token missing in: $TENANT_JSON"
 BASE_URL="http://127.0.0.1:$PORT$SCIM_PATH"
 log "tenant created; base URL $BASE_URL"
+
+# WEBHOOK_SINK_PORT: attach a webhook target delivering every change to a sink on that port (the
+# "SCIM throughput with one target attached" figure; bench/plugins.sh scim starts the sink).
+if [[ -n "${WEBHOOK_SINK_PORT:-}" ]]; then
+  PLUGIN_WASM="${SCIMGW_PLUGINS_DIR:-$HOME/.cache/scimgw/plugins}/webhook.wasm"
+  "$GATEWAY_BIN" plugin add "$PLUGIN_WASM" --database-url "$DB_URL" >/dev/null || die "plugin add failed"
+  "$GATEWAY_BIN" target add --database-url "$DB_URL" --tenant bench --name hook --plugin webhook \
+    --config "{\"url\":\"http://127.0.0.1:$WEBHOOK_SINK_PORT/hook\"}" \
+    --allow-host "http://127.0.0.1:$WEBHOOK_SINK_PORT" --allow-http --allow-private >/dev/null || die "target add failed"
+  log "webhook target attached (sink on port $WEBHOOK_SINK_PORT)"
+fi
 
 # The token goes through the environment (clap reads SCIM_BENCH_TOKEN), not argv.
 set +e

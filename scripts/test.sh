@@ -10,6 +10,13 @@ ensure_postgres
 command -v curl >/dev/null 2>&1 || apt_install curl
 export REQUIRE_POSTGRES=1
 
+say "building the WebAssembly plugins (Debian's Rust, -Zbuild-std, componentized)"
+bash scripts/build-plugins.sh
+export SCIMGW_PLUGINS_DIR="${SCIMGW_PLUGINS_DIR:-$SCIMGW_CACHE/plugins}"
+
+say "building the gateway binary the delivery tests run"
+cargo build -p gateway --bin gateway
+
 say "cargo test --workspace (unit, property, integration on SQLite and PostgreSQL)"
 cargo test --workspace --all-targets 2>&1 | tee "$SCIMGW_CACHE/cargo-test.log"
 
@@ -17,7 +24,12 @@ say "building the release binary"
 cargo build --release -p gateway
 GATEWAY="$CARGO_TARGET_DIR/release/gateway"
 
+say "golden fixtures of the webhook plugin (gateway plugin test)"
+"$GATEWAY" plugin test "$SCIMGW_PLUGINS_DIR/webhook.wasm" --fixtures plugins/webhook/fixtures | tee "$SCIMGW_CACHE/fixtures.log"
+fixtures_passed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$SCIMGW_CACHE/fixtures.log")
+
 work="$(mktemp -d)"
+export GATEWAY_CREDENTIAL_KEY_FILE="$work/credential.key"
 port="${CONFORMANCE_PORT:-18480}"
 db="sqlite://$work/conformance.db"
 cleanup() {
@@ -53,6 +65,7 @@ if grep -q '"level":"ERROR"' "$work/gateway.log"; then
 fi
 
 passed=$(grep -E '^test result:' "$SCIMGW_CACHE/cargo-test.log" | awk '{s+=$4} END {print s+0}')
+passed=$((passed + ${fixtures_passed:-0}))
 failed=$(grep -E '^test result:' "$SCIMGW_CACHE/cargo-test.log" | awk '{s+=$6} END {print s+0}')
 say "all tests passed"
 echo "${passed} passed, ${failed} failed"

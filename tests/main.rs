@@ -7,6 +7,7 @@ mod common;
 
 mod auth;
 mod changelog;
+mod delivery;
 mod discovery;
 mod entra;
 mod errors;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod proc;
+
 use gateway::http::{AppState, HttpSettings, auth_token};
 use gateway::store::{ChangeEvent, DynStore, MemberPolicy};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
@@ -159,6 +161,8 @@ impl TestApp {
             .expect("server thread reports its port")
             .unwrap_or_else(|e| panic!("{e}"));
 
+        // reqwest is built with `rustls-no-provider`: a client needs a process-wide provider first.
+        gateway::plugins::egress::install_crypto_provider();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
         Some(TestApp {
             backend,

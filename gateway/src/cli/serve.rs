@@ -22,7 +22,14 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     telemetry::init_tracing(cfg.log_format);
     let metrics = telemetry::init_metrics();
     crate::plugins::egress::install_crypto_provider();
-    actix_web::rt::System::new().block_on(async move {
+    // The system runtime (accept loop, dispatcher, delivery workers, the SQLite writer) gets its own two
+    // threads; the HTTP workers run on theirs. One thread here bounded delivery to one core.
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gateway-bg")
+        .enable_all()
+        .build()?;
+    actix_web::rt::System::with_tokio_rt(move || background).block_on(async move {
         let store = crate::store::connect(&cfg.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;

@@ -106,9 +106,15 @@ impl Deliverer {
                 });
             }
             if got == 0 || permits.available_permits() == 0 {
-                let wait = match self.store.next_due().await {
-                    Ok(Some(due)) => (due - now_ms()).clamp(5, 1000) as u64,
-                    _ => 1000,
+                // Every finished delivery and every queued operation signals; the timer covers retries
+                // coming due (and operations queued by other instances without NOTIFY).
+                let wait = if got == 0 && permits.available_permits() > 0 {
+                    match self.store.next_due().await {
+                        Ok(Some(due)) => (due - now_ms()).clamp(50, 1000) as u64,
+                        _ => 1000,
+                    }
+                } else {
+                    1000
                 };
                 tokio::select! {
                     _ = signal.notified() => {}

@@ -58,8 +58,9 @@ impl Dispatcher {
                 }
                 self.registry.refresh().await;
             }
+            // Paused targets keep translating (their operations queue up); only delivery stops.
             let steps = futures_util::future::join_all(
-                rows.iter_mut().filter(|t| !t.paused && t.parked_seq.is_none()).map(|t| self.step(t)),
+                rows.iter_mut().filter(|t| t.parked_seq.is_none()).map(|t| self.step(t)),
             )
             .await;
             let progressed = steps.iter().any(|s| matches!(s, Step::Progress));

@@ -1460,6 +1460,17 @@ mod tests {
         assert!(soon.timeout(Duration::from_secs(10)).unwrap() <= Duration::from_secs(2));
     }
 
+    #[test]
+    fn send_future_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let egress = Egress::new(Limits::default()).unwrap();
+        let policy = Policy::new(&[], false, false).unwrap();
+        let creds = HashMap::new();
+        let mut budget = Budget::new(egress.limits());
+        let fut = egress.send(&policy, &creds, &mut budget, get("https://example.com/".into()));
+        assert_send(&fut);
+    }
+
     // ----- end to end against a local server -----
 
     #[tokio::test]
@@ -1693,6 +1704,8 @@ mod tests {
         for _ in 0..5 {
             let mut budget = Budget::new(egress.limits());
             egress.send(&policy, &creds(), &mut budget, get(server.url("/"))).await.unwrap();
+            // Let the finished connection go back to the idle pool before the next request.
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(server.requests().len(), 5);
         assert_eq!(server.connections.load(Ordering::SeqCst), 1);

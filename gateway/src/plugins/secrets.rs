@@ -69,7 +69,12 @@ impl SecretBox {
         match fs::read_to_string(path) {
             Ok(text) => {
                 warn_if_too_open(path);
-                return SecretBox::from_key_b64(&text).map_err(|e| format!("key file {shown}: {e}"));
+                return match SecretBox::from_key_b64(&text) {
+                    Ok(sb) => Ok(sb),
+                    // Possibly another process that has just created the file and is still
+                    // writing it.
+                    Err(_) => load_racing(path),
+                };
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("cannot read key file {shown}: {e}")),
@@ -93,19 +98,26 @@ impl SecretBox {
         let mut file = match options.open(path) {
             Ok(file) => file,
             // Someone else created it between our read and our create: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = fs::read_to_string(path).map_err(|e| format!("cannot read key file {shown}: {e}"))?;
-                return SecretBox::from_key_b64(&text).map_err(|e| format!("key file {shown}: {e}"));
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_racing(path),
             Err(e) => return Err(format!("cannot create key file {shown}: {e}")),
         };
-        let written = file.write_all(format!("{encoded}\n").as_bytes()).and_then(|()| file.sync_all());
+        // Exactly 0600, whatever the umask.
+        #[cfg(unix)]
+        let written = {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+        };
+        #[cfg(not(unix))]
+        let written: std::io::Result<()> = Ok(());
+        let written =
+            written.and_then(|()| file.write_all(format!("{encoded}\n").as_bytes())).and_then(|()| file.sync_all());
         if let Err(e) = written {
             drop(file);
             // Do not leave a truncated key behind for the next start to load.
             let _removed = fs::remove_file(path);
             return Err(format!("cannot write key file {shown}: {e}"));
         }
+        sync_parent_dir(path);
         tracing::info!(path = %shown, "created a new credential encryption key");
         Ok(SecretBox { key })
     }
@@ -177,6 +189,40 @@ impl SecretBox {
         String::from_utf8(plaintext).map_err(|_| "decrypted secret is not valid UTF-8".to_string())
     }
 }
+
+/// Another process created the key file first and may still be writing it: give it up to
+/// about a second to become a valid key. A key file that stays invalid is reported, never
+/// replaced.
+fn load_racing(path: &Path) -> Result<SecretBox, String> {
+    let shown = path.display();
+    let mut last = String::new();
+    for _ in 0..20 {
+        match fs::read_to_string(path) {
+            Ok(text) => match SecretBox::from_key_b64(&text) {
+                Ok(sb) => return Ok(sb),
+                Err(e) => last = e,
+            },
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("key file {shown}: {last}"))
+}
+
+/// Best effort: make the new directory entry durable, so a crash right after startup does not
+/// lose the key (and with it every credential sealed under it).
+#[cfg(unix)]
+fn sync_parent_dir(path: &Path) {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(dir) = fs::File::open(parent)
+        && let Err(e) = dir.sync_all()
+    {
+        tracing::debug!(error = %e, "could not fsync the key file's directory");
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_parent_dir(_path: &Path) {}
 
 #[cfg(unix)]
 fn create_dirs(dir: &Path) -> std::io::Result<()> {
@@ -338,6 +384,20 @@ mod tests {
         let second = SecretBox::load_or_create(&path).unwrap();
         assert_eq!(second.open(&sealed).unwrap(), "persisted");
         assert_eq!(fs::read_to_string(&path).unwrap(), text, "key file must not be rewritten");
+    }
+
+    #[test]
+    fn concurrent_creation_yields_one_key() {
+        let tmp = TempDir::new();
+        let path = tmp.0.join("keys/secret.key");
+        let boxes: Vec<SecretBox> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| SecretBox::load_or_create(&path).unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let sealed = boxes[0].seal("shared");
+        for b in &boxes {
+            assert_eq!(b.open(&sealed).unwrap(), "shared");
+        }
     }
 
     #[test]

@@ -212,7 +212,8 @@ pub trait DeliveryStore: Send + Sync {
     -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>>;
     /// Records delivery outcomes (only for rows this owner still leases); returns how many applied.
     fn finish_ops<'a>(&'a self, owner: &'a str, done: Vec<(i64, i64, Finish)>) -> BoxFut<'a, StoreResult<u64>>;
-    /// The earliest `next_at` among pending operations, to sleep until.
+    /// The earliest `next_at` among pending operations (an index lookup; leased or blocked ones included),
+    /// to sleep until.
     fn next_due(&self) -> BoxFut<'_, StoreResult<Option<i64>>>;
     fn list_outbox(&self, f: OutboxFilter) -> BoxFut<'_, StoreResult<Vec<OutboxRow>>>;
     /// Puts dead operations back to pending, due now; returns how many.

@@ -147,9 +147,17 @@ where
 }
 
 /// The deliverable heads: pending, due, unleased, first pending of their (target, key), target running.
+/// Operations keyed `tenant` (the resync markers) are barriers within their target: one waits for every
+/// earlier pending operation, and every later one waits for it, so `resync.started` arrives before the
+/// replayed state and `resync.finished` after all of it (what the markers promise the plugin). Three
+/// separate probes keep each one on the (target_pk, okey, pk) index.
 const CLAIMABLE: &str = "SELECT o.pk FROM outbox o WHERE o.state = 'pending' AND o.next_at <= $1 AND o.lease_until < $1 \
      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.okey = o.okey AND p.pk < o.pk \
      AND p.state = 'pending') \
+     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.okey = 'tenant' AND p.pk < o.pk \
+     AND p.state = 'pending') \
+     AND (o.okey <> 'tenant' OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.pk < o.pk \
+     AND p.state = 'pending')) \
      AND EXISTS (SELECT 1 FROM targets t WHERE t.pk = o.target_pk AND t.paused = 0) \
      ORDER BY o.pk LIMIT $2";
 
@@ -629,9 +637,25 @@ impl DeliveryStore for SqlStore {
             }
             let n = write_tx!(self, u64, |c| {
                 let mut applied = 0u64;
-                let mut gone = Vec::new();
+                // Plain deliveries (no remote ids, no kv writes) are deleted with one statement per 500:
+                // on SQLite every statement is a hand-off to the connection thread.
+                let plain: Vec<i64> = done
+                    .iter()
+                    .filter_map(|(pk, _, f)| match f {
+                        Finish::Done { remote_ids, kv } if remote_ids.is_empty() && kv.is_empty() => Some(*pk),
+                        _ => None,
+                    })
+                    .collect();
+                for chunk in plain.chunks(500) {
+                    let list = chunk.iter().map(|pk| pk.to_string()).collect::<Vec<_>>().join(",");
+                    // The list is integers formatted here, not input.
+                    let sql = format!("DELETE FROM outbox WHERE lease_owner = $1 AND pk IN ({list})");
+                    applied +=
+                        query(sqlx::AssertSqlSafe(sql)).bind(&owner).execute(&mut *c).await?.rows_affected();
+                }
                 for (pk, target_pk, finish) in &done {
                     match finish {
+                        Finish::Done { remote_ids, kv } if remote_ids.is_empty() && kv.is_empty() => {}
                         Finish::Done { remote_ids, kv } => {
                             let n = query("DELETE FROM outbox WHERE pk = $1 AND lease_owner = $2")
                                 .bind(pk)
@@ -643,7 +667,6 @@ impl DeliveryStore for SqlStore {
                                 continue;
                             }
                             applied += 1;
-                            gone.push(*pk);
                             for (kind, local, remote) in remote_ids {
                                 query(
                                     "INSERT INTO remote_ids (target_pk, kind, local_id, remote_id) VALUES ($1, $2, $3, $4) \
@@ -706,7 +729,6 @@ impl DeliveryStore for SqlStore {
                         }
                     }
                 }
-                let _ = gone;
                 if pg {
                     query("SELECT pg_notify('scimgw_outbox', '')").execute(&mut *c).await?;
                 }
@@ -720,7 +742,7 @@ impl DeliveryStore for SqlStore {
     fn next_due(&self) -> BoxFut<'_, StoreResult<Option<i64>>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
-                Ok(query_scalar("SELECT MIN(CASE WHEN lease_until > next_at THEN lease_until ELSE next_at END) FROM outbox WHERE state = 'pending'")
+                Ok(query_scalar("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
                     .fetch_one(read)
                     .await?)
             })

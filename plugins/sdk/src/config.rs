@@ -23,11 +23,7 @@ pub fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T, PluginError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        if path == "." || path.is_empty() {
-            config_error(inner)
-        } else {
-            config_error(format_args!("{path}: {inner}"))
-        }
+        if path == "." || path.is_empty() { config_error(inner) } else { config_error(format_args!("{path}: {inner}")) }
     })?;
     de.end().map_err(config_error)?;
     Ok(value)

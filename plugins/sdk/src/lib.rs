@@ -70,9 +70,8 @@ pub use bindings::Guest;
 pub use bindings::export;
 
 pub use bindings::scimgw::lms_target::types::{
-    ActiveChange, Change, Context, CustomOp, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp,
-    Member, MembersChange, MembershipOp, Operation, Outcome, PluginError, RemoteId, Rename,
-    ResourceKind, Retry, User, UserOp,
+    ActiveChange, Change, Context, CustomOp, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp, Member,
+    MembersChange, MembershipOp, Operation, Outcome, PluginError, RemoteId, Rename, ResourceKind, Retry, User, UserOp,
 };
 
 /// The host's read-only view of the tenant's directory (`get-user`, `get-group`, `members`,
@@ -90,7 +89,7 @@ pub use bindings::scimgw::lms_target::kv;
 pub mod prelude {
     pub use crate::outbound::Request;
     pub use crate::{
-        ActiveChange, Change, Context, CustomOp, Event, Group, Guest, Member, MembersChange,
-        Operation, Outcome, PluginError, RemoteId, Rename, ResourceKind, Retry, User, UserOp, log,
+        ActiveChange, Change, Context, CustomOp, Event, Group, Guest, Member, MembersChange, Operation, Outcome,
+        PluginError, RemoteId, Rename, ResourceKind, Retry, User, UserOp, log,
     };
 }

@@ -94,11 +94,7 @@ pub fn resource_name(kind: ResourceKind, id: &str) -> String {
 impl User {
     /// The primary email's value, else the first email's, else none.
     pub fn primary_email(&self) -> Option<&str> {
-        self.emails
-            .iter()
-            .find(|email| email.primary)
-            .or_else(|| self.emails.first())
-            .map(|email| email.value.as_str())
+        self.emails.iter().find(|email| email.primary).or_else(|| self.emails.first()).map(|email| email.value.as_str())
     }
 }
 
@@ -130,11 +126,7 @@ pub fn custom(
     resource: impl Into<String>,
     payload: &impl Serialize,
 ) -> Result<Operation, PluginError> {
-    Ok(Operation::Custom(CustomOp {
-        kind: kind.into(),
-        resource: resource.into(),
-        payload_json: to_json(payload)?,
-    }))
+    Ok(Operation::Custom(CustomOp { kind: kind.into(), resource: resource.into(), payload_json: to_json(payload)? }))
 }
 
 /// Serializes `value` as compact JSON; a failure (a map with non-string keys, say) becomes

@@ -31,9 +31,7 @@ pub struct Request {
 impl Request {
     /// A request with `method` to `url`, no headers, no body, no auth.
     pub fn new(method: Method, url: impl Into<String>) -> Self {
-        Request {
-            inner: http::Request { method, url: url.into(), headers: Vec::new(), body: None, auth: None },
-        }
+        Request { inner: http::Request { method, url: url.into(), headers: Vec::new(), body: None, auth: None } }
     }
 
     /// A `GET` request.
@@ -159,10 +157,9 @@ pub fn outcome_for_response(response: &Response) -> Outcome {
     let status = response.status;
     match status {
         200..=299 => Outcome::Done(Vec::new()),
-        408 | 425 | 429 | 500..=599 => Outcome::Retry(Retry {
-            after_secs: retry_after_secs(&response.headers),
-            reason: status_reason(response),
-        }),
+        408 | 425 | 429 | 500..=599 => {
+            Outcome::Retry(Retry { after_secs: retry_after_secs(&response.headers), reason: status_reason(response) })
+        }
         409 => Outcome::Conflict(status_reason(response)),
         _ => Outcome::Failed(status_reason(response)),
     }
@@ -208,9 +205,7 @@ pub fn body_snippet(body: &[u8], max: usize) -> String {
     match std::str::from_utf8(head) {
         Ok(text) => text.to_owned(),
         // A character cut in two by the limit: keep what comes before it.
-        Err(err) if err.error_len().is_none() => {
-            String::from_utf8_lossy(&head[..err.valid_up_to()]).into_owned()
-        }
+        Err(err) if err.error_len().is_none() => String::from_utf8_lossy(&head[..err.valid_up_to()]).into_owned(),
         Err(_) => String::from_utf8_lossy(head).into_owned(),
     }
 }
@@ -274,7 +269,9 @@ mod tests {
 
     #[test]
     fn conflict_and_permanent_failures() {
-        assert!(matches!(outcome_for_response(&response(409, &[], "dup")), Outcome::Conflict(r) if r == "HTTP 409: dup"));
+        assert!(
+            matches!(outcome_for_response(&response(409, &[], "dup")), Outcome::Conflict(r) if r == "HTTP 409: dup")
+        );
         for status in [400, 401, 403, 404, 410, 422, 301, 101] {
             assert!(matches!(outcome_for_response(&response(status, &[], "")), Outcome::Failed(_)));
         }
@@ -294,20 +291,40 @@ mod tests {
 
     #[test]
     fn transport_errors() {
-        assert!(matches!(outcome_for_error(&HttpError::Timeout), Outcome::Retry(r) if r.reason == "timeout" && r.after_secs.is_none()));
+        assert!(
+            matches!(outcome_for_error(&HttpError::Timeout), Outcome::Retry(r) if r.reason == "timeout" && r.after_secs.is_none())
+        );
         assert!(matches!(outcome_for_error(&HttpError::TooLarge), Outcome::Retry(_)));
-        assert!(matches!(outcome_for_error(&HttpError::Transport("reset".into())), Outcome::Retry(r) if r.reason == "transport: reset"));
-        assert!(matches!(outcome_for_error(&HttpError::Denied("host not allowed".into())), Outcome::Failed(r) if r == "denied: host not allowed"));
-        assert!(matches!(outcome_for_error(&HttpError::BudgetExhausted), Outcome::Failed(r) if r == "budget-exhausted"));
+        assert!(
+            matches!(outcome_for_error(&HttpError::Transport("reset".into())), Outcome::Retry(r) if r.reason == "transport: reset")
+        );
+        assert!(
+            matches!(outcome_for_error(&HttpError::Denied("host not allowed".into())), Outcome::Failed(r) if r == "denied: host not allowed")
+        );
+        assert!(
+            matches!(outcome_for_error(&HttpError::BudgetExhausted), Outcome::Failed(r) if r == "budget-exhausted")
+        );
     }
 
     #[test]
     fn builds_json_requests() {
-        let req = Request::post("https://x/y").idempotency_key("op-1").json(&serde_json::json!({"a": 1})).unwrap().hmac_sha256("X-Sig", "signing");
+        let req = Request::post("https://x/y")
+            .idempotency_key("op-1")
+            .json(&serde_json::json!({"a": 1}))
+            .unwrap()
+            .hmac_sha256("X-Sig", "signing");
         let wit = req.as_wit();
         assert!(matches!(wit.method, Method::Post));
-        assert_eq!(wit.headers, vec![("Idempotency-Key".to_string(), "op-1".to_string()), ("Content-Type".to_string(), "application/json".to_string())]);
+        assert_eq!(
+            wit.headers,
+            vec![
+                ("Idempotency-Key".to_string(), "op-1".to_string()),
+                ("Content-Type".to_string(), "application/json".to_string())
+            ]
+        );
         assert_eq!(wit.body.as_deref(), Some(&b"{\"a\":1}"[..]));
-        assert!(matches!(&wit.auth, Some(Auth::HmacSha256(SecretHeader { header, credential })) if header == "X-Sig" && credential == "signing"));
+        assert!(
+            matches!(&wit.auth, Some(Auth::HmacSha256(SecretHeader { header, credential })) if header == "X-Sig" && credential == "signing")
+        );
     }
 }

@@ -74,10 +74,7 @@ fn data(event: &Event) -> Result<Value, PluginError> {
                 .collect();
             json!({"members": members})
         }
-        Event::UserDeleted(_)
-        | Event::GroupDeleted(_)
-        | Event::ResyncStarted
-        | Event::ResyncFinished => Value::Null,
+        Event::UserDeleted(_) | Event::GroupDeleted(_) | Event::ResyncStarted | Event::ResyncFinished => Value::Null,
     })
 }
 
@@ -131,11 +128,8 @@ mod tests {
 
     #[test]
     fn keys_come_out_in_a_fixed_order() {
-        let event = Event::GroupRenamed(Rename {
-            group_id: "g-1".into(),
-            old_display_name: None,
-            display_name: "New".into(),
-        });
+        let event =
+            Event::GroupRenamed(Rename { group_id: "g-1".into(), old_display_name: None, display_name: "New".into() });
         let text = payload(&ctx(), change(3, event)).unwrap();
         assert_eq!(
             text,

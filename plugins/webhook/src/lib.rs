@@ -48,11 +48,7 @@ impl Guest for Webhook {
         }
         let resource = change.event.resource_name();
         let payload = event::payload(&ctx, change)?;
-        Ok(vec![Operation::Custom(CustomOp {
-            kind: OP_KIND.to_owned(),
-            resource,
-            payload_json: payload,
-        })])
+        Ok(vec![Operation::Custom(CustomOp { kind: OP_KIND.to_owned(), resource, payload_json: payload })])
     }
 
     fn deliver(ctx: Context, op_id: String, op: Operation) -> Result<Outcome, PluginError> {
@@ -83,10 +79,7 @@ impl Guest for Webhook {
 /// The POST for one event: JSON body, op id twice (for logs and for deduplication), the configured
 /// extra headers, and the signature when configured.
 fn request(settings: &Settings, op_id: &str, body: String) -> Request {
-    let mut request = Request::post(&settings.url)
-        .json_text(body)
-        .header(OP_ID_HEADER, op_id)
-        .idempotency_key(op_id);
+    let mut request = Request::post(&settings.url).json_text(body).header(OP_ID_HEADER, op_id).idempotency_key(op_id);
     for (name, value) in &settings.headers {
         request = request.header(name, value);
     }

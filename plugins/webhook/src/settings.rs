@@ -40,10 +40,8 @@ impl Settings {
     pub fn parse(json: &str) -> Result<Self, PluginError> {
         let raw: Raw = parse_config(json)?;
         check_url(&raw.url)?;
-        if let Some(credential) = &raw.signing_credential {
-            if credential.trim().is_empty() {
-                return Err(invalid("signing_credential: must name a target credential (or be left out)"));
-            }
+        if raw.signing_credential.as_ref().is_some_and(|credential| credential.trim().is_empty()) {
+            return Err(invalid("signing_credential: must name a target credential (or be left out)"));
         }
         let headers = raw.headers.unwrap_or_default();
         for (name, value) in &headers {

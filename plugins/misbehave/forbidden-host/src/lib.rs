@@ -22,10 +22,9 @@ impl Guest for Forbidden {
     fn deliver(_ctx: Context, _op_id: String, _op: Operation) -> Result<Outcome, PluginError> {
         Ok(match Request::get(METADATA_URL).send() {
             Err(err) => Outcome::Failed(describe_error(&err)),
-            Ok(response) => Outcome::Failed(format!(
-                "UNEXPECTED: the host let {METADATA_URL} through (HTTP {})",
-                response.status
-            )),
+            Ok(response) => {
+                Outcome::Failed(format!("UNEXPECTED: the host let {METADATA_URL} through (HTTP {})", response.status))
+            }
         })
     }
 }

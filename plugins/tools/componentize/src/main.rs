@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use wit_component::{ComponentEncoder, DecodedWasm, WitPrinter};
 
-const USAGE: &str = "usage: componentize CORE.wasm OUT.wasm [CORE.wasm OUT.wasm ...]\n       componentize --print-wit COMPONENT.wasm";
+const USAGE: &str =
+    "usage: componentize CORE.wasm OUT.wasm [CORE.wasm OUT.wasm ...]\n       componentize --print-wit COMPONENT.wasm";
 
 fn main() -> ExitCode {
     match run(std::env::args_os().skip(1).map(PathBuf::from).collect()) {
@@ -32,7 +33,7 @@ fn run(args: Vec<PathBuf>) -> Result<()> {
         }
         Some("-h" | "--help") | None => bail!("{USAGE}"),
         Some(_) => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 bail!("{USAGE}");
             }
             for pair in args.chunks(2) {
