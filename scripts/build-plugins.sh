@@ -3,6 +3,7 @@
 # ${SCIMGW_PLUGINS_DIR:-$SCIMGW_CACHE/plugins}/<name>.wasm:
 #   webhook, template                                              (the plugins we ship)
 #   loop, alloc, panic, forbidden-host, wrong-world, bad-import    (misbehaving plugins for the host's tests)
+#   probe                                                          (kv, directory and remote ids for the tests)
 #
 # Guests are built with Debian's Rust (rustc-web, rust-web-src, lld-22; installed when missing) for
 # wasm32-unknown-unknown with -Zbuild-std, because rustup cannot add targets on this machine. The
@@ -30,6 +31,7 @@ PLUGINS=(
     forbidden-host:misbehave_forbidden_host
     wrong-world:misbehave_wrong_world
     bad-import:misbehave_bad_import
+    probe:misbehave_probe
 )
 
 # Debian's Rust is usable: rustc new enough for edition 2024, the std sources for -Zbuild-std, and a

@@ -13,4 +13,5 @@ mod entra;
 mod errors;
 mod groups;
 mod paging;
+mod plugin_state;
 mod users;

@@ -102,7 +102,13 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-async fn translate(plugin: std::path::PathBuf, config: Option<String>, calls: usize, warmup: usize, as_json: bool) -> Result<()> {
+async fn translate(
+    plugin: std::path::PathBuf,
+    config: Option<String>,
+    calls: usize,
+    warmup: usize,
+    as_json: bool,
+) -> Result<()> {
     let config = config.unwrap_or_else(|| {
         if plugin.to_string_lossy().contains("webhook") {
             r#"{"url":"https://hooks.example.com/x"}"#.to_owned()
@@ -124,7 +130,8 @@ async fn translate(plugin: std::path::PathBuf, config: Option<String>, calls: us
         credentials: Arc::new(HashMap::new()),
     };
     let overlay = KvOverlay::new();
-    let changes: Vec<_> = (0..64).map(|i| convert::change(&user_change(i))).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+    let changes: Vec<_> =
+        (0..64).map(|i| convert::change(&user_change(i))).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
     let mut micros = Vec::with_capacity(calls);
     let mut fuel = 0u64;
     let mut peak = 0usize;

@@ -24,11 +24,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     crate::plugins::egress::install_crypto_provider();
     // The system runtime (accept loop, dispatcher, delivery workers, the SQLite writer) gets its own two
     // threads; the HTTP workers run on theirs. One thread here bounded delivery to one core.
-    let background = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("gateway-bg")
-        .enable_all()
-        .build()?;
+    let background =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("gateway-bg").enable_all().build()?;
     actix_web::rt::System::with_tokio_rt(move || background).block_on(async move {
         let store = crate::store::connect(&cfg.database_url)
             .await
@@ -55,7 +52,11 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             let delivery = DeliverySettings {
                 concurrency: cfg.delivery_concurrency.max(1),
                 lease_ms: 120_000,
-                retry: RetryPolicy { base_ms: cfg.retry_base_ms, cap_ms: cfg.retry_cap_ms, max_attempts: cfg.max_attempts },
+                retry: RetryPolicy {
+                    base_ms: cfg.retry_base_ms,
+                    cap_ms: cfg.retry_cap_ms,
+                    max_attempts: cfg.max_attempts,
+                },
             };
             let dispatcher = Dispatcher::new(store.clone(), registry.clone(), targets.clone(), owner.clone());
             let deliverer = Deliverer::new(store.clone(), registry, targets, owner.clone(), delivery);
@@ -70,7 +71,11 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!(bind = %cfg.bind, store = store.backend(), "gateway listening");
         server.await?;
         let _ = stop_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(cfg.shutdown_timeout_secs), futures_util::future::join_all(workers)).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(cfg.shutdown_timeout_secs),
+            futures_util::future::join_all(workers),
+        )
+        .await;
         tracing::info!("shut down: in-flight requests and deliveries finished");
         store.close().await;
         Ok(())

@@ -68,7 +68,11 @@ struct TenantQuery {
     tenant: Option<String>,
 }
 
-async fn list_targets(state: web::Data<AppState>, req: HttpRequest, q: web::Query<TenantQuery>) -> ApiResult<HttpResponse> {
+async fn list_targets(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<TenantQuery>,
+) -> ApiResult<HttpResponse> {
     let a = authorize(&state, &req)?;
     Ok(HttpResponse::Ok().json(a.list_targets(q.tenant.as_deref()).await?))
 }
@@ -80,8 +84,8 @@ async fn add_target(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let a = authorize(&state, &req)?;
-    let spec: TargetSpec = serde_json::from_slice(&body)
-        .map_err(|e| ScimError::invalid_syntax(format!("target: {e}")))?;
+    let spec: TargetSpec =
+        serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("target: {e}")))?;
     Ok(HttpResponse::Created().json(a.add_target(&path, spec).await?))
 }
 
@@ -115,8 +119,8 @@ async fn target_action(
     path: web::Path<(String, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let a = authorize(&state, &req)?;
-    let action = action_of(&path.2)
-        .ok_or_else(|| ScimError::not_found("unknown action (pause, resume, retry, resync)"))?;
+    let action =
+        action_of(&path.2).ok_or_else(|| ScimError::not_found("unknown action (pause, resume, retry, resync)"))?;
     Ok(HttpResponse::Ok().json(a.target_action(&path.0, &path.1, action).await?))
 }
 

@@ -272,7 +272,9 @@ fn from_j(op: OpJ) -> Operation {
         OpJ::RemoveMember(m) => Operation::RemoveMember(m_w(m)),
         OpJ::Enroll(e) => Operation::Enroll(e_w(e)),
         OpJ::Unenroll(e) => Operation::Unenroll(e_w(e)),
-        OpJ::Custom(c) => Operation::Custom(CustomOp { kind: c.kind, resource: c.resource, payload_json: c.payload_json }),
+        OpJ::Custom(c) => {
+            Operation::Custom(CustomOp { kind: c.kind, resource: c.resource, payload_json: c.payload_json })
+        }
     }
 }
 
@@ -304,9 +306,10 @@ pub fn op_size(op: &Operation) -> usize {
                 + u.last_name.as_ref().map_or(0, String::len)
                 + u.fields_json.len()
         }
-        Operation::DeactivateUser(s) | Operation::DeleteUser(s) | Operation::DeleteDepartment(s) | Operation::DeleteGroup(s) => {
-            s.len()
-        }
+        Operation::DeactivateUser(s)
+        | Operation::DeleteUser(s)
+        | Operation::DeleteDepartment(s)
+        | Operation::DeleteGroup(s) => s.len(),
         Operation::UpsertDepartment(d) => d.key.len() + d.name.len() + d.parent_key.as_ref().map_or(0, String::len),
         Operation::AssignDepartment(m) | Operation::AddMember(m) | Operation::RemoveMember(m) => {
             m.container.len() + m.user_id.len()
@@ -336,7 +339,11 @@ mod tests {
             }),
             Operation::AddMember(MembershipOp { container: "g".into(), user_id: "u1".into() }),
             Operation::DeleteUser("u1".into()),
-            Operation::Custom(CustomOp { kind: "k".into(), resource: "user:u1".into(), payload_json: "{\"a\":1}".into() }),
+            Operation::Custom(CustomOp {
+                kind: "k".into(),
+                resource: "user:u1".into(),
+                payload_json: "{\"a\":1}".into(),
+            }),
         ];
         for op in &ops {
             let text = op_to_json(op);

@@ -115,7 +115,13 @@ impl Dispatcher {
         if events.is_empty() {
             return Step::Idle;
         }
-        let events = events.into_iter().map(|e| { let id = format!("s{}", e.seq); (e, id) }).collect();
+        let events = events
+            .into_iter()
+            .map(|e| {
+                let id = format!("s{}", e.seq);
+                (e, id)
+            })
+            .collect();
         self.translate_and_commit(t, events, None).await
     }
 
@@ -248,7 +254,8 @@ impl Dispatcher {
             payload: Value::Null,
             created_at: now_rfc3339(),
         };
-        let next = |phase: &str, offset: i64| Some(Some(json!({"id": id, "phase": phase, "offset": offset}).to_string()));
+        let next =
+            |phase: &str, offset: i64| Some(Some(json!({"id": id, "phase": phase, "offset": offset}).to_string()));
         let mut events = Vec::new();
         let progress = match phase.as_str() {
             "start" => {
@@ -283,8 +290,11 @@ impl Dispatcher {
                         o.insert("id".into(), Value::String(stored.id.clone()));
                     }
                     let n = offset + i as i64;
-                    let (kind_name, rtype, short) =
-                        if kind == Kind::User { ("user.upserted", "User", "u") } else { ("group.upserted", "Group", "g") };
+                    let (kind_name, rtype, short) = if kind == Kind::User {
+                        ("user.upserted", "User", "u")
+                    } else {
+                        ("group.upserted", "Group", "g")
+                    };
                     events.push((
                         ChangeEvent {
                             seq: 0,

@@ -138,7 +138,9 @@ pub async fn run(rt: &Runtime, plugin: &Compiled, dir: &Path) -> Result<Vec<Fixt
                     )
                 }
             }
-            (Ok((ops, _)), None, Some(err)) => (false, format!("expected an error containing {err:?}, got {} operation(s)", ops.len())),
+            (Ok((ops, _)), None, Some(err)) => {
+                (false, format!("expected an error containing {err:?}, got {} operation(s)", ops.len()))
+            }
             (Err(e), _, Some(want)) if e.to_string().contains(&want) => (true, String::new()),
             (Err(e), _, _) => (false, format!("call failed: {e}")),
             (Ok(_), None, None) => (false, "fixture has neither expect nor expect_error".into()),

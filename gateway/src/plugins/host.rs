@@ -3,8 +3,8 @@
 
 use super::convert;
 use super::egress::{self, Budget, Egress};
-use super::runtime::{CallEnv, CallLimits, KvOverlay, Runtime};
 use super::runtime::scimgw::lms_target::{directory, http, kv, log, types};
+use super::runtime::{CallEnv, CallLimits, KvOverlay, Runtime};
 use crate::store::{Kind, StoreError};
 use std::sync::Arc;
 
@@ -113,10 +113,10 @@ fn truncate(s: &str, max: usize) -> &str {
 
 impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        if matches!(level, log::Level::Error) {
-            if let Some(p) = message.strip_prefix("panic: ") {
-                self.panic_message = Some(truncate(p, self.limits.max_log_bytes).to_owned());
-            }
+        if matches!(level, log::Level::Error)
+            && let Some(p) = message.strip_prefix("panic: ")
+        {
+            self.panic_message = Some(truncate(p, self.limits.max_log_bytes).to_owned());
         }
         self.logs += 1;
         if self.logs > self.limits.max_log_lines {

@@ -83,10 +83,8 @@ impl Registry {
         let Ok(heads) = self.store.plugin_heads().await else { return };
         for (name, sha) in heads {
             let current = self.loaded.read().ok().and_then(|m| m.get(&name).map(|c| c.sha256.clone()));
-            if current.is_some() && current.as_deref() != Some(sha.as_str()) {
-                if self.load(&name).await.is_ok() {
-                    tracing::info!(plugin = %name, sha256 = %sha, "plugin swapped to a new version");
-                }
+            if current.is_some() && current.as_deref() != Some(sha.as_str()) && self.load(&name).await.is_ok() {
+                tracing::info!(plugin = %name, sha256 = %sha, "plugin swapped to a new version");
             }
         }
     }
@@ -112,10 +110,10 @@ impl Targets {
     }
 
     pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, String> {
-        if let Some((at, t)) = self.cache.lock().ok().and_then(|c| c.get(&pk).cloned()) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(t));
-            }
+        if let Some((at, t)) = self.cache.lock().ok().and_then(|c| c.get(&pk).cloned())
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(t));
         }
         let Some(row) = self.store.target_by_pk(pk).await.map_err(|e| e.to_string())? else { return Ok(None) };
         let env = self.env_for(&row).await?;

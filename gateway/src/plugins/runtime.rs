@@ -24,9 +24,8 @@ wasmtime::component::bindgen!({
 pub use exports_alias::*;
 mod exports_alias {
     pub use super::scimgw::lms_target::types::{
-        ActiveChange, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp, Member,
-        MembersChange, MembershipOp, RemoteId, Rename, ResourceKind, Retry,
-        User, UserOp, CustomOp,
+        ActiveChange, CustomOp, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp, Member, MembersChange,
+        MembershipOp, RemoteId, Rename, ResourceKind, Retry, User, UserOp,
     };
 }
 
@@ -223,14 +222,12 @@ impl Runtime {
     /// Loads a plugin version that was validated before: from the precompiled cache when present.
     pub fn load(&self, wasm: &[u8]) -> Result<Compiled, String> {
         let sha = Self::sha256(wasm);
-        if let Some(path) = self.cache_path(&sha) {
-            if path.exists() {
-                if let Some(c) = self.deserialize(&path) {
-                    if let Ok(compiled) = self.check(wasm, c) {
-                        return Ok(compiled);
-                    }
-                }
-            }
+        if let Some(path) = self.cache_path(&sha)
+            && path.exists()
+            && let Some(c) = self.deserialize(&path)
+            && let Ok(compiled) = self.check(wasm, c)
+        {
+            return Ok(compiled);
         }
         let compiled = self.validate(wasm)?;
         Ok(compiled)
@@ -293,21 +290,26 @@ impl Runtime {
             .map_err(|e| format!("plugin does not match world {WORLD}: {e:#}"))?;
         let pre = TargetPre::new(pre).map_err(|e| format!("plugin exports do not match world {WORLD}: {e:#}"))?;
         let sha = Self::sha256(wasm);
-        if let Some(path) = self.cache_path(&sha) {
-            if !path.exists() {
-                if let Ok(bytes) = component.serialize() {
-                    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-                    if std::fs::write(&tmp, bytes).is_ok() {
-                        let _ = std::fs::rename(&tmp, &path);
-                    }
-                }
+        if let Some(path) = self.cache_path(&sha)
+            && !path.exists()
+            && let Ok(bytes) = component.serialize()
+        {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, bytes).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
             }
         }
         Ok(Compiled { sha256: sha, world: world.to_owned(), size: wasm.len(), pre })
     }
 
     fn store(&self, env: &CallEnv, overlay: Option<KvOverlay>, translate: bool) -> Store<CallState> {
-        let state = CallState::new(self, env.clone(), overlay.unwrap_or_default(), translate, Budget::new(&EgressLimits::default()));
+        let state = CallState::new(
+            self,
+            env.clone(),
+            overlay.unwrap_or_default(),
+            translate,
+            Budget::new(&EgressLimits::default()),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store
@@ -423,10 +425,7 @@ fn trap(e: wasmtime::Error, store: &Store<CallState>, limits: &CallLimits, fuel:
         return CallError::Host(host);
     }
     if store.data().limiter.denied {
-        return CallError::Trap(format!(
-            "the plugin exceeded its memory limit of {} MiB",
-            limits.memory_bytes >> 20
-        ));
+        return CallError::Trap(format!("the plugin exceeded its memory limit of {} MiB", limits.memory_bytes >> 20));
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::Trap(format!("the plugin ran out of fuel (budget {fuel} instructions)")),

@@ -83,7 +83,9 @@ pub enum TargetAction {
     /// Clears a parked state: the dispatcher translates the parked change again.
     Retry,
     /// Starts a resync (replay of the tenant's current state); `now_ms` identifies it.
-    Resync { now_ms: i64 },
+    Resync {
+        now_ms: i64,
+    },
     Delete,
 }
 
@@ -130,9 +132,17 @@ pub struct ClaimedOp {
 #[derive(Debug, Clone)]
 pub enum Finish {
     /// Delivered: the row is deleted; remote ids (kind, local, remote) and kv writes are recorded.
-    Done { remote_ids: Vec<(String, String, String)>, kv: Vec<(String, Option<String>)> },
-    Retry { next_at: i64, error: String },
-    Dead { error: String },
+    Done {
+        remote_ids: Vec<(String, String, String)>,
+        kv: Vec<(String, Option<String>)>,
+    },
+    Retry {
+        next_at: i64,
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 /// An outbox row for `outbox list`.
@@ -169,6 +179,9 @@ pub struct OutboxFilter {
     pub limit: i64,
 }
 
+/// A plugin version's sha256 and component bytes.
+pub type PluginBytes = (String, Vec<u8>);
+
 pub trait DeliveryStore: Send + Sync {
     /// Stores a plugin version; false when this exact version was already there.
     fn put_plugin<'a>(
@@ -182,7 +195,7 @@ pub trait DeliveryStore: Send + Sync {
     /// (name, sha256) of the active version of every plugin.
     fn plugin_heads(&self) -> BoxFut<'_, StoreResult<Vec<(String, String)>>>;
     /// The active version's sha256 and bytes.
-    fn plugin_wasm<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<(String, Vec<u8>)>>>;
+    fn plugin_wasm<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<PluginBytes>>>;
 
     /// Creates a target (404 for an unknown tenant, 409 when the name is taken).
     fn create_target<'a>(&'a self, tenant: &'a str, t: NewTarget) -> BoxFut<'a, StoreResult<TargetRow>>;
@@ -196,20 +209,34 @@ pub trait DeliveryStore: Send + Sync {
 
     /// Takes (or renews) the right to translate this target until `until_ms`; false when another
     /// instance holds it.
-    fn claim_target<'a>(&'a self, target_pk: i64, owner: &'a str, now_ms: i64, until_ms: i64)
-    -> BoxFut<'a, StoreResult<bool>>;
+    fn claim_target<'a>(
+        &'a self,
+        target_pk: i64,
+        owner: &'a str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> BoxFut<'a, StoreResult<bool>>;
     /// Commits one dispatch step; false (and nothing written) when the cursor moved meanwhile or the
     /// lease was lost.
     fn commit_translation(&self, t: Translated) -> BoxFut<'_, StoreResult<bool>>;
     fn kv_get<'a>(&'a self, target_pk: i64, key: &'a str) -> BoxFut<'a, StoreResult<Option<String>>>;
     fn kv_keys<'a>(&'a self, target_pk: i64, prefix: &'a str, limit: i64) -> BoxFut<'a, StoreResult<Vec<String>>>;
-    fn remote_id<'a>(&'a self, target_pk: i64, kind: &'a str, local: &'a str)
-    -> BoxFut<'a, StoreResult<Option<String>>>;
+    fn remote_id<'a>(
+        &'a self,
+        target_pk: i64,
+        kind: &'a str,
+        local: &'a str,
+    ) -> BoxFut<'a, StoreResult<Option<String>>>;
 
     /// Leases up to `limit` deliverable operations: pending, due, not leased, not behind an earlier
     /// pending operation of the same (target, key), target not paused.
-    fn claim_ops<'a>(&'a self, owner: &'a str, now_ms: i64, lease_ms: i64, limit: i64)
-    -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>>;
+    fn claim_ops<'a>(
+        &'a self,
+        owner: &'a str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>>;
     /// Records delivery outcomes (only for rows this owner still leases); returns how many applied.
     fn finish_ops<'a>(&'a self, owner: &'a str, done: Vec<(i64, i64, Finish)>) -> BoxFut<'a, StoreResult<u64>>;
     /// The earliest `next_at` among pending operations (an index lookup; leased or blocked ones included),

@@ -3,8 +3,8 @@
 //! transaction; outbox claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL so instances share the work.
 
 use super::super::delivery::{
-    ClaimedOp, DeliveryStore, Finish, NewTarget, OutboxFilter, OutboxRow, PluginRow, QueueStats, TargetAction,
-    TargetRow, Translated,
+    ClaimedOp, DeliveryStore, Finish, NewTarget, OutboxFilter, OutboxRow, PluginBytes, PluginRow, QueueStats,
+    TargetAction, TargetRow, Translated,
 };
 use super::{JobOut, Pools, SqlStore};
 use crate::scim::error::ScimError;
@@ -46,16 +46,41 @@ macro_rules! write_tx {
     };
 }
 
+/// Applies a call's kv writes (None = delete) for one target inside the current write transaction.
+macro_rules! apply_kv {
+    ($c:ident, $target_pk:expr, $kv:expr) => {
+        for (k, v) in $kv {
+            let q = match v {
+                Some(v) => query(
+                    "INSERT INTO target_kv (target_pk, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (target_pk, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind($target_pk)
+                .bind(k)
+                .bind(v),
+                None => query("DELETE FROM target_kv WHERE target_pk = $1 AND key = $2").bind($target_pk).bind(k),
+            };
+            q.execute(&mut *$c).await?;
+        }
+    };
+}
+
 /// LISTENs for other instances' notifications (changes committed, operations queued) and forwards them.
-pub(super) fn listen(pool: sqlx::PgPool, changes: Arc<Notify>, outbox: Arc<Notify>) {
+pub(super) fn listen(pool: sqlx::PgPool, listen_pool: sqlx::PgPool, changes: Arc<Notify>, outbox: Arc<Notify>) {
+    // Weak handles: when the store is dropped (or its pool closed) the task ends and frees its connection.
+    let (changes, outbox) = (Arc::downgrade(&changes), Arc::downgrade(&outbox));
+    let gone =
+        move |pool: &sqlx::PgPool, changes: &std::sync::Weak<Notify>| pool.is_closed() || changes.strong_count() == 0;
     tokio::spawn(async move {
-        loop {
-            let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+        let wake = |c: &std::sync::Weak<Notify>| {
+            if let Some(n) = c.upgrade() {
+                n.notify_one();
+            }
+        };
+        'connect: while !gone(&pool, &changes) {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&listen_pool).await {
                 Ok(l) => l,
                 Err(e) => {
-                    if pool.is_closed() {
-                        return;
-                    }
                     tracing::warn!(error = %e, "LISTEN connection failed; polling meanwhile");
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                     continue;
@@ -66,23 +91,27 @@ pub(super) fn listen(pool: sqlx::PgPool, changes: Arc<Notify>, outbox: Arc<Notif
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 continue;
             }
-            loop {
-                match listener.recv().await {
-                    Ok(n) if n.channel() == "scimgw_changes" => changes.notify_one(),
-                    Ok(_) => outbox.notify_one(),
-                    Err(e) => {
-                        if pool.is_closed() {
-                            return;
+            while !gone(&pool, &changes) {
+                tokio::select! {
+                    n = listener.recv() => match n {
+                        Ok(n) if n.channel() == "scimgw_changes" => wake(&changes),
+                        Ok(_) => wake(&outbox),
+                        Err(e) => {
+                            if gone(&pool, &changes) {
+                                break 'connect;
+                            }
+                            tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                            // Wake both loops: something may have been missed.
+                            wake(&changes);
+                            wake(&outbox);
+                            continue 'connect;
                         }
-                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
-                        // Wake both loops: something may have been missed.
-                        changes.notify_one();
-                        outbox.notify_one();
-                        break;
-                    }
+                    },
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
                 }
             }
         }
+        listen_pool.close().await;
     });
 }
 
@@ -254,7 +283,7 @@ impl DeliveryStore for SqlStore {
         })
     }
 
-    fn plugin_wasm<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<(String, Vec<u8>)>>> {
+    fn plugin_wasm<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<PluginBytes>>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {
                 let row = query(
@@ -375,14 +404,12 @@ impl DeliveryStore for SqlStore {
                     TargetAction::Resume => {
                         query("UPDATE targets SET paused = 0 WHERE pk = $1").bind(target_pk).execute(&mut *c).await?
                     }
-                    TargetAction::Retry => {
-                        query(
-                            "UPDATE targets SET parked_seq = NULL, parked_reason = NULL, parked_at = NULL WHERE pk = $1",
-                        )
-                        .bind(target_pk)
-                        .execute(&mut *c)
-                        .await?
-                    }
+                    TargetAction::Retry => query(
+                        "UPDATE targets SET parked_seq = NULL, parked_reason = NULL, parked_at = NULL WHERE pk = $1",
+                    )
+                    .bind(target_pk)
+                    .execute(&mut *c)
+                    .await?,
                     TargetAction::Resync { now_ms } => {
                         // The replayed state covers every change so far: the log resumes after them.
                         let progress = serde_json::json!({"id": now_ms, "phase": "start", "offset": 0}).to_string();
@@ -487,7 +514,14 @@ impl DeliveryStore for SqlStore {
                             if i > 0 {
                                 sql.push_str(", ");
                             }
-                            sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, $2, ${})", b + 3, b + 4, b + 5, b + 6, b + 7));
+                            sql.push_str(&format!(
+                                "($1, ${}, ${}, ${}, ${}, $2, ${})",
+                                b + 3,
+                                b + 4,
+                                b + 5,
+                                b + 6,
+                                b + 7
+                            ));
                         }
                         let mut q = query(sqlx::AssertSqlSafe(sql)).bind(t.target_pk).bind(now);
                         for op in chunk {
@@ -495,28 +529,7 @@ impl DeliveryStore for SqlStore {
                         }
                         q.execute(&mut *c).await?;
                     }
-                    for (k, v) in &t.kv {
-                        match v {
-                            Some(v) => {
-                                query(
-                                    "INSERT INTO target_kv (target_pk, key, value) VALUES ($1, $2, $3) \
-                                     ON CONFLICT (target_pk, key) DO UPDATE SET value = excluded.value",
-                                )
-                                .bind(t.target_pk)
-                                .bind(k)
-                                .bind(v)
-                                .execute(&mut *c)
-                                .await?;
-                            }
-                            None => {
-                                query("DELETE FROM target_kv WHERE target_pk = $1 AND key = $2")
-                                    .bind(t.target_pk)
-                                    .bind(k)
-                                    .execute(&mut *c)
-                                    .await?;
-                            }
-                        }
-                    }
+                    apply_kv!(c, t.target_pk, &t.kv);
                     if queued && pg {
                         query("SELECT pg_notify('scimgw_outbox', '')").execute(&mut *c).await?;
                     }
@@ -650,8 +663,7 @@ impl DeliveryStore for SqlStore {
                     let list = chunk.iter().map(|pk| pk.to_string()).collect::<Vec<_>>().join(",");
                     // The list is integers formatted here, not input.
                     let sql = format!("DELETE FROM outbox WHERE lease_owner = $1 AND pk IN ({list})");
-                    applied +=
-                        query(sqlx::AssertSqlSafe(sql)).bind(&owner).execute(&mut *c).await?.rows_affected();
+                    applied += query(sqlx::AssertSqlSafe(sql)).bind(&owner).execute(&mut *c).await?.rows_affected();
                 }
                 for (pk, target_pk, finish) in &done {
                     match finish {
@@ -679,28 +691,7 @@ impl DeliveryStore for SqlStore {
                                 .execute(&mut *c)
                                 .await?;
                             }
-                            for (k, v) in kv {
-                                match v {
-                                    Some(v) => {
-                                        query(
-                                            "INSERT INTO target_kv (target_pk, key, value) VALUES ($1, $2, $3) \
-                                             ON CONFLICT (target_pk, key) DO UPDATE SET value = excluded.value",
-                                        )
-                                        .bind(target_pk)
-                                        .bind(k)
-                                        .bind(v)
-                                        .execute(&mut *c)
-                                        .await?;
-                                    }
-                                    None => {
-                                        query("DELETE FROM target_kv WHERE target_pk = $1 AND key = $2")
-                                            .bind(target_pk)
-                                            .bind(k)
-                                            .execute(&mut *c)
-                                            .await?;
-                                    }
-                                }
-                            }
+                            apply_kv!(c, target_pk, kv);
                         }
                         Finish::Retry { next_at, error } => {
                             applied += query(

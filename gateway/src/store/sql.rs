@@ -62,14 +62,17 @@ pub async fn connect(url: &str) -> StoreResult<super::DynStore> {
 
 /// As [`connect`], with at most `max_connections` PostgreSQL connections (SQLite readers: at most 4).
 pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super::DynStore> {
+    let mut listener = None;
     let pools = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        // LISTEN holds its connection for good: it gets its own, outside the pool the requests use.
+        listener = Some(PgPoolOptions::new().max_connections(1).connect_lazy_with(opts));
         Pools::Postgres(pool)
     } else if url.starts_with("sqlite:") {
         let opts = SqliteConnectOptions::from_str(url)?
@@ -118,13 +121,10 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
             url.split(':').next().unwrap_or("")
         )));
     };
-    let store = SqlStore {
-        pools,
-        changes: Arc::new(tokio::sync::Notify::new()),
-        outbox: Arc::new(tokio::sync::Notify::new()),
-    };
-    if let Pools::Postgres(pool) = &store.pools {
-        delivery::listen(pool.clone(), store.changes.clone(), store.outbox.clone());
+    let store =
+        SqlStore { pools, changes: Arc::new(tokio::sync::Notify::new()), outbox: Arc::new(tokio::sync::Notify::new()) };
+    if let (Pools::Postgres(pool), Some(listen_pool)) = (&store.pools, listener) {
+        delivery::listen(pool.clone(), listen_pool, store.changes.clone(), store.outbox.clone());
     }
     Ok(Arc::new(store))
 }
@@ -1614,25 +1614,27 @@ impl ResourceStore for SqlStore {
     ) -> BoxFut<'a, StoreResult<Stored>> {
         Box::pin(async move {
             let out: StoreResult<_> = async {
-            match &self.pools {
-                Pools::Postgres(pool) => {
-                    pg_job!(pool, tenant, |c, seq| pg::job_create(c, seq, tenant, kind, doc, members, policy))
+                match &self.pools {
+                    Pools::Postgres(pool) => {
+                        pg_job!(pool, tenant, |c, seq| pg::job_create(c, seq, tenant, kind, doc, members, policy))
+                    }
+                    Pools::Sqlite { writer, .. } if members.is_empty() => {
+                        stored_out(writer.create(NewResource { tenant, kind, doc }).await?)
+                    }
+                    Pools::Sqlite { writer, .. } => {
+                        let out = writer
+                            .submit(Box::new(move |c, seqs| {
+                                Box::pin(async move {
+                                    let seq = seqs.get(c, tenant).await?;
+                                    lite::job_create(c, seq, tenant, kind, doc, members, policy)
+                                        .await
+                                        .map(JobOut::Stored)
+                                })
+                            }))
+                            .await?;
+                        stored_out(out)
+                    }
                 }
-                Pools::Sqlite { writer, .. } if members.is_empty() => {
-                    stored_out(writer.create(NewResource { tenant, kind, doc }).await?)
-                }
-                Pools::Sqlite { writer, .. } => {
-                    let out = writer
-                        .submit(Box::new(move |c, seqs| {
-                            Box::pin(async move {
-                                let seq = seqs.get(c, tenant).await?;
-                                lite::job_create(c, seq, tenant, kind, doc, members, policy).await.map(JobOut::Stored)
-                            })
-                        }))
-                        .await?;
-                    stored_out(out)
-                }
-            }
             }
             .await;
             if out.is_ok() {
@@ -1656,19 +1658,19 @@ impl ResourceStore for SqlStore {
         // bound by thread hand-offs, not by the writer, and contended groups made it retry.
         Box::pin(async move {
             let out: StoreResult<_> = async {
-            match &self.pools {
-                Pools::Postgres(pool) => {
-                    pg_job!(pool, tenant, |c, seq| pg::job_update(c, seq, tenant, kind, id, if_match, &f))
+                match &self.pools {
+                    Pools::Postgres(pool) => {
+                        pg_job!(pool, tenant, |c, seq| pg::job_update(c, seq, tenant, kind, id, if_match, &f))
+                    }
+                    Pools::Sqlite { writer, .. } if kind == Kind::User => {
+                        let update = UserUpdate { id: id.to_owned(), if_match, f };
+                        stored_out(writer.update_user(tenant, update).await?)
+                    }
+                    Pools::Sqlite { writer, .. } => {
+                        let update = UserUpdate { id: id.to_owned(), if_match, f };
+                        stored_out(writer.update_group(tenant, update).await?)
+                    }
                 }
-                Pools::Sqlite { writer, .. } if kind == Kind::User => {
-                    let update = UserUpdate { id: id.to_owned(), if_match, f };
-                    stored_out(writer.update_user(tenant, update).await?)
-                }
-                Pools::Sqlite { writer, .. } => {
-                    let update = UserUpdate { id: id.to_owned(), if_match, f };
-                    stored_out(writer.update_group(tenant, update).await?)
-                }
-            }
             }
             .await;
             if out.is_ok() {
@@ -1687,23 +1689,23 @@ impl ResourceStore for SqlStore {
     ) -> BoxFut<'a, StoreResult<()>> {
         Box::pin(async move {
             let out: StoreResult<_> = async {
-            match &self.pools {
-                Pools::Postgres(pool) => {
-                    pg_job!(pool, tenant, |c, seq| pg::job_delete(c, seq, tenant, kind, id, if_match))
+                match &self.pools {
+                    Pools::Postgres(pool) => {
+                        pg_job!(pool, tenant, |c, seq| pg::job_delete(c, seq, tenant, kind, id, if_match))
+                    }
+                    Pools::Sqlite { writer, .. } => {
+                        let id = id.to_owned();
+                        writer
+                            .submit(Box::new(move |c, seqs| {
+                                Box::pin(async move {
+                                    let seq = seqs.get(c, tenant).await?;
+                                    lite::job_delete(c, seq, tenant, kind, &id, if_match).await.map(|()| JobOut::Done)
+                                })
+                            }))
+                            .await?;
+                        Ok(())
+                    }
                 }
-                Pools::Sqlite { writer, .. } => {
-                    let id = id.to_owned();
-                    writer
-                        .submit(Box::new(move |c, seqs| {
-                            Box::pin(async move {
-                                let seq = seqs.get(c, tenant).await?;
-                                lite::job_delete(c, seq, tenant, kind, &id, if_match).await.map(|()| JobOut::Done)
-                            })
-                        }))
-                        .await?;
-                    Ok(())
-                }
-            }
             }
             .await;
             if out.is_ok() {
