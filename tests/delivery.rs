@@ -404,12 +404,11 @@ async fn two_targets_each_get_the_full_stream() {
 
     let events = log_after(&r.env, &r.tenant, start).await;
     assert_eq!(events.len(), 6 + 1 + 1 + 3 + 1);
-    let ha_first = wait_all(&sa, events.len(), &r.gw).await;
-    let hb_first = wait_all(&sb, events.len(), &r.gw).await;
+    wait_all(&sa, events.len(), &r.gw).await;
+    wait_all(&sb, events.len(), &r.gw).await;
     wait_drained(&r.env, &r.tenant, "lms-a", &r.gw).await;
     wait_drained(&r.env, &r.tenant, "lms-b", &r.gw).await;
     let (ha, hb) = (sa.hits(), sb.hits());
-    let _ = (ha_first, hb_first);
     verify_stream(&ha, &r.tenant, "lms-a", &events, true).unwrap_or_else(|e| panic!("lms-a: {e}"));
     verify_stream(&hb, &r.tenant, "lms-b", &events, true).unwrap_or_else(|e| panic!("lms-b: {e}"));
     assert!(ha.iter().all(|h| h.signature.is_none()), "lms-a has no signing credential");
@@ -855,8 +854,7 @@ async fn resync_replays_the_directory_then_follows_the_log() {
 
     let resync = env.cli_json(&["target", "resync", "--tenant", t, "lms"]).await;
     assert_eq!(resync["resync_running"], true, "{resync}");
-    let hits = sink
-        .wait("resync.finished", WAIT, |h| h.iter().any(|x| x.kind() == "resync.finished" && x.delivered()))
+    sink.wait("resync.finished", WAIT, |h| h.iter().any(|x| x.kind() == "resync.finished" && x.delivered()))
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", r.gw.log_tail(40)));
     // Let everything queued by the resync arrive.
@@ -868,7 +866,6 @@ async fn resync_replays_the_directory_then_follows_the_log() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s["resync_running"], false, "{s}");
-    drop(hits);
     let hits = sink.delivered();
     let lines: String = hits.iter().map(|h| format!("  {}\n", h.line())).collect();
 
@@ -1051,14 +1048,13 @@ async fn crash(backend: Backend, total: usize, kill_after: usize) {
 
     // Every user's upsert reaches the sink.
     let want: BTreeSet<&str> = acked.values().map(String::as_str).collect();
-    let hits = sink
-        .wait("a user.upserted for every acknowledged user", Duration::from_secs(120), |h| {
-            let got: BTreeSet<&str> =
-                h.iter().filter(|x| x.delivered() && x.kind() == "user.upserted").map(Hit::resource_id).collect();
-            want.is_subset(&got)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", r.gw.log_tail(40)));
+    sink.wait("a user.upserted for every acknowledged user", Duration::from_secs(120), |h| {
+        let got: BTreeSet<&str> =
+            h.iter().filter(|x| x.delivered() && x.kind() == "user.upserted").map(Hit::resource_id).collect();
+        want.is_subset(&got)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", r.gw.log_tail(40)));
     let events = log_after(&r.env, &r.tenant, 0).await;
     assert_eq!(events.len(), total + 1, "one change per user, and the warm-up group");
     // What the killed process had leased comes back when its lease runs out: at once on SQLite (one
@@ -1071,7 +1067,6 @@ async fn crash(backend: Backend, total: usize, kill_after: usize) {
     let s = wait_drained_for(&r.env, &r.tenant, "hook", &r.gw, drain).await;
     let drained_after_kill = killed_at.elapsed();
     assert_eq!(s["dead"], 0, "{s}");
-    drop(hits);
     let hits = sink.hits();
     let dups = verify_stream(&hits, &r.tenant, "hook", &events, false).unwrap_or_else(|e| panic!("{e}"));
     println!(

@@ -78,11 +78,25 @@ impl Deliverer {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let (done_tx, done_rx) = mpsc::channel::<(i64, i64, Finish)>(4 * self.settings.concurrency);
         let finisher = tokio::spawn(self.clone().finish_loop(done_rx));
+        let mut topped_up = false;
         loop {
             if *stop.borrow() {
                 break;
             }
             let free = permits.available_permits();
+            // Claim in batches: while deliveries are in flight, wait (briefly) for a quarter of the slots
+            // to free up. Every claim is a write (a commit on PostgreSQL), one per op would bound the rate.
+            let batch = (self.settings.concurrency / 4).max(1);
+            if free > 0 && free < batch && free < self.settings.concurrency && !topped_up {
+                topped_up = true;
+                tokio::select! {
+                    _ = signal.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            topped_up = false;
             let claimed = if free == 0 {
                 Vec::new()
             } else {
@@ -207,9 +221,17 @@ impl Deliverer {
     }
 }
 
-/// Publishes queue depth and dead-letter counts per target every few seconds.
+/// Publishes queue depth and dead-letter counts per target every few seconds, and refreshes the queue's
+/// statistics every 15 s.
 pub async fn queue_gauges(store: DynStore, mut stop: watch::Receiver<bool>) {
+    let mut tick = 0u64;
     loop {
+        tick += 1;
+        if tick % 3 == 0 {
+            if let Err(e) = store.maintain_queue().await {
+                tracing::warn!(error = %e, "queue maintenance failed");
+            }
+        }
         if let Ok(stats) = store.queue_stats().await {
             for s in stats {
                 let labels = [("tenant", s.tenant), ("target", s.target)];

@@ -246,6 +246,9 @@ pub trait DeliveryStore: Send + Sync {
     /// Puts dead operations back to pending, due now; returns how many.
     fn replay_dead(&self, f: OutboxFilter, now_ms: i64) -> BoxFut<'_, StoreResult<u64>>;
     fn queue_stats(&self) -> BoxFut<'_, StoreResult<Vec<QueueStats>>>;
+    /// Keeps the queue's planner statistics fresh (PostgreSQL: `ANALYZE outbox`; the table swings from
+    /// empty to large in seconds, and stale statistics made claims 10× slower).
+    fn maintain_queue(&self) -> BoxFut<'_, StoreResult<()>>;
     /// Drops every lease (a single-instance restart: nothing else can hold one).
     fn release_leases(&self) -> BoxFut<'_, StoreResult<()>>;
 

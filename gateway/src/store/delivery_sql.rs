@@ -602,20 +602,37 @@ impl DeliveryStore for SqlStore {
         Box::pin(async move {
             match &self.pools {
                 Pools::Postgres(pool) => {
-                    let sql = format!(
-                        "WITH c AS ({CLAIMABLE} FOR UPDATE OF o SKIP LOCKED) UPDATE outbox SET lease_owner = $3, \
-                         lease_until = $4 FROM c WHERE outbox.pk = c.pk \
-                         RETURNING outbox.pk, outbox.target_pk, outbox.op_id, outbox.okey, outbox.seq, outbox.op, \
-                         outbox.attempts, outbox.created_ms"
+                    // First among the oldest due operations only (a window read in pk order): PostgreSQL's
+                    // planner, with a queue table's ever-stale statistics, otherwise evaluates the ordering
+                    // probes for every pending row before sorting. An empty window result falls back to the
+                    // whole queue, so a backlog of blocked operations cannot hide deliverable ones.
+                    let windowed = CLAIMABLE.replacen(
+                        "FROM outbox o WHERE",
+                        "FROM (SELECT * FROM outbox WHERE state = 'pending' AND next_at <= $1 AND lease_until < $1 \
+                         ORDER BY pk LIMIT $5) w JOIN outbox o ON o.pk = w.pk WHERE",
+                        1,
                     );
-                    let rows = query(sqlx::AssertSqlSafe(sql))
-                        .bind(now_ms)
-                        .bind(limit)
-                        .bind(&owner)
-                        .bind(now_ms + lease_ms)
-                        .fetch_all(pool)
-                        .await?;
-                    let mut out = rows.iter().map(claimed_from).collect::<StoreResult<Vec<_>>>()?;
+                    let mut out = Vec::new();
+                    for claimable in [windowed, CLAIMABLE.to_owned()] {
+                        let sql = format!(
+                            "WITH c AS ({claimable} FOR UPDATE OF o SKIP LOCKED) UPDATE outbox SET lease_owner = $3, \
+                             lease_until = $4 FROM c WHERE outbox.pk = c.pk AND $5 = $5 \
+                             RETURNING outbox.pk, outbox.target_pk, outbox.op_id, outbox.okey, outbox.seq, outbox.op, \
+                             outbox.attempts, outbox.created_ms"
+                        );
+                        let rows = query(sqlx::AssertSqlSafe(sql))
+                            .bind(now_ms)
+                            .bind(limit)
+                            .bind(&owner)
+                            .bind(now_ms + lease_ms)
+                            .bind((limit * 4).max(256))
+                            .fetch_all(pool)
+                            .await?;
+                        out = rows.iter().map(claimed_from).collect::<StoreResult<Vec<_>>>()?;
+                        if !out.is_empty() {
+                            break;
+                        }
+                    }
                     out.sort_by_key(|o| o.pk);
                     Ok(out)
                 }
@@ -824,6 +841,15 @@ impl DeliveryStore for SqlStore {
                     })
                     .collect()
             })
+        })
+    }
+
+    fn maintain_queue(&self) -> BoxFut<'_, StoreResult<()>> {
+        Box::pin(async move {
+            if let Pools::Postgres(pool) = &self.pools {
+                query("ANALYZE outbox").execute(pool).await?;
+            }
+            Ok(())
         })
     }
 
