@@ -136,6 +136,10 @@ if [[ -n "${WEBHOOK_SINK_PORT:-}" ]]; then
   "$GATEWAY_BIN" target add --database-url "$DB_URL" --tenant bench --name hook --plugin webhook \
     --config "{\"url\":\"http://127.0.0.1:$WEBHOOK_SINK_PORT/hook\"}" \
     --allow-host "http://127.0.0.1:$WEBHOOK_SINK_PORT" --allow-http --allow-private >/dev/null || die "target add failed"
+  if [[ "${WEBHOOK_PAUSED:-0}" == 1 ]]; then
+    # Translate and queue only (no delivery): separates the dispatcher's cost from the deliveries'.
+    "$GATEWAY_BIN" target pause --database-url "$DB_URL" --tenant bench hook >/dev/null
+  fi
   log "webhook target attached (sink on port $WEBHOOK_SINK_PORT)"
 fi
 

@@ -123,8 +123,11 @@ impl Deliverer {
                 // Every finished delivery and every queued operation signals; the timer covers retries
                 // coming due (and operations queued by other instances without NOTIFY).
                 let wait = if got == 0 && permits.available_permits() > 0 {
+                    // Operations already due but not claimable are leased, blocked behind an earlier one
+                    // of their resource or paused: a finished delivery (signalled) or a resume frees them,
+                    // not the clock. Only a retry coming due is worth waking for.
                     match self.store.next_due().await {
-                        Ok(Some(due)) => (due - now_ms()).clamp(50, 1000) as u64,
+                        Ok(Some(due)) if due > now_ms() => (due - now_ms()).clamp(50, 1000) as u64,
                         _ => 1000,
                     }
                 } else {
@@ -227,10 +230,10 @@ pub async fn queue_gauges(store: DynStore, mut stop: watch::Receiver<bool>) {
     let mut tick = 0u64;
     loop {
         tick += 1;
-        if tick % 3 == 0 {
-            if let Err(e) = store.maintain_queue().await {
-                tracing::warn!(error = %e, "queue maintenance failed");
-            }
+        if tick.is_multiple_of(3)
+            && let Err(e) = store.maintain_queue().await
+        {
+            tracing::warn!(error = %e, "queue maintenance failed");
         }
         if let Ok(stats) = store.queue_stats().await {
             for s in stats {

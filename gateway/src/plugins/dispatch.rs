@@ -20,6 +20,8 @@ const BATCH: i64 = 200;
 /// Resources replayed per resync step.
 const RESYNC_PAGE: i64 = 100;
 const LEASE_MS: i64 = 30_000;
+/// How long a wake-up waits for more changes before translating.
+const GATHER: Duration = Duration::from_millis(25);
 
 pub struct Dispatcher {
     store: DynStore,
@@ -69,7 +71,12 @@ impl Dispatcher {
             }
             if !progressed {
                 tokio::select! {
-                    _ = signal.notified() => {}
+                    _ = signal.notified() => {
+                        // Let the writes of the next few milliseconds gather: under load one step then
+                        // translates and commits a batch instead of one change per SCIM request, which
+                        // keeps the dispatcher off the database writer's back.
+                        tokio::time::sleep(GATHER).await;
+                    }
                     _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
                     _ = stop.changed() => {}
                 }

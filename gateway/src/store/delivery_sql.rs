@@ -636,16 +636,25 @@ impl DeliveryStore for SqlStore {
                     out.sort_by_key(|o| o.pk);
                     Ok(out)
                 }
-                Pools::Sqlite { .. } => {
+                Pools::Sqlite { read, .. } => {
+                    // One process owns a SQLite database and it has one delivery loop: the candidates are
+                    // found on a reader (a scan of the queue must not hold the writer that SCIM requests
+                    // wait for), then leased by pk through the writer, re-checking that they are still free.
+                    let candidates: Vec<i64> = query_scalar(CLAIMABLE).bind(now_ms).bind(limit).fetch_all(read).await?;
+                    if candidates.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let list = candidates.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
                     let rows = write_tx!(self, Vec<ClaimedOp>, |c| {
+                        // The list is integers formatted here, not input.
                         let sql = format!(
-                            "UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE pk IN ({CLAIMABLE}) {CLAIM_RETURNING}"
+                            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE pk IN ({list}) \
+                             AND state = 'pending' AND lease_until < $3 {CLAIM_RETURNING}"
                         );
                         let rows = query(sqlx::AssertSqlSafe(sql))
-                            .bind(now_ms)
-                            .bind(limit)
                             .bind(&owner)
                             .bind(now_ms + lease_ms)
+                            .bind(now_ms)
                             .fetch_all(&mut *c)
                             .await?;
                         rows.iter().map(claimed_from).collect::<StoreResult<Vec<_>>>()?
