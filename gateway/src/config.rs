@@ -41,6 +41,9 @@ pub struct Config {
     pub max_attempts: i64,
     /// Run the dispatcher and delivery workers in `serve` (set false for an API-only instance).
     pub delivery: bool,
+    /// While SCIM requests are arriving, translation and delivery keep to this share of the time and
+    /// catch up when the traffic stops (1 = no pacing).
+    pub background_share: f64,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             retry_cap_ms: 300_000,
             max_attempts: 15,
             delivery: true,
+            background_share: 0.1,
         }
     }
 }

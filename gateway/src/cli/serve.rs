@@ -51,6 +51,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             let targets = Targets::new(store.clone(), secrets.clone());
             let delivery = DeliverySettings {
                 concurrency: cfg.delivery_concurrency.max(1),
+                background_share: cfg.background_share,
                 lease_ms: 120_000,
                 retry: RetryPolicy {
                     base_ms: cfg.retry_base_ms,
@@ -58,7 +59,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                     max_attempts: cfg.max_attempts,
                 },
             };
-            let dispatcher = Dispatcher::new(store.clone(), registry.clone(), targets.clone(), owner.clone());
+            let dispatcher =
+                Dispatcher::new(store.clone(), registry.clone(), targets.clone(), owner.clone(), cfg.background_share);
             let deliverer = Deliverer::new(store.clone(), registry, targets, owner.clone(), delivery);
             workers.push(tokio::spawn(dispatcher.run(stop_rx.clone())));
             workers.push(tokio::spawn(deliverer.run(stop_rx.clone())));

@@ -55,6 +55,9 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
+    if req.path().starts_with("/scim/") {
+        crate::outbox::pacing::SCIM_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let method = req.method().as_str().to_owned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", http.method = %method, http.route = %route, tenant = tracing::field::Empty, http.status = tracing::field::Empty, duration_ms = tracing::field::Empty);

@@ -5,6 +5,8 @@
 //! dead-lettered with its reason. Leases make a crashed worker's operations deliverable again, and on
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances share the queue.
 
+pub mod pacing;
+
 use crate::plugins::runtime::{CallError, Outcome};
 use crate::plugins::{Registry, Targets, convert, now_ms};
 use crate::store::DynStore;
@@ -44,13 +46,15 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     pub concurrency: usize,
+    /// Share of the time background work keeps to while SCIM requests are arriving (1 = no pacing).
+    pub background_share: f64,
     pub lease_ms: i64,
     pub retry: RetryPolicy,
 }
 
 impl Default for DeliverySettings {
     fn default() -> Self {
-        DeliverySettings { concurrency: 64, lease_ms: 120_000, retry: RetryPolicy::default() }
+        DeliverySettings { concurrency: 64, background_share: 0.1, lease_ms: 120_000, retry: RetryPolicy::default() }
     }
 }
 
@@ -78,7 +82,9 @@ impl Deliverer {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let (done_tx, done_rx) = mpsc::channel::<(i64, i64, Finish)>(4 * self.settings.concurrency);
         let finisher = tokio::spawn(self.clone().finish_loop(done_rx));
+        let pacer = pacing::Pacer::new(self.settings.background_share);
         let mut topped_up = false;
+        let mut batch_started = std::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
@@ -97,10 +103,22 @@ impl Deliverer {
                 continue;
             }
             topped_up = false;
+            // While SCIM is busy, rest in proportion to the time the last batch kept the workers busy.
+            if pacer.scim_busy() {
+                pacer.rest(batch_started.elapsed().min(Duration::from_millis(100))).await;
+            }
+            batch_started = std::time::Instant::now();
+            let free = permits.available_permits();
+            let free = if pacer.scim_busy() { free.min(batch) } else { free };
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match self.store.claim_ops(&self.owner, now_ms(), self.settings.lease_ms, free.min(256) as i64).await {
+                let busy = pacer.scim_busy();
+                match self
+                    .store
+                    .claim_ops(&self.owner, now_ms(), self.settings.lease_ms, free.min(256) as i64, busy)
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim operations");

@@ -29,6 +29,7 @@ pub struct Dispatcher {
     targets: Arc<Targets>,
     owner: String,
     leases: Mutex<HashMap<i64, i64>>,
+    pacer: crate::outbox::pacing::Pacer,
 }
 
 enum Step {
@@ -38,8 +39,15 @@ enum Step {
 }
 
 impl Dispatcher {
-    pub fn new(store: DynStore, registry: Arc<Registry>, targets: Arc<Targets>, owner: String) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { store, registry, targets, owner, leases: Mutex::new(HashMap::new()) })
+    pub fn new(
+        store: DynStore,
+        registry: Arc<Registry>,
+        targets: Arc<Targets>,
+        owner: String,
+        background_share: f64,
+    ) -> Arc<Dispatcher> {
+        let pacer = crate::outbox::pacing::Pacer::new(background_share);
+        Arc::new(Dispatcher { store, registry, targets, owner, leases: Mutex::new(HashMap::new()), pacer })
     }
 
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -61,11 +69,15 @@ impl Dispatcher {
                 self.registry.refresh().await;
             }
             // Paused targets keep translating (their operations queue up); only delivery stops.
+            let worked = Instant::now();
             let steps = futures_util::future::join_all(
                 rows.iter_mut().filter(|t| t.parked_seq.is_none()).map(|t| self.step(t)),
             )
             .await;
             let progressed = steps.iter().any(|s| matches!(s, Step::Progress));
+            if progressed {
+                self.pacer.rest(worked.elapsed()).await;
+            }
             if steps.iter().any(|s| matches!(s, Step::Reload)) {
                 loaded = None;
             }

@@ -229,13 +229,15 @@ pub trait DeliveryStore: Send + Sync {
     ) -> BoxFut<'a, StoreResult<Option<String>>>;
 
     /// Leases up to `limit` deliverable operations: pending, due, not leased, not behind an earlier
-    /// pending operation of the same (target, key), target not paused.
+    /// pending operation of the same (target, key), target not paused. `shared_writer`: SCIM writes are
+    /// arriving, so avoid holding the (SQLite) writer during the search.
     fn claim_ops<'a>(
         &'a self,
         owner: &'a str,
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
+        shared_writer: bool,
     ) -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>>;
     /// Records delivery outcomes (only for rows this owner still leases); returns how many applied.
     fn finish_ops<'a>(&'a self, owner: &'a str, done: Vec<(i64, i64, Finish)>) -> BoxFut<'a, StoreResult<u64>>;

@@ -597,6 +597,7 @@ impl DeliveryStore for SqlStore {
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
+        shared_writer: bool,
     ) -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>> {
         let owner = owner.to_owned();
         Box::pin(async move {
@@ -637,9 +638,29 @@ impl DeliveryStore for SqlStore {
                     Ok(out)
                 }
                 Pools::Sqlite { read, .. } => {
-                    // One process owns a SQLite database and it has one delivery loop: the candidates are
-                    // found on a reader (a scan of the queue must not hold the writer that SCIM requests
-                    // wait for), then leased by pk through the writer, re-checking that they are still free.
+                    // One process owns a SQLite database and it has one delivery loop. With SCIM requests
+                    // arriving, the candidates are found on a reader (a scan of the queue must not hold the
+                    // writer those requests wait for), then leased by pk through the writer, re-checking
+                    // that they are still free. Otherwise one statement through the writer is faster
+                    // (measured 2,447 vs 1,537 ops/s).
+                    if !shared_writer {
+                        let rows = write_tx!(self, Vec<ClaimedOp>, |c| {
+                            let sql = format!(
+                                "UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE pk IN ({CLAIMABLE}) {CLAIM_RETURNING}"
+                            );
+                            let rows = query(sqlx::AssertSqlSafe(sql))
+                                .bind(now_ms)
+                                .bind(limit)
+                                .bind(&owner)
+                                .bind(now_ms + lease_ms)
+                                .fetch_all(&mut *c)
+                                .await?;
+                            rows.iter().map(claimed_from).collect::<StoreResult<Vec<_>>>()?
+                        })?;
+                        let mut rows = rows;
+                        rows.sort_by_key(|o| o.pk);
+                        return Ok(rows);
+                    }
                     let candidates: Vec<i64> = query_scalar(CLAIMABLE).bind(now_ms).bind(limit).fetch_all(read).await?;
                     if candidates.is_empty() {
                         return Ok(Vec::new());
