@@ -129,7 +129,7 @@ async fn translate(
         policy: Arc::new(Policy::new(&[], false, false).map_err(anyhow::Error::msg)?),
         credentials: Arc::new(HashMap::new()),
     };
-    let overlay = KvOverlay::new();
+    let overlay = Arc::new(KvOverlay::new());
     let changes: Vec<_> =
         (0..64).map(|i| convert::change(&user_change(i))).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
     let mut micros = Vec::with_capacity(calls);

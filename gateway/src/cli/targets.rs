@@ -215,14 +215,7 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
             print(&a.add_target(&tenant, spec).await?)
         }
         TargetCommand::List { tenant } => print(&a.list_targets(tenant.as_deref()).await?),
-        TargetCommand::Status { tenant, name } => {
-            let t = a.target(&tenant, &name).await?;
-            let mut v = serde_json::to_value(&t)?;
-            if let Some(o) = v.as_object_mut() {
-                o.insert("state".into(), t.state().into());
-            }
-            print(&v)
-        }
+        TargetCommand::Status { tenant, name } => print(&a.target(&tenant, &name).await?.status_json()),
         TargetCommand::Pause { tenant, name } => act(tenant, name, TargetAction::Pause).await,
         TargetCommand::Resume { tenant, name } => act(tenant, name, TargetAction::Resume).await,
         TargetCommand::Retry { tenant, name } => act(tenant, name, TargetAction::Retry).await,

@@ -95,12 +95,7 @@ async fn get_target(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let a = authorize(&state, &req)?;
-    let t = a.target(&path.0, &path.1).await?;
-    let mut v = serde_json::to_value(&t).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("state".into(), t.state().into());
-    }
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(a.target(&path.0, &path.1).await?.status_json()))
 }
 
 async fn delete_target(

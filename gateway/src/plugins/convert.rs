@@ -291,10 +291,6 @@ pub fn op_from_json(text: &str) -> Result<Operation, String> {
     serde_json::from_str::<OpJ>(text).map(from_j).map_err(|e| format!("stored operation does not parse: {e}"))
 }
 
-pub fn op_from_value(v: &Value) -> Result<Operation, String> {
-    OpJ::deserialize(v).map(from_j).map_err(|e| format!("operation does not parse: {e}"))
-}
-
 /// Approximate size of an operation (its strings), for the output limit.
 pub fn op_size(op: &Operation) -> usize {
     match op {

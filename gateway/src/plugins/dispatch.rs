@@ -175,7 +175,7 @@ impl Dispatcher {
                 return self.commit(t, out).await;
             }
         };
-        let mut overlay = KvOverlay::new();
+        let mut overlay = Arc::new(KvOverlay::new());
         let mut complete = true;
         for (ev, id_prefix) in &events {
             let change = match convert::change(ev) {
@@ -204,7 +204,9 @@ impl Dispatcher {
                             op: convert::op_to_json(op),
                         });
                     }
-                    overlay.extend(writes);
+                    if !writes.is_empty() {
+                        Arc::make_mut(&mut overlay).extend(writes);
+                    }
                     if ev.seq > 0 {
                         out.new_cursor = ev.seq;
                     }
@@ -230,7 +232,7 @@ impl Dispatcher {
         if out.ops.is_empty() && out.park.is_none() && out.new_cursor == out.old_cursor && out.resync.is_none() {
             return Step::Idle;
         }
-        out.kv = overlay.into_iter().collect();
+        out.kv = Arc::unwrap_or_clone(overlay).into_iter().collect();
         metrics::counter!("outbox_queued_total", &labels).increment(out.ops.len() as u64);
         self.commit(t, out).await
     }

@@ -119,8 +119,9 @@ pub async fn run(rt: &Runtime, plugin: &Compiled, dir: &Path) -> Result<Vec<Fixt
             policy: Arc::new(Policy::new(&[], false, false).map_err(|e| e.to_string())?),
             credentials: Arc::new(HashMap::new()),
         };
-        let (result, stats) =
-            rt.translate(plugin, &env, &KvOverlay::new(), change, format!("fixture-{name}"), fx.now_unix_ms).await;
+        let (result, stats) = rt
+            .translate(plugin, &env, &Arc::new(KvOverlay::new()), change, format!("fixture-{name}"), fx.now_unix_ms)
+            .await;
         let (passed, message) = match (result, fx.expect, fx.expect_error) {
             (Ok((ops, _)), Some(expect), _) => {
                 let got: Vec<Value> = ops.iter().map(|o| normalize(&convert::op_to_value(o))).collect();

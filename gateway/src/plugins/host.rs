@@ -51,7 +51,7 @@ pub struct CallState {
     egress: Arc<Egress>,
     budget: Budget,
     /// kv writes of earlier changes in the same dispatch batch.
-    kv_base: KvOverlay,
+    kv_base: Arc<KvOverlay>,
     /// kv writes of this call.
     kv_writes: KvOverlay,
     logs: u32,
@@ -62,7 +62,7 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(rt: &Runtime, env: CallEnv, kv_base: KvOverlay, translate: bool, budget: Budget) -> CallState {
+    pub fn new(rt: &Runtime, env: CallEnv, kv_base: Arc<KvOverlay>, translate: bool) -> CallState {
         let l = &rt.limits;
         CallState {
             limiter: Limiter {
@@ -78,7 +78,7 @@ impl CallState {
             translate,
             limits: l.clone(),
             egress: rt.egress.clone(),
-            budget,
+            budget: Budget::new(rt.egress.limits()),
             kv_base,
             kv_writes: KvOverlay::new(),
             logs: 0,
@@ -178,7 +178,7 @@ impl kv::Host for CallState {
                 .collect(),
             None => Default::default(),
         };
-        for layer in [&self.kv_base, &self.kv_writes] {
+        for layer in [&*self.kv_base, &self.kv_writes] {
             for (k, v) in layer.range(prefix.clone()..) {
                 if !k.starts_with(&prefix) {
                     break;

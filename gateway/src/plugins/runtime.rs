@@ -3,7 +3,7 @@
 //! `Store` per call from a pre-instantiated component, under fuel, wall-clock, memory, table, instance,
 //! output and log limits. A trap fails only its own call.
 
-use super::egress::{Budget, Egress, Limits as EgressLimits, Policy};
+use super::egress::{Egress, Limits as EgressLimits, Policy};
 use super::host::CallState;
 use crate::store::DynStore;
 use sha2::{Digest, Sha256};
@@ -302,14 +302,8 @@ impl Runtime {
         Ok(Compiled { sha256: sha, world: world.to_owned(), size: wasm.len(), pre })
     }
 
-    fn store(&self, env: &CallEnv, overlay: Option<KvOverlay>, translate: bool) -> Store<CallState> {
-        let state = CallState::new(
-            self,
-            env.clone(),
-            overlay.unwrap_or_default(),
-            translate,
-            Budget::new(&EgressLimits::default()),
-        );
+    fn store(&self, env: &CallEnv, overlay: Arc<KvOverlay>, translate: bool) -> Store<CallState> {
+        let state = CallState::new(self, env.clone(), overlay, translate);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store
@@ -326,18 +320,19 @@ impl Runtime {
     }
 
     /// Runs `translate`. On success returns the operations and this call's kv writes (to add to the
-    /// batch's overlay); `overlay` is what earlier changes of the batch wrote.
+    /// batch's overlay); `overlay` is what earlier changes of the batch wrote (shared with the call, not
+    /// copied: the caller's `Arc::make_mut` after the call finds it unshared again).
     pub async fn translate(
         &self,
         plugin: &Compiled,
         env: &CallEnv,
-        overlay: &KvOverlay,
+        overlay: &Arc<KvOverlay>,
         change: Change,
         correlation_id: String,
         now_ms: u64,
     ) -> (Result<(Vec<Operation>, KvOverlay), CallError>, CallStats) {
         let started = Instant::now();
-        let mut store = self.store(env, Some(overlay.clone()), true);
+        let mut store = self.store(env, overlay.clone(), true);
         let fuel = self.limits.translate_fuel;
         let _ = store.set_fuel(fuel);
         store.set_epoch_deadline(self.limits.translate_ticks);
@@ -370,7 +365,7 @@ impl Runtime {
         now_ms: u64,
     ) -> (Result<(Outcome, KvOverlay), CallError>, CallStats) {
         let started = Instant::now();
-        let mut store = self.store(env, None, false);
+        let mut store = self.store(env, Arc::default(), false);
         let fuel = self.limits.deliver_fuel;
         let _ = store.set_fuel(fuel);
         // Yield to tokio at every tick instead of trapping: waiting on HTTP costs nothing, CPU-bound
@@ -469,8 +464,4 @@ fn check_ops(ops: &[Operation], limits: &CallLimits) -> Result<(), CallError> {
         )));
     }
     Ok(())
-}
-
-pub fn engine_of(rt: &Runtime) -> &Engine {
-    &rt.engine
 }

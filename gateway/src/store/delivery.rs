@@ -62,6 +62,15 @@ pub struct TargetRow {
 }
 
 impl TargetRow {
+    /// The target as `target status` and the admin API show it: the row plus its computed `state`.
+    pub fn status_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("state".into(), self.state().into());
+        }
+        v
+    }
+
     pub fn state(&self) -> &'static str {
         if self.paused {
             "paused"

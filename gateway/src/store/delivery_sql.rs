@@ -190,6 +190,11 @@ const CLAIMABLE: &str = "SELECT o.pk FROM outbox o WHERE o.state = 'pending' AND
      AND EXISTS (SELECT 1 FROM targets t WHERE t.pk = o.target_pk AND t.paused = 0) \
      ORDER BY o.pk LIMIT $2";
 
+/// Row keys as an SQL list (`1,2,3`): integers formatted here, never input, so safe to splice.
+fn pk_list(pks: &[i64]) -> String {
+    pks.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
 const CLAIM_RETURNING: &str = "RETURNING pk, target_pk, op_id, okey, seq, op, attempts, created_ms";
 
 fn outbox_where(f: &OutboxFilter) -> String {
@@ -640,47 +645,33 @@ impl DeliveryStore for SqlStore {
                 Pools::Sqlite { read, .. } => {
                     // One process owns a SQLite database and it has one delivery loop. With SCIM requests
                     // arriving, the candidates are found on a reader (a scan of the queue must not hold the
-                    // writer those requests wait for), then leased by pk through the writer, re-checking
-                    // that they are still free. Otherwise one statement through the writer is faster
-                    // (measured 2,447 vs 1,537 ops/s).
-                    if !shared_writer {
-                        let rows = write_tx!(self, Vec<ClaimedOp>, |c| {
-                            let sql = format!(
-                                "UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE pk IN ({CLAIMABLE}) {CLAIM_RETURNING}"
-                            );
-                            let rows = query(sqlx::AssertSqlSafe(sql))
-                                .bind(now_ms)
-                                .bind(limit)
-                                .bind(&owner)
-                                .bind(now_ms + lease_ms)
-                                .fetch_all(&mut *c)
-                                .await?;
-                            rows.iter().map(claimed_from).collect::<StoreResult<Vec<_>>>()?
-                        })?;
-                        let mut rows = rows;
-                        rows.sort_by_key(|o| o.pk);
-                        return Ok(rows);
-                    }
-                    let candidates: Vec<i64> = query_scalar(CLAIMABLE).bind(now_ms).bind(limit).fetch_all(read).await?;
-                    if candidates.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let list = candidates.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-                    let rows = write_tx!(self, Vec<ClaimedOp>, |c| {
-                        // The list is integers formatted here, not input.
+                    // writer those requests wait for) and leased by pk through the writer, re-checking that
+                    // they are still free. Otherwise the search runs inside the one write statement, which
+                    // is faster (measured 2,447 vs 1,537 ops/s).
+                    let selection = if shared_writer {
+                        let candidates: Vec<i64> =
+                            query_scalar(CLAIMABLE).bind(now_ms).bind(limit).fetch_all(read).await?;
+                        if candidates.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        format!("SELECT pk FROM outbox WHERE pk IN ({}) LIMIT $2", pk_list(&candidates))
+                    } else {
+                        CLAIMABLE.to_owned()
+                    };
+                    let mut rows = write_tx!(self, Vec<ClaimedOp>, |c| {
                         let sql = format!(
-                            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE pk IN ({list}) \
-                             AND state = 'pending' AND lease_until < $3 {CLAIM_RETURNING}"
+                            "UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE pk IN ({selection}) \
+                             AND state = 'pending' AND lease_until < $1 {CLAIM_RETURNING}"
                         );
                         let rows = query(sqlx::AssertSqlSafe(sql))
+                            .bind(now_ms)
+                            .bind(limit)
                             .bind(&owner)
                             .bind(now_ms + lease_ms)
-                            .bind(now_ms)
                             .fetch_all(&mut *c)
                             .await?;
                         rows.iter().map(claimed_from).collect::<StoreResult<Vec<_>>>()?
                     })?;
-                    let mut rows = rows;
                     rows.sort_by_key(|o| o.pk);
                     Ok(rows)
                 }
@@ -707,9 +698,7 @@ impl DeliveryStore for SqlStore {
                     })
                     .collect();
                 for chunk in plain.chunks(500) {
-                    let list = chunk.iter().map(|pk| pk.to_string()).collect::<Vec<_>>().join(",");
-                    // The list is integers formatted here, not input.
-                    let sql = format!("DELETE FROM outbox WHERE lease_owner = $1 AND pk IN ({list})");
+                    let sql = format!("DELETE FROM outbox WHERE lease_owner = $1 AND pk IN ({})", pk_list(chunk));
                     applied += query(sqlx::AssertSqlSafe(sql)).bind(&owner).execute(&mut *c).await?.rows_affected();
                 }
                 for (pk, target_pk, finish) in &done {
