@@ -2,6 +2,7 @@
 # Builds the WebAssembly plugins in plugins/ and writes them as components to
 # ${SCIMGW_PLUGINS_DIR:-$SCIMGW_CACHE/plugins}/<name>.wasm:
 #   webhook, template                                              (the plugins we ship)
+#   ispring                                                        (the iSpring Learn target)
 #   loop, alloc, panic, forbidden-host, wrong-world, bad-import    (misbehaving plugins for the host's tests)
 #   probe                                                          (kv, directory and remote ids for the tests)
 #
@@ -24,6 +25,7 @@ WASM_TARGET=wasm32-unknown-unknown
 # <component name>:<crate name with underscores, i.e. the core module's file name>
 PLUGINS=(
     webhook:scimgw_plugin_webhook
+    ispring:scimgw_plugin_ispring
     template:scimgw_plugin_template
     loop:misbehave_loop
     alloc:misbehave_alloc

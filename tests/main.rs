@@ -12,6 +12,7 @@ mod discovery;
 mod entra;
 mod errors;
 mod groups;
+mod ispring;
 mod paging;
 mod plugin_state;
 mod users;

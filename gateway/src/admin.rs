@@ -2,12 +2,13 @@
 //! plugin|target|outbox …`) and the admin API (`/admin/v1`).
 
 use crate::plugins::egress::Policy;
-use crate::plugins::runtime::Runtime;
+use crate::plugins::runtime::{CallEnv, CallError, Change, Event, KvOverlay, Runtime};
 use crate::plugins::secrets::SecretBox;
 use crate::plugins::{fixtures, now_ms};
 use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};
 use crate::store::{DynStore, StoreError};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,12 +123,15 @@ impl Admin {
         };
         Policy::new(&spec.allowed_hosts, spec.allow_http, spec.allow_private)
             .map_err(|e| AdminError::Invalid(format!("allowed hosts: {e}")))?;
+        self.check_config(&spec.plugin, &config).await?;
         let mut credentials = Vec::new();
         for (name, secret) in &spec.credentials {
             valid_name("credential", name)?;
             if secret.is_empty() {
                 return Err(AdminError::Invalid(format!("credential {name} is empty")));
             }
+            crate::plugins::egress::validate_credential(secret)
+                .map_err(|e| AdminError::Invalid(format!("credential {name}: {e}")))?;
             credentials.push((name.clone(), self.secrets.seal(secret)));
         }
         let t = NewTarget {
@@ -140,6 +144,51 @@ impl Admin {
             credentials,
         };
         Ok(self.store.create_target(tenant, t).await?)
+    }
+
+    /// Lets the plugin judge the configuration before the target exists: a dry `translate` of a
+    /// `resync-started` change (no state, no network) that answers `plugin-error.config` when the
+    /// configuration is wrong. Other outcomes are the plugin's business at run time.
+    async fn check_config(&self, plugin: &str, config: &Value) -> AdminResult<()> {
+        let Some((_, wasm)) = self.store.plugin_wasm(plugin).await? else { return Ok(()) };
+        let rt = self.rt.clone();
+        let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm))
+            .await
+            .map_err(|e| AdminError::Invalid(format!("plugin compilation panicked: {e}")))?
+            .map_err(|e| AdminError::Invalid(format!("plugin \"{plugin}\" cannot be loaded: {e}")))?;
+        let env = CallEnv {
+            tenant: String::new(),
+            tenant_pk: 0,
+            target: String::new(),
+            target_pk: 0,
+            config_json: config.to_string(),
+            store: None,
+            policy: Arc::new(Policy::new(&[], false, false).map_err(AdminError::Invalid)?),
+            credentials: Arc::new(HashMap::new()),
+        };
+        let change = Change { seq: 0, at: String::new(), resync: true, event: Event::ResyncStarted };
+        let (result, _) = self
+            .rt
+            .translate(&compiled, &env, &Arc::new(KvOverlay::new()), change, "config-check".into(), now_ms() as u64)
+            .await;
+        match result {
+            Err(CallError::Plugin(m)) if m.starts_with("configuration: ") => {
+                Err(AdminError::Invalid(format!("plugin \"{plugin}\" refused the configuration: {}", &m[15..])))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Replaces a target's configuration (checked by its plugin first). The dispatcher and delivery
+    /// pick it up within two seconds; changes already translated keep the operations they produced.
+    pub async fn configure_target(&self, tenant: &str, name: &str, config: Value) -> AdminResult<TargetRow> {
+        let t = self.target(tenant, name).await?;
+        if !config.is_object() {
+            return Err(AdminError::Invalid("target config must be a JSON object".into()));
+        }
+        self.check_config(&t.plugin, &config).await?;
+        self.store.set_target_config(t.pk, &config.to_string()).await?;
+        self.target(tenant, name).await
     }
 
     pub async fn list_targets(&self, tenant: Option<&str>) -> AdminResult<Vec<TargetRow>> {

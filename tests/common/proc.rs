@@ -34,42 +34,51 @@ fn profile_dir() -> PathBuf {
 /// `cargo build -p gateway --bin gateway` into the same target directory.
 pub fn gateway_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let profile = profile_dir();
-        let target = profile.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "gateway", "--bin", "gateway"]);
-        if profile.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
+    BIN.get_or_init(|| workspace_bin("gateway", "gateway")).clone()
+}
+
+/// The iSpring Learn simulator (`sims/ispring`), built like [`gateway_bin`].
+pub fn ispring_sim_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("ispring-sim", "ispring-sim")).clone()
+}
+
+/// Builds (or finds fresh) binary `bin` of workspace package `package` in this test's target directory
+/// and profile.
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    let profile = profile_dir();
+    let target = profile.parent().expect("target dir").to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if profile.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    cmd.env("CARGO_TARGET_DIR", &target).current_dir(workspace_root());
+    // What cargo set for this test process describes the tests crate; build scripts that watch these
+    // (ring's watches CARGO_MANIFEST_DIR) would otherwise rebuild, and the next `cargo test` back.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
+                .contains(&k.as_ref())
+            || ["CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&k.as_ref())
+        {
+            cmd.env_remove(k.as_ref());
         }
-        cmd.env("CARGO_TARGET_DIR", &target).current_dir(workspace_root());
-        // What cargo set for this test process describes the tests crate; build scripts that watch these
-        // (ring's watches CARGO_MANIFEST_DIR) would otherwise rebuild, and the next `cargo test` back.
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if k.starts_with("CARGO_PKG_")
-                || k.starts_with("CARGO_MANIFEST_")
-                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
-                    .contains(&k.as_ref())
-                || ["CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&k.as_ref())
-            {
-                cmd.env_remove(k.as_ref());
-            }
-        }
-        let started = Instant::now();
-        let out = cmd.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build -p gateway --bin gateway failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = profile.join("gateway");
-        assert!(bin.exists(), "{} was not built", bin.display());
-        eprintln!("gateway binary: {} (build check {:?})", bin.display(), started.elapsed());
-        bin
-    })
-    .clone()
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo build -p {package} --bin {bin} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = profile.join(bin);
+    assert!(path.exists(), "{} was not built", path.display());
+    eprintln!("{bin} binary: {} (build check {:?})", path.display(), started.elapsed());
+    path
 }
 
 /// Where `scripts/build-plugins.sh` put the plugin components.

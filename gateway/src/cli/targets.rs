@@ -88,6 +88,15 @@ pub enum TargetCommand {
         tenant: String,
         name: String,
     },
+    /// Replace a target's configuration (checked by its plugin first; in effect within 2 s).
+    Config {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        /// JSON object, inline or @file.json.
+        #[arg(long)]
+        config: String,
+    },
     /// Remove a target and its queue.
     Delete {
         #[arg(long)]
@@ -221,6 +230,9 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
         TargetCommand::Retry { tenant, name } => act(tenant, name, TargetAction::Retry).await,
         TargetCommand::Resync { tenant, name } => {
             act(tenant, name, action_of("resync").unwrap_or(TargetAction::Resync { now_ms: 0 })).await
+        }
+        TargetCommand::Config { tenant, name, config } => {
+            print(&a.configure_target(&tenant, &name, config_arg(&config)?).await?.status_json())
         }
         TargetCommand::Delete { tenant, name } => act(tenant, name, TargetAction::Delete).await,
     }

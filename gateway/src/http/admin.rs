@@ -108,6 +108,16 @@ async fn delete_target(
     Ok(HttpResponse::NoContent().finish())
 }
 
+async fn configure_target(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<serde_json::Value>,
+) -> ApiResult<HttpResponse> {
+    let a = authorize(&state, &req)?;
+    Ok(HttpResponse::Ok().json(a.configure_target(&path.0, &path.1, body.into_inner()).await?.status_json()))
+}
+
 async fn target_action(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -184,6 +194,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(get_target))
                     .route(web::delete().to(delete_target)),
             )
+            .route("/tenants/{tenant}/targets/{name}/config", web::put().to(configure_target))
             .route("/tenants/{tenant}/targets/{name}/{action}", web::post().to(target_action))
             .route("/tenants/{tenant}/outbox", web::get().to(list_outbox))
             .route("/tenants/{tenant}/outbox/replay", web::post().to(replay)),

@@ -56,7 +56,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     if req.path().starts_with("/scim/") {
-        crate::outbox::pacing::SCIM_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::outbox::pacing::scim_request();
     }
     let method = req.method().as_str().to_owned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());

@@ -3,40 +3,71 @@
 //! requests are arriving, the dispatcher and the delivery loop keep to a share of the time
 //! (`background_share`, default 0.1), and catch up at full speed when the traffic stops.
 
-use std::sync::Mutex;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// SCIM requests served by this process (counted by the HTTP layer).
-pub static SCIM_REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// The SCIM requests of this process (the HTTP layer records each through [`scim_request`]).
+static SCIM: Traffic = Traffic::new();
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+const RING: usize = 8;
 
-/// Requests per second above which SCIM counts as busy.
-const BUSY_RATE: f64 = 100.0;
-/// How often the request rate is re-sampled.
-const WINDOW: Duration = Duration::from_millis(200);
+/// SCIM counts as busy while the last [`BUSY_COUNT`] requests all started within [`BUSY_SPAN`]: a rate
+/// of 100 requests/s, noticed after four requests (a burst is paced from its first milliseconds, not
+/// after a sampling window) and forgotten 40 ms after the traffic slows down.
+const BUSY_COUNT: u64 = 4;
+const BUSY_SPAN: Duration = Duration::from_millis(40);
+
+/// Request count and the start times (µs since [`EPOCH`]) of the most recent requests, a ring indexed
+/// by request number: lock-free, two relaxed atomics per request.
+pub struct Traffic {
+    count: AtomicU64,
+    recent: [AtomicU64; RING],
+}
+
+impl Traffic {
+    const fn new() -> Traffic {
+        Traffic { count: AtomicU64::new(0), recent: [const { AtomicU64::new(0) }; RING] }
+    }
+
+    fn record(&self) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed);
+        self.recent[n as usize % RING].store(micros().max(1), Ordering::Relaxed);
+    }
+
+    fn busy(&self) -> bool {
+        let n = self.count.load(Ordering::Relaxed);
+        if n < BUSY_COUNT {
+            return false;
+        }
+        let oldest = self.recent[(n - BUSY_COUNT) as usize % RING].load(Ordering::Relaxed);
+        oldest != 0 && micros().saturating_sub(oldest) < BUSY_SPAN.as_micros() as u64
+    }
+}
+
+fn micros() -> u64 {
+    EPOCH.elapsed().as_micros() as u64
+}
+
+/// Records one SCIM request (called by the HTTP layer as a request starts).
+pub fn scim_request() {
+    SCIM.record();
+}
 
 pub struct Pacer {
     share: f64,
-    sample: Mutex<(Instant, u64, bool)>,
+    traffic: &'static Traffic,
 }
 
 impl Pacer {
     /// `share` in (0, 1]; 1 turns pacing off.
     pub fn new(share: f64) -> Pacer {
-        Pacer { share: share.clamp(0.01, 1.0), sample: Mutex::new((Instant::now(), 0, false)) }
+        Pacer { share: share.clamp(0.01, 1.0), traffic: &SCIM }
     }
 
-    /// Whether SCIM requests arrived faster than [`BUSY_RATE`] over the last window.
+    /// Whether SCIM requests are arriving at 100/s or more right now.
     pub fn scim_busy(&self) -> bool {
-        let Ok(mut s) = self.sample.lock() else { return false };
-        let now = Instant::now();
-        let elapsed = now.duration_since(s.0);
-        if elapsed >= WINDOW {
-            let count = SCIM_REQUESTS.load(Ordering::Relaxed);
-            let rate = (count.saturating_sub(s.1)) as f64 / elapsed.as_secs_f64();
-            *s = (now, count, rate > BUSY_RATE);
-        }
-        s.2
+        self.traffic.busy()
     }
 
     /// After `worked` of background work: while SCIM is busy, rest long enough that the work keeps to
@@ -59,18 +90,28 @@ mod tests {
 
     #[tokio::test]
     async fn rests_only_while_scim_is_busy() {
-        let p = Pacer::new(0.2);
+        let traffic: &'static Traffic = Box::leak(Box::new(Traffic::new()));
+        let p = Pacer { share: 0.2, traffic };
         // Idle: no rest.
+        tokio::time::sleep(BUSY_SPAN).await;
+        assert!(!p.scim_busy());
         let t = Instant::now();
         p.rest(Duration::from_millis(20)).await;
         assert!(t.elapsed() < Duration::from_millis(15));
-        // Busy: 1,000 requests within the window → rests 4× the work.
-        tokio::time::sleep(WINDOW).await;
-        SCIM_REQUESTS.fetch_add(1_000, Ordering::Relaxed);
+        // Three requests are not yet traffic; the fourth within 40 ms is.
+        for _ in 0..3 {
+            traffic.record();
+        }
+        assert!(!p.scim_busy());
+        traffic.record();
         assert!(p.scim_busy());
+        // Busy: rests 4× the work.
         let t = Instant::now();
         p.rest(Duration::from_millis(10)).await;
         assert!(t.elapsed() >= Duration::from_millis(39), "{:?}", t.elapsed());
-        assert!(!Pacer::new(1.0).scim_busy() || Pacer::new(1.0).share >= 1.0);
+        // Forgotten once the traffic stops.
+        tokio::time::sleep(BUSY_SPAN).await;
+        assert!(!p.scim_busy());
+        assert_eq!(Pacer::new(5.0).share, 1.0);
     }
 }

@@ -124,12 +124,29 @@ pub fn change(ev: &ChangeEvent) -> Result<Change, String> {
     Ok(Change { seq: ev.seq.max(0) as u64, at: ev.created_at.clone(), resync, event })
 }
 
-/// The ordering key of the operations a change produces: the resource it is about.
+/// The ordering key of a change: the resource it is about (`tenant` for the resync markers).
 pub fn ordering_key(ev: &ChangeEvent) -> String {
     match ev.resource_type.as_str() {
         "User" => format!("user:{}", ev.resource_id),
         "Group" => format!("group:{}", ev.resource_id),
         _ => "tenant".to_owned(),
+    }
+}
+
+/// The ordering key of one operation: operations with the same key are delivered one after the other in
+/// the order they were produced, different keys in parallel. An operation acting on one user is keyed
+/// by that user, whichever change produced it (a membership change on a group moves users: each user's
+/// moves must not overtake each other, nor the user's creation); a custom operation by the `resource` it
+/// names (`tenant` makes it a barrier, like the resync markers); anything else by the change's resource.
+pub fn op_ordering_key(op: &Operation, change_key: &str) -> String {
+    let user = |id: &str| format!("user:{id}");
+    match op {
+        Operation::UpsertUser(u) => user(&u.user_id),
+        Operation::DeactivateUser(id) | Operation::DeleteUser(id) => user(id),
+        Operation::AssignDepartment(m) | Operation::AddMember(m) | Operation::RemoveMember(m) => user(&m.user_id),
+        Operation::Enroll(e) | Operation::Unenroll(e) => user(&e.user_id),
+        Operation::Custom(c) if !c.resource.trim().is_empty() => c.resource.trim().to_owned(),
+        _ => change_key.to_owned(),
     }
 }
 

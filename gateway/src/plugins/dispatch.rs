@@ -17,6 +17,8 @@ use tokio::sync::watch;
 
 /// Changes translated per transaction.
 const BATCH: i64 = 200;
+/// The batch while SCIM requests are arriving: each step's transaction then holds the writer briefly.
+const BUSY_BATCH: i64 = 25;
 /// Resources replayed per resync step.
 const RESYNC_PAGE: i64 = 100;
 const LEASE_MS: i64 = 30_000;
@@ -124,7 +126,11 @@ impl Dispatcher {
         if t.resync.is_some() {
             return self.resync_step(t).await;
         }
-        let events = match self.store.changes(t.tenant_pk, t.cursor_seq, BATCH).await {
+        let events = match self
+            .store
+            .changes(t.tenant_pk, t.cursor_seq, if self.pacer.scim_busy() { BUSY_BATCH } else { BATCH })
+            .await
+        {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the change log");
@@ -199,7 +205,7 @@ impl Dispatcher {
                     for (i, op) in ops.iter().enumerate() {
                         out.ops.push(NewOp {
                             op_id: format!("{}-{}-{}", t.pk, id_prefix, i),
-                            okey: okey.clone(),
+                            okey: convert::op_ordering_key(op, &okey),
                             seq: ev.seq,
                             op: convert::op_to_json(op),
                         });

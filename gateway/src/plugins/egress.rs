@@ -19,6 +19,14 @@
 //! * **Credentials** are injected by the host from named secrets; the plugin never sees them
 //!   and may not set `Authorization`, `Host`, framing, hop-by-hop or `Proxy-*` headers, nor
 //!   the header the chosen [`Auth`] injects.
+//! * **OAuth2 client credentials**: a credential whose secret is a JSON object with
+//!   `"type": "oauth2-client-credentials"` (see [`validate_credential`]) is exchanged by the host
+//!   for an access token at its `tokenUrl`, which is sent as `Authorization: Bearer <token>`.
+//!   Tokens are cached per credential content and refreshed shortly before they expire; one
+//!   fetch serves all concurrent callers; a `401` from the LMS drops the token and the request is
+//!   resent once with a new one. The token request obeys the same policy, client, timeouts and
+//!   size caps as plugin requests, but does not consume the call's request [`Budget`] (neither
+//!   does the one resend after a `401`): each `send` costs exactly one request.
 //! * **Logging**: at most one `tracing::debug!` per request with method, `scheme://host:port`,
 //!   status (or error kind) and duration. Never header values, paths, queries or bodies.
 
@@ -86,7 +94,8 @@ impl fmt::Display for Method {
 /// *name*; the secret itself is looked up by the host and never enters guest memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
-    /// `Authorization: Bearer <secret>`.
+    /// `Authorization: Bearer <secret>`, or `Authorization: Bearer <access token>` when the
+    /// credential is an OAuth2 client-credentials credential (the host fetches the token).
     Bearer(String),
     /// `Authorization: Basic base64(<secret>)`; the secret is `user:password`.
     Basic(String),
@@ -664,6 +673,17 @@ fn auth_header(
 ) -> Result<(HeaderName, HeaderValue), EgressError> {
     let name = auth.credential_name();
     let secret = credentials.get(name).ok_or_else(|| EgressError::Denied(format!("unknown credential '{name}'")))?;
+    if parse_oauth2(secret).is_some() {
+        // `Egress::send` resolves bearer auth with an OAuth2 credential before getting here; the
+        // configuration itself (with the client secret) is never sent as a header value.
+        return Err(EgressError::Denied(match auth {
+            Auth::Bearer(_) => format!(
+                "credential '{name}' is an OAuth2 client-credentials credential; its access token \
+                 is obtained by the host"
+            ),
+            _ => oauth2_bearer_only(name),
+        }));
+    }
     let (header, value) = match auth {
         Auth::Bearer(_) => (reqwest::header::AUTHORIZATION, format!("Bearer {secret}")),
         Auth::Basic(_) => (
@@ -725,6 +745,290 @@ fn build_headers(
 }
 
 // ---------------------------------------------------------------------------------------------
+// OAuth2 client credentials
+// ---------------------------------------------------------------------------------------------
+
+/// `type` of a credential whose secret is an OAuth2 client-credentials configuration.
+pub const OAUTH2_CLIENT_CREDENTIALS: &str = "oauth2-client-credentials";
+
+/// Fields an OAuth2 client-credentials credential may have.
+const OAUTH2_FIELDS: &[&str] = &["type", "tokenUrl", "clientId", "clientSecret", "scope"];
+
+/// Error codes of RFC 6749 §5.2 that may be repeated in a message (anything else a token
+/// endpoint says is not shown).
+const OAUTH2_ERROR_CODES: &[&str] = &[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+];
+
+/// Lifetime assumed when the token endpoint does not send `expires_in`.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Tokens claiming a longer lifetime are refreshed after this long anyway.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// A parsed OAuth2 client-credentials credential. `Debug` shows the token endpoint only.
+#[derive(Clone, PartialEq, Eq)]
+struct OAuth2Credential {
+    token_url: Url,
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+}
+
+impl OAuth2Credential {
+    /// `application/x-www-form-urlencoded` body of the token request (RFC 6749 §4.4.2, client
+    /// authentication in the body as in §2.3.1).
+    fn token_request_body(&self) -> Vec<u8> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("client_secret", &self.client_secret);
+        if let Some(scope) = &self.scope {
+            form.append_pair("scope", scope);
+        }
+        form.finish().into_bytes()
+    }
+}
+
+impl fmt::Debug for OAuth2Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2Credential").field("token_url", &redact_url(self.token_url.as_str())).finish()
+    }
+}
+
+/// `Some` when `secret` claims to be an OAuth2 client-credentials credential (a JSON object whose
+/// `type` is [`OAUTH2_CLIENT_CREDENTIALS`]), with the parsed credential or why it is malformed;
+/// `None` for every other secret, which is used verbatim. Messages name fields, never values.
+fn parse_oauth2(secret: &str) -> Option<Result<OAuth2Credential, String>> {
+    let obj = json_object(secret)?;
+    if obj.get("type").and_then(serde_json::Value::as_str) != Some(OAUTH2_CLIENT_CREDENTIALS) {
+        return None;
+    }
+    Some(oauth2_from_object(&obj))
+}
+
+/// The secret as a JSON object, if it is one. Cheap for ordinary secrets (no leading `{`).
+fn json_object(secret: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    if !secret.trim_start().starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str(secret) {
+        Ok(serde_json::Value::Object(obj)) => Some(obj),
+        _ => None,
+    }
+}
+
+fn oauth2_from_object(obj: &serde_json::Map<String, serde_json::Value>) -> Result<OAuth2Credential, String> {
+    use serde_json::Value;
+    if let Some(unknown) = obj.keys().find(|k| !OAUTH2_FIELDS.contains(&k.as_str())) {
+        return Err(format!("unknown field {} (allowed: {})", shown(unknown), OAUTH2_FIELDS.join(", ")));
+    }
+    let text = |field: &str, required: bool| -> Result<Option<String>, String> {
+        match obj.get(field) {
+            None | Some(Value::Null) if required => Err(format!("{field} is missing")),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Err(format!("{field} is empty")),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("{field} must be a string")),
+        }
+    };
+    let token_url = text("tokenUrl", true)?.unwrap_or_default();
+    let client_id = text("clientId", true)?.unwrap_or_default();
+    let client_secret = text("clientSecret", true)?.unwrap_or_default();
+    let scope = text("scope", false)?;
+    let token_url = Url::parse(token_url.trim()).map_err(|e| format!("tokenUrl is not a valid URL: {e}"))?;
+    if !matches!(token_url.scheme(), "https" | "http") {
+        return Err("tokenUrl must be an https:// URL (or http:// where the target allows http)".to_string());
+    }
+    if !token_url.username().is_empty() || token_url.password().is_some() {
+        return Err("tokenUrl must not contain user info".to_string());
+    }
+    if token_url.host().is_none() {
+        return Err("tokenUrl has no host".to_string());
+    }
+    if token_url.fragment().is_some() {
+        return Err("tokenUrl must not contain a fragment".to_string());
+    }
+    Ok(OAuth2Credential { token_url, client_id, client_secret, scope })
+}
+
+/// Checks a credential's secret before it is stored. Ordinary secrets (anything that is not a
+/// JSON object claiming an OAuth2 type) are always accepted. A JSON object with
+/// `"type": "oauth2-client-credentials"` must have a string `tokenUrl` (absolute http(s) URL
+/// without user info or fragment), non-empty strings `clientId` and `clientSecret`, an optional
+/// non-empty string `scope`, and no other fields. A JSON object whose `type` mentions OAuth but
+/// is not exactly that (a typo) is refused too, since it would otherwise be sent verbatim as a
+/// secret. The error never contains the secret or any of its values.
+pub fn validate_credential(secret: &str) -> Result<(), String> {
+    if let Some(parsed) = parse_oauth2(secret) {
+        return parsed.map(drop).map_err(|e| format!("invalid {OAUTH2_CLIENT_CREDENTIALS} credential: {e}"));
+    }
+    if let Some(obj) = json_object(secret)
+        && let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str)
+        && kind.to_ascii_lowercase().contains("oauth")
+    {
+        return Err(format!(
+            "unsupported credential type {} (the supported OAuth2 type is \"{OAUTH2_CLIENT_CREDENTIALS}\")",
+            shown(kind)
+        ));
+    }
+    Ok(())
+}
+
+fn oauth2_bearer_only(name: &str) -> String {
+    format!("credential '{name}' is an OAuth2 client-credentials credential and can only be used with bearer auth")
+}
+
+/// An OAuth2 credential a request uses, with its token cache key.
+struct OAuth2Use<'a> {
+    name: &'a str,
+    credential: OAuth2Credential,
+    key: [u8; 32],
+}
+
+/// The OAuth2 credential `auth` names, if it names one. Other auth kinds with an OAuth2
+/// credential and malformed OAuth2 credentials are denied; unknown names are left to
+/// [`build_headers`] (which reports them).
+fn oauth2_for<'a>(
+    auth: Option<&'a Auth>,
+    credentials: &HashMap<String, String>,
+    allow_private: bool,
+) -> Result<Option<OAuth2Use<'a>>, EgressError> {
+    let Some(auth) = auth else { return Ok(None) };
+    let name = auth.credential_name();
+    let Some(secret) = credentials.get(name) else { return Ok(None) };
+    let Some(parsed) = parse_oauth2(secret) else { return Ok(None) };
+    let credential = parsed.map_err(|e| {
+        EgressError::Denied(format!("credential '{name}' is not a valid OAuth2 client-credentials credential: {e}"))
+    })?;
+    if !matches!(auth, Auth::Bearer(_)) {
+        return Err(EgressError::Denied(oauth2_bearer_only(name)));
+    }
+    Ok(Some(OAuth2Use { name, credential, key: token_cache_key(secret, allow_private) }))
+}
+
+/// Cache key of a credential's tokens: a hash of its whole content (token URL, client id and
+/// secret, scope), so a rotated or edited credential never gets a stale token, and of whether
+/// the policy bypasses the SSRF guard (a token fetched without the guard is not handed to a
+/// guarded policy).
+fn token_cache_key(secret: &str, allow_private: bool) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hash = Sha256::new();
+    hash.update(b"scimgw egress oauth2 token cache v1\0");
+    hash.update([u8::from(allow_private)]);
+    hash.update(secret.as_bytes());
+    hash.finalize().into()
+}
+
+/// How long after issue a token with `lifetime` is used: the lifetime (capped at
+/// [`MAX_TOKEN_LIFETIME`]) minus a margin of 10 %, at most 60 s.
+fn refresh_after(lifetime: Duration) -> Duration {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    lifetime - (lifetime / 10).min(Duration::from_secs(60))
+}
+
+/// `Authorization` value (marked sensitive) and, if it may be cached, until when.
+type Token = (HeaderValue, Option<Instant>);
+
+/// Reads a successful token response. Messages never contain the body (it holds the token).
+fn parse_token_response(name: &str, body: &[u8], issued: Instant) -> Result<Token, EgressError> {
+    use serde_json::Value;
+    let unusable = |why: &str| {
+        EgressError::Transport(format!("credential '{name}': the token endpoint's response is unusable: {why}"))
+    };
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        return Err(unusable("not a JSON object"));
+    };
+    let token = match obj.get("access_token") {
+        Some(Value::String(t)) if !t.is_empty() => t,
+        _ => return Err(unusable("no access_token")),
+    };
+    match obj.get("token_type") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+        Some(Value::String(t)) => {
+            return Err(EgressError::Denied(format!(
+                "credential '{name}': the token endpoint issued a {} token; only bearer tokens are supported",
+                shown(t)
+            )));
+        }
+        Some(_) => return Err(unusable("token_type is not a string")),
+    }
+    let seconds = match obj.get("expires_in") {
+        None | Some(Value::Null) => Some(DEFAULT_TOKEN_LIFETIME.as_secs_f64()),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    let lifetime = seconds
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_LIFETIME.as_secs_f64())))
+        .ok_or_else(|| unusable("expires_in is not a number of seconds"))?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| unusable("the access token contains characters that are not allowed in a header"))?;
+    value.set_sensitive(true);
+    let keep = refresh_after(lifetime);
+    let refresh_at = if keep.is_zero() { None } else { issued.checked_add(keep) };
+    Ok((value, refresh_at))
+}
+
+/// The `error` code of an OAuth2 error response, if it is one of RFC 6749's.
+fn oauth2_error_code(body: &[u8]) -> Option<&'static str> {
+    let obj = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let code = obj.get("error")?.as_str()?;
+    OAUTH2_ERROR_CODES.iter().copied().find(|c| *c == code)
+}
+
+struct CachedToken {
+    value: HeaderValue,
+    refresh_at: Instant,
+}
+
+/// One cache entry. Whoever holds the lock fetches; concurrent callers wait for it and then use
+/// the token it stored.
+type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+
+/// Access tokens of OAuth2 credentials, shared by all clones of an [`Egress`].
+#[derive(Default)]
+struct TokenCache {
+    slots: std::sync::Mutex<HashMap<[u8; 32], TokenSlot>>,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+        f.debug_struct("TokenCache").field("entries", &entries).finish()
+    }
+}
+
+impl TokenCache {
+    fn slot(&self, key: [u8; 32]) -> TokenSlot {
+        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(slot) = slots.get(&key) {
+            return slot.clone();
+        }
+        // A credential content not seen before (new target, rotated secret): forget entries that
+        // nobody is using and whose token has expired, so old versions do not accumulate.
+        let now = Instant::now();
+        slots.retain(|_, slot| {
+            Arc::strong_count(slot) > 1
+                || match slot.try_lock() {
+                    Ok(token) => token.as_ref().is_some_and(|t| t.refresh_at > now),
+                    Err(_) => true,
+                }
+        });
+        let slot = TokenSlot::default();
+        slots.insert(key, slot.clone());
+        slot
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Client
 // ---------------------------------------------------------------------------------------------
 
@@ -743,12 +1047,13 @@ pub fn install_crypto_provider() {
 
 /// The plugins' HTTP client. Build one per process and share it (it is cheap to clone): it
 /// holds two connection-pooling clients, one whose resolver enforces the SSRF guard and one
-/// without it for `allow_private` policies.
+/// without it for `allow_private` policies, and the OAuth2 access-token cache (shared by clones).
 #[derive(Debug, Clone)]
 pub struct Egress {
     guarded: reqwest::Client,
     unguarded: reqwest::Client,
     limits: Arc<Limits>,
+    tokens: Arc<TokenCache>,
 }
 
 fn build_client(limits: &Limits, guarded: bool) -> Result<reqwest::Client, String> {
@@ -777,6 +1082,7 @@ impl Egress {
             guarded: build_client(&limits, true)?,
             unguarded: build_client(&limits, false)?,
             limits: Arc::new(limits),
+            tokens: Arc::default(),
         })
     }
 
@@ -788,6 +1094,12 @@ impl Egress {
     /// Sends one plugin request. Order of checks: budget (every call consumes one request,
     /// even if it is then denied), deadline, URL/policy, request size, headers/credentials;
     /// only then is anything sent. `credentials` maps credential names to decrypted secrets.
+    ///
+    /// With bearer auth naming an OAuth2 client-credentials credential, the access token comes
+    /// from the token cache or is fetched first (the token URL must pass the same `policy`); if
+    /// the LMS answers `401`, the token is dropped, a new one fetched and the request resent
+    /// once, and that second answer is returned whatever it is. Neither the token fetches nor
+    /// the resend consume budget; all of it is bounded by the call's deadline.
     pub async fn send(
         &self,
         policy: &Policy,
@@ -803,22 +1115,143 @@ impl Egress {
         if body.len() > self.limits.max_request_bytes {
             return Err(EgressError::TooLarge);
         }
-        let headers = build_headers(&req.headers, req.auth.as_ref(), credentials, &body)?;
+        let oauth2 = oauth2_for(req.auth.as_ref(), credentials, policy.allow_private)?;
+        // OAuth2 bearer auth injects `Authorization`, which plugins may never set anyway, so the
+        // plugin's headers are validated exactly as with any other auth.
+        let plain_auth = if oauth2.is_some() { None } else { req.auth.as_ref() };
+        let mut headers = build_headers(&req.headers, plain_auth, credentials, &body)?;
+        let with_body = !body.is_empty() || matches!(req.method, Method::Post | Method::Put | Method::Patch);
+        let method = req.method.to_reqwest();
+        let client = if policy.allow_private { &self.unguarded } else { &self.guarded };
 
+        let Some(oauth2) = oauth2 else {
+            let request = new_request(method, url, headers, with_body.then_some(body), timeout);
+            return self.dispatch(client, request, "request").await;
+        };
+        let token = self.access_token(&oauth2, policy, timeout, None).await?;
+        headers.insert(reqwest::header::AUTHORIZATION, token.clone());
+        let timeout = budget.timeout(self.limits.request_timeout)?;
+        let first = new_request(method.clone(), url.clone(), headers.clone(), with_body.then(|| body.clone()), timeout);
+        let resp = self.dispatch(client, first, "request").await?;
+        if resp.status != 401 {
+            return Ok(resp);
+        }
+        // The LMS refused the token (revoked, or expired earlier than announced): replace it
+        // (unless a concurrent call already did) and resend once.
+        let timeout = budget.timeout(self.limits.request_timeout)?;
+        let fresh = self.access_token(&oauth2, policy, timeout, Some(&token)).await?;
+        headers.insert(reqwest::header::AUTHORIZATION, fresh);
+        let timeout = budget.timeout(self.limits.request_timeout)?;
+        let retry = new_request(method, url, headers, with_body.then_some(body), timeout);
+        self.dispatch(client, retry, "resend after 401").await
+    }
+
+    /// The `Authorization` value for an OAuth2 credential: the cached token, or a new one from
+    /// the token endpoint. `stale` is a token the LMS has just refused; it is not returned
+    /// again. One caller per credential fetches at a time; the others wait (within `timeout`)
+    /// and use its token. The token URL is checked against `policy` on every use, so a cached
+    /// token is never used under a policy that would not allow fetching it.
+    async fn access_token(
+        &self,
+        oauth2: &OAuth2Use<'_>,
+        policy: &Policy,
+        timeout: Duration,
+        stale: Option<&HeaderValue>,
+    ) -> Result<HeaderValue, EgressError> {
+        let name = oauth2.name;
+        policy.check_url(&oauth2.credential.token_url).map_err(|e| match e {
+            EgressError::Denied(m) => EgressError::Denied(format!("credential '{name}': token URL: {m}")),
+            other => other,
+        })?;
+        let slot = self.tokens.slot(oauth2.key);
+        let obtain = async {
+            let mut cached = slot.lock().await;
+            if let Some(t) = cached.as_ref()
+                && Instant::now() < t.refresh_at
+                && stale.is_none_or(|s| *s != t.value)
+            {
+                return Ok(t.value.clone());
+            }
+            *cached = None;
+            let (value, refresh_at) = self.fetch_token(oauth2, policy, timeout).await?;
+            if let Some(refresh_at) = refresh_at {
+                *cached = Some(CachedToken { value: value.clone(), refresh_at });
+            }
+            Ok(value)
+        };
+        tokio::time::timeout(timeout, obtain).await.unwrap_or(Err(EgressError::Timeout))
+    }
+
+    /// `POST tokenUrl` with `grant_type=client_credentials`, the client id and secret (and
+    /// scope) in a form body, through the same client as plugin requests.
+    async fn fetch_token(
+        &self,
+        oauth2: &OAuth2Use<'_>,
+        policy: &Policy,
+        timeout: Duration,
+    ) -> Result<Token, EgressError> {
+        let name = oauth2.name;
+        let credential = &oauth2.credential;
+        let body = credential.token_request_body();
+        if body.len() > self.limits.max_request_bytes {
+            return Err(EgressError::Denied(format!("credential '{name}': the token request exceeds the size limit")));
+        }
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
+        let client = if policy.allow_private { &self.unguarded } else { &self.guarded };
+        let request = new_request(reqwest::Method::POST, credential.token_url.clone(), headers, Some(body), timeout);
+        let issued = Instant::now();
+        let resp = self.dispatch(client, request, "token").await.map_err(|e| match e {
+            EgressError::Denied(m) => EgressError::Denied(format!("credential '{name}': token request: {m}")),
+            EgressError::Transport(m) => {
+                EgressError::Transport(format!("credential '{name}': token request failed: {m}"))
+            }
+            EgressError::TooLarge => EgressError::Transport(format!(
+                "credential '{name}': the token endpoint's response exceeds the size limit"
+            )),
+            other => other,
+        })?;
+        let status = resp.status;
+        match status {
+            200..=299 => parse_token_response(name, &resp.body, issued),
+            408 | 429 => Err(EgressError::Transport(format!(
+                "credential '{name}': the token endpoint is busy or timed out ({status})"
+            ))),
+            400..=499 => {
+                let code = oauth2_error_code(&resp.body).map(|c| format!(", {c}")).unwrap_or_default();
+                Err(EgressError::Denied(format!(
+                    "credential '{name}': the token endpoint refused the client credentials ({status}{code})"
+                )))
+            }
+            500..=599 => {
+                Err(EgressError::Transport(format!("credential '{name}': the token endpoint failed ({status})")))
+            }
+            _ => Err(EgressError::Denied(format!(
+                "credential '{name}': unexpected answer from the token endpoint ({status}); redirects \
+                 are not followed, check tokenUrl"
+            ))),
+        }
+    }
+
+    /// Executes one request within its timeout and logs it (one `debug!`: method,
+    /// `scheme://host:port`, status or error kind, duration; `purpose` tells plugin requests,
+    /// token fetches and resends apart).
+    async fn dispatch(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        purpose: &'static str,
+    ) -> Result<Response, EgressError> {
+        let method = request.method().clone();
+        let url = request.url();
         let target = format!(
             "{}://{}:{}",
             url.scheme(),
             url.host().map(|h| display_host(&h)).unwrap_or_default(),
             url.port_or_known_default().unwrap_or(0)
         );
-        let client = if policy.allow_private { &self.unguarded } else { &self.guarded };
-        let mut request = reqwest::Request::new(req.method.to_reqwest(), url);
-        *request.headers_mut() = headers;
-        *request.timeout_mut() = Some(timeout);
-        if !body.is_empty() || matches!(req.method, Method::Post | Method::Put | Method::Patch) {
-            *request.body_mut() = Some(reqwest::Body::from(body));
-        }
-
+        let timeout = request.timeout().copied().unwrap_or(self.limits.request_timeout);
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, execute(client, request, self.limits.max_response_bytes)).await
         {
@@ -828,22 +1261,40 @@ impl Egress {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
             Ok(resp) => tracing::debug!(
-                method = req.method.as_str(),
+                method = method.as_str(),
                 target = %target,
                 status = resp.status,
                 elapsed_ms,
+                purpose,
                 "egress request"
             ),
             Err(err) => tracing::debug!(
-                method = req.method.as_str(),
+                method = method.as_str(),
                 target = %target,
                 error = err.kind(),
                 elapsed_ms,
+                purpose,
                 "egress request failed"
             ),
         }
         result
     }
+}
+
+fn new_request(
+    method: reqwest::Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> reqwest::Request {
+    let mut request = reqwest::Request::new(method, url);
+    *request.headers_mut() = headers;
+    *request.timeout_mut() = Some(timeout);
+    if let Some(body) = body {
+        *request.body_mut() = Some(reqwest::Body::from(body));
+    }
+    request
 }
 
 async fn execute(
@@ -945,6 +1396,8 @@ mod tests {
         Bytes(Vec<u8>),
         /// Read the request, then never answer.
         Hang,
+        /// Answer after a pause.
+        Delayed(Duration, Vec<u8>),
     }
 
     type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
@@ -1067,6 +1520,12 @@ mod tests {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     return;
                 }
+                Reply::Delayed(pause, bytes) => {
+                    tokio::time::sleep(pause).await;
+                    if !write_all(&stream, &bytes).await {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -1080,6 +1539,13 @@ mod tests {
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(body);
         Reply::Bytes(bytes)
+    }
+
+    fn delayed(pause: Duration, reply: Reply) -> Reply {
+        match reply {
+            Reply::Bytes(bytes) => Reply::Delayed(pause, bytes),
+            other => other,
+        }
     }
 
     fn chunked_reply(chunk: usize, count: usize) -> Reply {
@@ -1776,5 +2242,461 @@ mod tests {
         let open = Policy::new(&entry, true, true).unwrap();
         let resp = egress.send(&open, &creds(), &mut budget, get(format!("http://localhost:{port}/"))).await.unwrap();
         assert_eq!(resp.body, b"reached");
+    }
+
+    // ----- OAuth2 client credentials -----
+
+    const CLIENT_SECRET: &str = "very-secret-cs";
+
+    fn oauth2_secret(token_url: &str) -> String {
+        serde_json::json!({
+            "type": "oauth2-client-credentials",
+            "tokenUrl": token_url,
+            "clientId": "client-1",
+            "clientSecret": CLIENT_SECRET,
+            "scope": "users groups",
+        })
+        .to_string()
+    }
+
+    /// `creds()` plus an OAuth2 credential `api` whose token endpoint is `token_url`.
+    fn oauth2_creds(token_url: &str) -> HashMap<String, String> {
+        let mut c = creds();
+        c.insert("api".to_string(), oauth2_secret(token_url));
+        c
+    }
+
+    fn token_body(token: &str, expires_in: u64) -> Vec<u8> {
+        format!(r#"{{"access_token":"{token}","expires_in":{expires_in},"token_type":"bearer"}}"#).into_bytes()
+    }
+
+    fn bearer(url: String, credential: &str) -> Request {
+        Request { auth: Some(Auth::Bearer(credential.to_string())), ..get(url) }
+    }
+
+    /// A server with `/token` issuing `tok-1`, `tok-2`, … (lifetime `expires_in`) and an API
+    /// answering every other path with `api(request)`.
+    async fn oauth2_server(
+        expires_in: u64,
+        token_delay: Duration,
+        api: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> (TestServer, Arc<AtomicUsize>) {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counter = fetches.clone();
+        let server = TestServer::start(move |r| {
+            if r.target == "/token" {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let body = token_body(&format!("tok-{n}"), expires_in);
+                delayed(token_delay, http_reply(200, &[("content-type", "application/json")], &body))
+            } else {
+                api(r)
+            }
+        })
+        .await;
+        (server, fetches)
+    }
+
+    fn api_requests(server: &TestServer) -> Vec<Recorded> {
+        server.requests().into_iter().filter(|r| r.target != "/token").collect()
+    }
+
+    #[tokio::test]
+    async fn oauth2_token_is_fetched_once_and_reused() {
+        let (server, fetches) = oauth2_server(1800, Duration::ZERO, |_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let creds = oauth2_creds(&server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        for _ in 0..3 {
+            let resp = egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await.unwrap();
+            assert_eq!(resp.status, 200);
+        }
+        // A clone shares the cache.
+        let clone = egress.clone();
+        clone.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // Token fetches do not consume the call's budget.
+        assert_eq!(budget.remaining(), 12);
+        let api = api_requests(&server);
+        assert_eq!(api.len(), 4);
+        assert!(api.iter().all(|r| r.header("authorization") == Some("Bearer tok-1")));
+
+        // The token request: form-encoded client credentials, nothing else.
+        let token_req = server.requests().into_iter().find(|r| r.target == "/token").unwrap();
+        assert_eq!(token_req.method, "POST");
+        assert_eq!(token_req.header("content-type"), Some("application/x-www-form-urlencoded"));
+        assert_eq!(token_req.header("authorization"), None);
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&token_req.body).into_owned().collect();
+        assert_eq!(form.len(), 4);
+        assert_eq!(form["grant_type"], "client_credentials");
+        assert_eq!(form["client_id"], "client-1");
+        assert_eq!(form["client_secret"], CLIENT_SECRET);
+        assert_eq!(form["scope"], "users groups");
+
+        // Nothing about the token or the credential in Debug output.
+        let debug = format!("{egress:?}");
+        assert!(!debug.contains("tok-1") && !debug.contains(CLIENT_SECRET), "{debug}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn oauth2_concurrent_requests_share_one_fetch() {
+        let (server, fetches) = oauth2_server(1800, Duration::from_millis(300), |_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = Arc::new(local_policy(&server));
+        let creds = Arc::new(oauth2_creds(&server.url("/token")));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (egress, policy, creds) = (egress.clone(), policy.clone(), creds.clone());
+            let url = server.url(&format!("/users/{i}"));
+            tasks.spawn(async move {
+                let mut budget = Budget::new(egress.limits());
+                egress.send(&policy, &creds, &mut budget, bearer(url, "api")).await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            assert_eq!(result.unwrap().unwrap().status, 200);
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        let api = api_requests(&server);
+        assert_eq!(api.len(), 8);
+        assert!(api.iter().all(|r| r.header("authorization") == Some("Bearer tok-1")));
+    }
+
+    #[test]
+    fn refresh_margin_is_ten_percent_capped_at_a_minute() {
+        assert_eq!(refresh_after(Duration::from_secs(1800)), Duration::from_secs(1740));
+        assert_eq!(refresh_after(Duration::from_secs(300)), Duration::from_secs(270));
+        assert_eq!(refresh_after(Duration::from_secs(1)), Duration::from_millis(900));
+        assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
+        assert_eq!(refresh_after(Duration::from_secs(10 * 24 * 3600)), MAX_TOKEN_LIFETIME - Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn oauth2_token_is_refetched_after_expiry() {
+        // expires_in 1 s: used for 0.9 s.
+        let (server, fetches) = oauth2_server(1, Duration::ZERO, |_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let creds = oauth2_creds(&server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        egress.send(&policy, &creds, &mut budget, bearer(server.url("/a"), "api")).await.unwrap();
+        egress.send(&policy, &creds, &mut budget, bearer(server.url("/b"), "api")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(950)).await;
+        egress.send(&policy, &creds, &mut budget, bearer(server.url("/c"), "api")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        let auth: Vec<_> =
+            api_requests(&server).iter().map(|r| r.header("authorization").unwrap().to_string()).collect();
+        assert_eq!(auth, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+    }
+
+    #[tokio::test]
+    async fn oauth2_changed_credential_gets_its_own_token() {
+        let (server, fetches) = oauth2_server(1800, Duration::ZERO, |_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let mut budget = Budget::new(egress.limits());
+        let creds = oauth2_creds(&server.url("/token"));
+        egress.send(&policy, &creds, &mut budget, bearer(server.url("/a"), "api")).await.unwrap();
+        let mut rotated = creds.clone();
+        rotated.insert("api".into(), oauth2_secret(&server.url("/token")).replace(CLIENT_SECRET, "rotated-cs"));
+        egress.send(&policy, &rotated, &mut budget, bearer(server.url("/b"), "api")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        let auth: Vec<_> =
+            api_requests(&server).iter().map(|r| r.header("authorization").unwrap().to_string()).collect();
+        assert_eq!(auth, ["Bearer tok-1", "Bearer tok-2"]);
+    }
+
+    #[tokio::test]
+    async fn oauth2_401_refetches_and_resends_once() {
+        // The LMS has revoked tok-1 although it has not expired yet.
+        let (server, fetches) = oauth2_server(1800, Duration::ZERO, |r| {
+            if r.header("authorization") == Some("Bearer tok-1") {
+                http_reply(401, &[], b"expired")
+            } else {
+                http_reply(201, &[], b"created")
+            }
+        })
+        .await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let creds = oauth2_creds(&server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        let body = br#"{"userName":"ada"}"#.to_vec();
+        let req = Request {
+            method: Method::Post,
+            url: server.url("/users"),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Some(body.clone()),
+            auth: Some(Auth::Bearer("api".into())),
+        };
+        let resp = egress.send(&policy, &creds, &mut budget, req).await.unwrap();
+        assert_eq!(resp.status, 201);
+        assert_eq!(resp.body, b"created");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        assert_eq!(budget.remaining(), 15);
+        let api = api_requests(&server);
+        assert_eq!(api.len(), 2);
+        assert_eq!(api[0].header("authorization"), Some("Bearer tok-1"));
+        assert_eq!(api[1].header("authorization"), Some("Bearer tok-2"));
+        assert!(api.iter().all(|r| r.method == "POST" && r.body == body));
+        assert_eq!(api[1].header("content-type"), Some("application/json"));
+        // The new token is cached.
+        egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn oauth2_second_401_is_returned_without_looping() {
+        let (server, fetches) = oauth2_server(1800, Duration::ZERO, |_| http_reply(401, &[], b"no")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let creds = oauth2_creds(&server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        let resp = egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await.unwrap();
+        assert_eq!(resp.status, 401);
+        assert_eq!(resp.body, b"no");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        assert_eq!(api_requests(&server).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn oauth2_token_endpoint_errors() {
+        // 0 = 401 without a body, 1 = 400 invalid_client, 2 = 503, then working.
+        let mode = Arc::new(AtomicUsize::new(0));
+        let m = mode.clone();
+        let server = TestServer::start(move |r| match (r.target.as_str(), m.load(Ordering::SeqCst)) {
+            ("/token", 0) => http_reply(401, &[], b""),
+            ("/token", 1) => http_reply(400, &[], br#"{"error":"invalid_client","error_description":"bad"}"#),
+            ("/token", 2) => http_reply(503, &[], b"down"),
+            ("/token", _) => http_reply(200, &[], &token_body("tok-ok", 1800)),
+            _ => http_reply(200, &[], b"ok"),
+        })
+        .await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let creds = oauth2_creds(&server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        let r = egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await;
+        assert_eq!(
+            r,
+            Err(EgressError::Denied(
+                "credential 'api': the token endpoint refused the client credentials (401)".into()
+            ))
+        );
+        mode.store(1, Ordering::SeqCst);
+        let msg = denied(egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await);
+        assert_eq!(msg, "credential 'api': the token endpoint refused the client credentials (400, invalid_client)");
+        mode.store(2, Ordering::SeqCst);
+        let r = egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await;
+        assert_eq!(r, Err(EgressError::Transport("credential 'api': the token endpoint failed (503)".into())));
+        for err in [r.unwrap_err().to_string(), msg] {
+            assert!(!err.contains(CLIENT_SECRET) && !err.contains("client-1"), "{err}");
+        }
+        assert!(api_requests(&server).is_empty());
+        // Failures are not cached: once the endpoint works, the next call succeeds.
+        mode.store(3, Ordering::SeqCst);
+        let resp = egress.send(&policy, &creds, &mut budget, bearer(server.url("/users"), "api")).await.unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(api_requests(&server)[0].header("authorization"), Some("Bearer tok-ok"));
+        assert_eq!(server.requests().iter().filter(|r| r.target == "/token").count(), 4);
+    }
+
+    #[tokio::test]
+    async fn oauth2_token_endpoint_timeout_is_timeout() {
+        let server = TestServer::start(|r| match r.target.as_str() {
+            "/token" => Reply::Hang,
+            _ => http_reply(200, &[], b"ok"),
+        })
+        .await;
+        let egress = Egress::new(Limits { request_timeout: Duration::from_millis(300), ..limits() }).unwrap();
+        let creds = oauth2_creds(&server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        let r = egress.send(&local_policy(&server), &creds, &mut budget, bearer(server.url("/u"), "api")).await;
+        assert_eq!(r, Err(EgressError::Timeout));
+        assert!(api_requests(&server).is_empty());
+    }
+
+    #[test]
+    fn token_responses_are_parsed_strictly() {
+        let now = Instant::now();
+        let (value, at) = parse_token_response("api", &token_body("abc", 1800), now).unwrap();
+        assert_eq!(value, "Bearer abc");
+        assert!(value.is_sensitive());
+        assert_eq!(at, Some(now + Duration::from_secs(1740)));
+        // expires_in as a string, or missing (default lifetime); token_type in any case.
+        let (_, at) =
+            parse_token_response("api", br#"{"access_token":"a","expires_in":"60","token_type":"Bearer"}"#, now)
+                .unwrap();
+        assert_eq!(at, Some(now + Duration::from_secs(54)));
+        let (_, at) = parse_token_response("api", br#"{"access_token":"a"}"#, now).unwrap();
+        assert_eq!(at, Some(now + Duration::from_secs(270)));
+        // expires_in 0: used once, not cached.
+        let (_, at) = parse_token_response("api", &token_body("a", 0), now).unwrap();
+        assert_eq!(at, None);
+        for bad in [
+            &br#"not json with secret-tok"#[..],
+            br#"{"token":"secret-tok"}"#,
+            br#"{"access_token":""}"#,
+            br#"{"access_token":"secret-tok","expires_in":-5}"#,
+            br#"{"access_token":"secret-tok","expires_in":[1]}"#,
+            b"{\"access_token\":\"secret\\ntok\"}",
+        ] {
+            match parse_token_response("api", bad, now) {
+                Err(EgressError::Transport(m)) => {
+                    assert!(m.starts_with("credential 'api': the token endpoint's response is unusable"), "{m}");
+                    assert!(!m.contains("secret"), "{m}");
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bad)),
+            }
+        }
+        let msg = denied(parse_token_response("api", br#"{"access_token":"a","token_type":"mac"}"#, now));
+        assert!(msg.contains("\"mac\" token"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn oauth2_token_url_must_be_allowed_by_the_policy() {
+        let token_server = TestServer::start(|_| http_reply(200, &[], &token_body("tok", 1800))).await;
+        let api = TestServer::start(|_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let creds = oauth2_creds(&token_server.url("/token"));
+        let mut budget = Budget::new(egress.limits());
+        let r = egress.send(&local_policy(&api), &creds, &mut budget, bearer(api.url("/users"), "api")).await;
+        assert_eq!(
+            denied(r),
+            format!(
+                "credential 'api': token URL: host 127.0.0.1:{} is not in the target's allowed hosts for http://",
+                token_server.port()
+            )
+        );
+        // http:// token URL under an https-only policy.
+        let strict = Policy::new(&[format!("http://127.0.0.1:{}", api.port())], false, true).unwrap();
+        let msg = denied(egress.send(&strict, &creds, &mut budget, bearer(api.url("/users"), "api")).await);
+        assert!(msg.contains("http:// is not allowed"), "{msg}");
+        assert_eq!(token_server.connections.load(Ordering::SeqCst), 0);
+        assert_eq!(api.connections.load(Ordering::SeqCst), 0);
+
+        // A token cached under a policy that allows the token URL is not used under one that
+        // does not.
+        let both = Policy::new(
+            &[format!("http://127.0.0.1:{}", api.port()), format!("http://127.0.0.1:{}", token_server.port())],
+            true,
+            true,
+        )
+        .unwrap();
+        egress.send(&both, &creds, &mut budget, bearer(api.url("/users"), "api")).await.unwrap();
+        denied(egress.send(&local_policy(&api), &creds, &mut budget, bearer(api.url("/users"), "api")).await);
+        assert_eq!(api.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn oauth2_guarded_policy_refuses_private_token_url() {
+        let token_server = TestServer::start(|_| http_reply(200, &[], &token_body("tok", 1800))).await;
+        let egress = Egress::new(limits()).unwrap();
+        let creds = oauth2_creds(&token_server.url("/token"));
+        let policy = Policy::new(
+            &[format!("http://127.0.0.1:{}", token_server.port()), "https://api.example.com".to_string()],
+            true,
+            false,
+        )
+        .unwrap();
+        let mut budget = Budget::new(egress.limits());
+        let msg =
+            denied(egress.send(&policy, &creds, &mut budget, bearer("https://api.example.com/u".into(), "api")).await);
+        assert!(msg.starts_with("credential 'api': token URL: address 127.0.0.1 is loopback"), "{msg}");
+        assert_eq!(token_server.connections.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn non_oauth2_credentials_are_unaffected() {
+        let (server, fetches) = oauth2_server(1800, Duration::ZERO, |_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let mut creds = oauth2_creds(&server.url("/token"));
+        // JSON that is not an OAuth2 credential is an ordinary secret.
+        creds.insert("json-key".into(), r#"{"type":"api-key","key":"k1"}"#.into());
+        let mut budget = Budget::new(egress.limits());
+        egress.send(&policy, &creds, &mut budget, bearer(server.url("/a"), "lms-token")).await.unwrap();
+        let mut req = get(server.url("/b"));
+        req.auth = Some(Auth::Header { header: "X-Api-Key".into(), credential: "json-key".into() });
+        egress.send(&policy, &creds, &mut budget, req).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 0);
+        let api = api_requests(&server);
+        assert_eq!(api[0].header("authorization"), Some("Bearer s3cr3t-token"));
+        assert_eq!(api[1].header("x-api-key"), Some(r#"{"type":"api-key","key":"k1"}"#));
+    }
+
+    #[tokio::test]
+    async fn oauth2_credential_with_other_auth_kinds_is_denied() {
+        let (server, fetches) = oauth2_server(1800, Duration::ZERO, |_| http_reply(200, &[], b"ok")).await;
+        let egress = Egress::new(limits()).unwrap();
+        let policy = local_policy(&server);
+        let mut creds = oauth2_creds(&server.url("/token"));
+        creds
+            .insert("broken".into(), r#"{"type":"oauth2-client-credentials","tokenUrl":"https://x.example/t"}"#.into());
+        let mut budget = Budget::new(egress.limits());
+        for auth in [
+            Auth::Basic("api".into()),
+            Auth::Header { header: "X-Api-Key".into(), credential: "api".into() },
+            Auth::HmacSha256 { header: "X-Sig".into(), credential: "api".into() },
+        ] {
+            let mut req = get(server.url("/a"));
+            req.auth = Some(auth);
+            let msg = denied(egress.send(&policy, &creds, &mut budget, req).await);
+            assert_eq!(
+                msg,
+                "credential 'api' is an OAuth2 client-credentials credential and can only be used with bearer auth"
+            );
+        }
+        let msg = denied(egress.send(&policy, &creds, &mut budget, bearer(server.url("/a"), "broken")).await);
+        assert_eq!(msg, "credential 'broken' is not a valid OAuth2 client-credentials credential: clientId is missing");
+        // Direct header building never sends the configuration as a header value.
+        let msg = denied(build_headers(&[], Some(&Auth::Bearer("api".into())), &creds, b""));
+        assert!(msg.contains("obtained by the host"), "{msg}");
+        assert_eq!(fetches.load(Ordering::SeqCst), 0);
+        assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn validate_credential_checks_oauth2_credentials_only() {
+        // Ordinary secrets, including JSON that does not claim an OAuth2 type.
+        for ok in ["s3cr3t", "user:pass", "{not json", r#"{"key":"v"}"#, r#"{"type":"api-key"}"#, "[1,2]"] {
+            assert_eq!(validate_credential(ok), Ok(()), "{ok}");
+        }
+        let good = oauth2_secret("https://acme.ispringlearn.com/api/v3/token");
+        assert_eq!(validate_credential(&good), Ok(()));
+        let minimal = r#"{"type":"oauth2-client-credentials","tokenUrl":"https://a.example/t","clientId":"c","clientSecret":"s"}"#;
+        assert_eq!(validate_credential(minimal), Ok(()));
+        // The good credential with `field` removed (None) or set.
+        let with = |field: &str, value: Option<serde_json::Value>| {
+            let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&good).unwrap();
+            match value {
+                Some(value) => v.insert(field.to_string(), value),
+                None => v.remove(field),
+            };
+            serde_json::Value::Object(v).to_string()
+        };
+        let s = |text: &str| Some(serde_json::Value::from(text));
+        for (secret, needle) in [
+            (with("clientSecret", None), "clientSecret is missing"),
+            (with("clientId", None), "clientId is missing"),
+            (with("tokenUrl", None), "tokenUrl is missing"),
+            (with("clientSecret", Some(12345.into())), "clientSecret must be a string"),
+            (with("clientId", s(" ")), "clientId is empty"),
+            (with("scope", s("")), "scope is empty"),
+            (with("tokenUrl", s("/api/v3/token")), "tokenUrl is not a valid URL"),
+            (with("tokenUrl", s("ftp://a.example/t")), "https://"),
+            (with("tokenUrl", s("https://u:p@a.example/t")), "user info"),
+            (with("client_secret", s("x")), "unknown field \"client_secret\""),
+        ] {
+            let err = validate_credential(&secret).unwrap_err();
+            assert!(err.starts_with("invalid oauth2-client-credentials credential: "), "{err}");
+            assert!(err.contains(needle), "{secret}: {err}");
+            assert!(!err.contains(CLIENT_SECRET) && !err.contains("12345"), "{err}");
+        }
+        // A misspelt OAuth type would otherwise be sent verbatim as a secret.
+        let typo = good.replace("oauth2-client-credentials", "oauth2_client_credentials");
+        let err = validate_credential(&typo).unwrap_err();
+        assert!(err.contains("unsupported credential type \"oauth2_client_credentials\""), "{err}");
     }
 }

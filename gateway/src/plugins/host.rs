@@ -168,7 +168,7 @@ impl kv::Host for CallState {
     }
 
     async fn keys(&mut self, prefix: String, limit: u32) -> wasmtime::Result<Vec<String>> {
-        let limit = limit.min(1_000) as usize;
+        let limit = limit.min(MAX_KV_KEYS) as usize;
         let mut keys: std::collections::BTreeSet<String> = match self.env.store.clone() {
             Some(store) => store
                 .kv_keys(self.env.target_pk, &prefix, (limit + self.kv_base.len() + self.kv_writes.len()) as i64)
@@ -193,6 +193,9 @@ impl kv::Host for CallState {
         Ok(keys.into_iter().take(limit).collect())
     }
 }
+
+/// The most keys one `kv.keys` call returns.
+const MAX_KV_KEYS: u32 = 100_000;
 
 impl directory::Host for CallState {
     async fn get_user(&mut self, id: String) -> wasmtime::Result<Option<types::User>> {

@@ -73,7 +73,7 @@ impl Default for CallLimits {
             max_output_bytes: 1 << 20,
             max_log_lines: 50,
             max_log_bytes: 1024,
-            max_kv_writes: 1_000,
+            max_kv_writes: 10_000,
             max_kv_key: 256,
             max_kv_value: 64 << 10,
             max_component_bytes: 50 << 20,

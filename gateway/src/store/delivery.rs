@@ -213,6 +213,8 @@ pub trait DeliveryStore: Send + Sync {
     fn target_by_pk(&self, pk: i64) -> BoxFut<'_, StoreResult<Option<TargetRow>>>;
     /// Applies an admin action; false when the target does not exist.
     fn target_action<'a>(&'a self, target_pk: i64, action: TargetAction) -> BoxFut<'a, StoreResult<bool>>;
+    /// Replaces the target's configuration (JSON text); false when the target does not exist.
+    fn set_target_config<'a>(&'a self, target_pk: i64, config: &'a str) -> BoxFut<'a, StoreResult<bool>>;
     /// The target's sealed credentials.
     fn target_credentials(&self, target_pk: i64) -> BoxFut<'_, StoreResult<Vec<(String, String)>>>;
 

@@ -441,6 +441,25 @@ impl DeliveryStore for SqlStore {
         })
     }
 
+    fn set_target_config<'a>(&'a self, target_pk: i64, config: &'a str) -> BoxFut<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let config = config.to_owned();
+            let changed = write_tx!(self, bool, |c| {
+                query("UPDATE targets SET config = $2 WHERE pk = $1")
+                    .bind(target_pk)
+                    .bind(&config)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected()
+                    > 0
+            })?;
+            if changed {
+                self.changes.notify_one();
+            }
+            Ok(changed)
+        })
+    }
+
     fn target_credentials(&self, target_pk: i64) -> BoxFut<'_, StoreResult<Vec<(String, String)>>> {
         Box::pin(async move {
             dispatch!(self, read, _w, DB => {

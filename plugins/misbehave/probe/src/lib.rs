@@ -51,7 +51,11 @@ impl Guest for Probe {
         match response {
             Ok(r) if (200..300).contains(&r.status) => {
                 kv::set(&format!("delivered:{user}"), "yes").map_err(PluginError::Internal)?;
-                Ok(Outcome::Done(vec![RemoteId { kind: "user".into(), local_id: user.clone(), remote_id: format!("r-{user}") }]))
+                Ok(Outcome::Done(vec![RemoteId {
+                    kind: "user".into(),
+                    local_id: user.clone(),
+                    remote_id: format!("r-{user}"),
+                }]))
             }
             Ok(r) => Ok(Outcome::Retry(Retry { after_secs: None, reason: format!("HTTP {}", r.status) })),
             Err(e) => Ok(Outcome::Retry(Retry { after_secs: None, reason: format!("{e:?}") })),
