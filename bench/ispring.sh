@@ -17,17 +17,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib.sh"
 PORT="${PORT:-18095}"
 PLUGINS="${SCIMGW_PLUGINS_DIR:-$SCIMGW_CACHE/plugins}"
-USERS=10000 GROUPS=100 PER_GROUP=100 PER_PATCH=25
+USERS=10000 NGROUPS=100 PER_GROUP=100 PER_PATCH=25
 while (($#)); do
     case "$1" in
     --users) USERS="$2"; shift 2 ;;
-    --groups) GROUPS="$2"; shift 2 ;;
+    --groups) NGROUPS="$2"; shift 2 ;;
     --members-per-group) PER_GROUP="$2"; shift 2 ;;
     --members-per-patch) PER_PATCH="$2"; shift 2 ;;
     *) die "unknown argument $1" ;;
     esac
 done
-((GROUPS * PER_GROUP <= USERS)) || die "--groups x --members-per-group must not exceed --users"
+((NGROUPS * PER_GROUP <= USERS)) || die "--groups x --members-per-group must not exceed --users"
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     bash "$ROOT/scripts/build-plugins.sh" >&2
@@ -61,10 +61,10 @@ SERVER=$!
 PIDS+=("$SERVER")
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.05; done
 
-say "pushing $USERS users, $GROUPS groups, $((GROUPS * PER_GROUP)) memberships ($PER_PATCH per PATCH)"
+say "pushing $USERS users, $NGROUPS groups, $((NGROUPS * PER_GROUP)) memberships ($PER_PATCH per PATCH)"
 T0=$(date +%s.%N)
 SCIM_BENCH_TOKEN="$TOKEN" "$CARGO_TARGET_DIR/release/scim-bench" --base-url "http://127.0.0.1:$PORT/scim/v2/bench" \
-    --users "$USERS" --groups "$GROUPS" --members-per-group "$PER_GROUP" --members-per-patch "$PER_PATCH" \
+    --users "$USERS" --groups "$NGROUPS" --members-per-group "$PER_GROUP" --members-per-patch "$PER_PATCH" \
     --member-rounds 1 --phases create,groups,members --server-pid "$SERVER" --json "$TMP/scim.json" >"$TMP/scim.txt"
 T1=$(date +%s.%N)
 say "SCIM load done; waiting for the last operation to reach the simulator"
@@ -80,7 +80,7 @@ T2=$(date +%s.%N)
 curl -sf "http://127.0.0.1:$PORT/metrics" >"$TMP/metrics.txt"
 curl -sf "$SIM/_sim/stats" >"$TMP/stats.json"
 curl -sf "$SIM/_sim/state" >"$TMP/state.json"
-python3 - "$T0" "$T1" "$T2" "$USERS" "$GROUPS" "$PER_GROUP" "$PER_PATCH" "$TMP" "$s" <<'PY'
+python3 - "$T0" "$T1" "$T2" "$USERS" "$NGROUPS" "$PER_GROUP" "$PER_PATCH" "$TMP" "$s" <<'PY'
 import json, re, sys
 t0, t1, t2 = map(float, sys.argv[1:4])
 users, groups, per_group, per_patch = map(int, sys.argv[4:8])
