@@ -9,6 +9,9 @@ ensure_rust
 ensure_postgres
 command -v curl >/dev/null 2>&1 || apt_install curl
 export REQUIRE_POSTGRES=1
+# The HTML report is checked in headless Chromium (Debian's package).
+command -v chromium >/dev/null 2>&1 || { say "installing Debian's chromium (the report's browser check)"; apt_install chromium; }
+export REQUIRE_CHROMIUM=1
 
 say "building the WebAssembly plugins (Debian's Rust, -Zbuild-std, componentized)"
 bash scripts/build-plugins.sh

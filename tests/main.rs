@@ -15,4 +15,5 @@ mod groups;
 mod ispring;
 mod paging;
 mod plugin_state;
+mod report;
 mod users;

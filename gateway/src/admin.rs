@@ -23,6 +23,18 @@ pub enum AdminError {
     Internal(String),
 }
 
+impl From<crate::reporting::service::ReportError> for AdminError {
+    fn from(e: crate::reporting::service::ReportError) -> Self {
+        use crate::reporting::service::ReportError as R;
+        match e {
+            R::Load(_) => AdminError::Invalid(e.to_string()),
+            R::NotFound(m) => AdminError::NotFound(m),
+            R::Store(s) => s.into(),
+            R::Internal(m) => AdminError::Internal(m),
+        }
+    }
+}
+
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -70,6 +82,7 @@ pub struct Admin {
     pub store: DynStore,
     pub rt: Arc<Runtime>,
     pub secrets: Arc<SecretBox>,
+    pub reports: Arc<crate::reporting::service::Reports>,
 }
 
 fn valid_name(kind: &str, name: &str) -> AdminResult<()> {

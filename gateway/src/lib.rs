@@ -6,5 +6,6 @@ pub mod config;
 pub mod http;
 pub mod outbox;
 pub mod plugins;
+pub mod reporting;
 pub mod scim;
 pub mod store;

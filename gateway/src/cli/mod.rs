@@ -1,6 +1,7 @@
 //! The `gateway` command line: `serve`, `migrate`, `tenant …`, `schema …`, `changes`, `plugin …`,
 //! `target …`, `outbox …`.
 
+mod report;
 mod serve;
 mod targets;
 mod tenant;
@@ -59,6 +60,11 @@ pub enum Command {
         #[command(subcommand)]
         command: targets::TargetCommand,
     },
+    /// Microsoft Learn Organizational Reporting joined with the tenant's Entra identities.
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+    },
     /// Inspect and replay the delivery queue.
     Outbox {
         #[command(subcommand)]
@@ -111,6 +117,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Target { command } => {
             let cfg = config(Overrides::default())?;
             block_on(targets::run_target(cfg, command))
+        }
+        Command::Report { command } => {
+            let cfg = config(Overrides::default())?;
+            block_on(report::run_report(cfg, command))
         }
         Command::Outbox { command } => {
             let cfg = config(Overrides::default())?;

@@ -36,7 +36,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let secrets = Arc::new(cfg.secret_box()?);
         let state = AppState::new(store.clone(), settings, metrics);
         if let Some(token) = &cfg.admin_token {
-            let admin = Admin { store: store.clone(), rt: rt.clone(), secrets: secrets.clone() };
+            let reports = crate::reporting::service::Reports::new(store.clone());
+            let admin = Admin { store: store.clone(), rt: rt.clone(), secrets: secrets.clone(), reports };
             let _ = state.admin.set((Arc::new(admin), http::auth_token::digest(token)));
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -143,7 +143,8 @@ fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
 
 async fn admin(cfg: &Config) -> anyhow::Result<Admin> {
     let store = crate::store::connect(&cfg.database_url).await?;
-    Ok(Admin { store, rt: runtime(cfg)?, secrets: Arc::new(cfg.secret_box()?) })
+    let reports = crate::reporting::service::Reports::new(store.clone());
+    Ok(Admin { store, rt: runtime(cfg)?, secrets: Arc::new(cfg.secret_box()?), reports })
 }
 
 fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {

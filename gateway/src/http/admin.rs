@@ -25,15 +25,23 @@ impl From<AdminError> for super::ApiError {
     }
 }
 
-fn authorize<'a>(state: &'a AppState, req: &HttpRequest) -> ApiResult<&'a crate::admin::Admin> {
+pub(super) fn authorize<'a>(state: &'a AppState, req: &HttpRequest) -> ApiResult<&'a crate::admin::Admin> {
     let Some((admin, digest)) = state.admin.get() else {
         return Err(ScimError::not_found("the admin API is disabled (set admin_token / GATEWAY_ADMIN_TOKEN)").into());
     };
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // A browser opening the HTML report authenticates with Basic (any user name, the token as password).
+    let basic = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))
+        .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_owned()));
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::to_owned)
+        .or(basic)
         .ok_or_else(|| ScimError::new(401, None, "admin API: bearer token required"))?;
     let given = super::auth_token::digest(token.trim());
     if !bool::from(given.ct_eq(digest)) {
@@ -196,6 +204,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/tenants/{tenant}/targets/{name}/config", web::put().to(configure_target))
             .route("/tenants/{tenant}/targets/{name}/{action}", web::post().to(target_action))
+            .service(
+                web::resource("/tenants/{tenant}/report")
+                    .app_data(web::JsonConfig::default().limit(1 << 30))
+                    .route(web::get().to(super::report::page))
+                    .route(web::post().to(super::report::load)),
+            )
+            .route("/tenants/{tenant}/report/{table}", web::get().to(super::report::table))
             .route("/tenants/{tenant}/outbox", web::get().to(list_outbox))
             .route("/tenants/{tenant}/outbox/replay", web::post().to(replay)),
     );

@@ -6,6 +6,7 @@
 
 pub mod changelog;
 pub mod delivery;
+pub mod report;
 mod sql;
 mod writer;
 
@@ -266,7 +267,7 @@ pub trait ResourceStore: Send + Sync {
 }
 
 /// Both traits: what the gateway holds.
-pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore {
+pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore + report::ReportStore {
     fn backend(&self) -> &'static str;
     fn close(&self) -> BoxFut<'_, ()>;
 }

@@ -1850,4 +1850,7 @@ impl Store for SqlStore {
 }
 
 #[path = "delivery_sql.rs"]
+#[macro_use]
 mod delivery;
+#[path = "report_sql.rs"]
+mod report;

@@ -1,0 +1,184 @@
+//! What a load of Microsoft Learn Organizational Reporting datasets becomes (a [`Snapshot`], stored per
+//! tenant and replaced whole), and the report that joins it with the identities the gateway holds
+//! ([`Report`], computed on read). Rules R1–R9 of `shared/spec/targets.md` §4.3.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Badges and trophies count from this date on (the Power BI template's filter).
+pub const COMPLETIONS_SINCE: &str = "2017-10-01";
+/// Relative catalog URLs are on this site.
+pub const LEARN_SITE: &str = "https://learn.microsoft.com";
+
+/// A catalog entry (module, learning path, certification, applied skill).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CatalogItem {
+    pub uid: String,
+    pub title: String,
+    /// Absolute (`https://learn.microsoft.com` + the dataset's relative url), when the dataset has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<i64>,
+}
+
+/// The Hierarchy* datasets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Catalog {
+    pub modules: BTreeMap<String, CatalogItem>,
+    pub paths: BTreeMap<String, CatalogItem>,
+    pub certifications: BTreeMap<String, CatalogItem>,
+    pub applied_skills: BTreeMap<String, CatalogItem>,
+    /// Learning path → its modules.
+    pub path_modules: BTreeMap<String, Vec<String>>,
+    /// Number of units known (HierarchyUnit rows).
+    pub units: usize,
+}
+
+/// A badge (module) or trophy (learning path).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Award {
+    /// moduleUid or LearningPathUid.
+    pub uid: String,
+    /// `YYYY-MM-DD`.
+    pub on: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Started {
+    pub module: String,
+    /// Unit progress rows of that module.
+    pub units: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Certification {
+    pub uid: String,
+    pub transcript_name: String,
+    /// Dates as `YYYY-MM-DD`; `None` for the 0 sentinel (R8).
+    pub awarded_on: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub stay_current_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AppliedSkill {
+    pub uid: String,
+    pub lab_profile_name: String,
+    pub scored_on: Option<String>,
+}
+
+/// One Learn profile (a `Users` row) with everything the tenant datasets say about it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Learner {
+    pub user_id: String,
+    /// Normalised (R2): trimmed, lower case, braces stripped.
+    pub aad_object_id: String,
+    pub created_on: Option<String>,
+    pub total_xp: i64,
+    /// Badges awarded on or after [`COMPLETIONS_SINCE`].
+    pub modules_completed: Vec<Award>,
+    /// Trophies awarded on or after [`COMPLETIONS_SINCE`].
+    pub paths_completed: Vec<Award>,
+    pub modules_started: Vec<Started>,
+    pub certifications: Vec<Certification>,
+    pub applied_skills: Vec<AppliedSkill>,
+}
+
+/// What was loaded, for `report status` and the report's footer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadStats {
+    /// Dataset → rows read.
+    pub rows: BTreeMap<String, u64>,
+    /// Dataset → file it came from.
+    pub files: BTreeMap<String, String>,
+    /// Rows of tenant datasets whose userId is not in Users (kept out of the report).
+    pub orphan_rows: u64,
+    pub millis: u64,
+}
+
+/// A tenant's datasets after one load: replaced whole by the next load.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// RFC 3339.
+    pub loaded_at: String,
+    /// Where it came from (a folder, or a database without its credentials).
+    pub source: String,
+    pub stats: LoadStats,
+    pub catalog: Catalog,
+    /// In the order of the Users dataset.
+    pub learners: Vec<Learner>,
+}
+
+/// The Entra side of a row: the SCIM user whose objectId matched (R1).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Identity {
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub mail: Option<String>,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub account_enabled: bool,
+}
+
+/// One report row per Learn user (R3, R4, R6).
+#[derive(Debug, Clone, Serialize)]
+pub struct Row<'a> {
+    pub learner: &'a Learner,
+    pub matched: bool,
+    /// `None` when unmatched.
+    pub identity: Option<Identity>,
+    /// The display name, or the template's pseudonym `User_<n>` (n = rank by CreatedOn) when unmatched.
+    pub label: String,
+}
+
+/// Counts the template's high-level page shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub learn_users: usize,
+    pub matched: usize,
+    /// Learn users with any XP.
+    pub active_learners: usize,
+    pub modules_started: usize,
+    pub badges: usize,
+    pub trophies: usize,
+    pub certifications: usize,
+    pub applied_skills: usize,
+    /// badges / modules started (0 when nothing started).
+    pub module_completion_rate: f64,
+    pub users_with_module: usize,
+    pub users_with_path: usize,
+}
+
+/// A ranked entry: a user (label) or a catalog item (uid, title, url) with a count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked {
+    pub key: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub count: usize,
+}
+
+/// The joined report (computed on read; the SCIM side is always current).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<'a> {
+    pub tenant: String,
+    pub snapshot: &'a Snapshot,
+    pub rows: Vec<Row<'a>>,
+    pub summary: Summary,
+    pub top_users_modules: Vec<Ranked>,
+    pub top_users_paths: Vec<Ranked>,
+    pub top_users_credentials: Vec<Ranked>,
+    pub top_modules: Vec<Ranked>,
+    pub top_paths: Vec<Ranked>,
+    pub top_certifications: Vec<Ranked>,
+    /// Product → (modules completed, paths completed).
+    pub by_product: Vec<(String, usize, usize)>,
+}

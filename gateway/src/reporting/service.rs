@@ -1,0 +1,137 @@
+//! Loads and reads of a tenant's report, shared by the CLI and the admin API: a load parses off the
+//! async runtime and replaces the stored snapshot in one statement; reads keep the decoded snapshot and
+//! the identity map in memory until a new load or a SCIM write makes them stale.
+
+use super::join::{Identities, identities};
+use super::load::{LoadError, load_dir};
+use super::model::Snapshot;
+use crate::store::report::StoredSnapshot;
+use crate::store::{DynStore, StoreError, now_rfc3339};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The files are not usable; nothing was changed.
+    #[error("{0}; the previous snapshot stays in force")]
+    Load(LoadError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What a load reports back.
+#[derive(Debug, Serialize)]
+pub struct Loaded {
+    pub tenant: String,
+    pub loaded_at: String,
+    pub source: String,
+    pub learners: usize,
+    pub rows: std::collections::BTreeMap<String, u64>,
+    pub files: std::collections::BTreeMap<String, String>,
+    pub orphan_rows: u64,
+    pub parse_millis: u64,
+    pub stored_bytes: usize,
+}
+
+/// Reports of every tenant, with decoded snapshots and identity maps cached.
+pub struct Reports {
+    store: DynStore,
+    snapshots: Mutex<HashMap<String, (String, Arc<Snapshot>)>>,
+    ids: Mutex<HashMap<String, (i64, Arc<Identities>)>>,
+}
+
+impl Reports {
+    pub fn new(store: DynStore) -> Arc<Reports> {
+        Arc::new(Reports { store, snapshots: Mutex::new(HashMap::new()), ids: Mutex::new(HashMap::new()) })
+    }
+
+    /// Loads a folder of dataset files and makes it the tenant's snapshot; on any error nothing changes.
+    pub async fn load_dir(&self, tenant: &str, dir: PathBuf) -> Result<Loaded, ReportError> {
+        if self.store.last_seq(tenant).await?.is_none() {
+            return Err(ReportError::NotFound(format!("tenant \"{tenant}\" not found")));
+        }
+        let now = now_rfc3339();
+        let snapshot = tokio::task::spawn_blocking(move || load_dir(&dir, &now))
+            .await
+            .map_err(|e| ReportError::Internal(format!("the load panicked: {e}")))?
+            .map_err(ReportError::Load)?;
+        self.put(tenant, snapshot).await
+    }
+
+    /// Stores a snapshot as the tenant's current one.
+    pub async fn put(&self, tenant: &str, snapshot: Snapshot) -> Result<Loaded, ReportError> {
+        let (snapshot, data) = tokio::task::spawn_blocking(move || {
+            let data = serde_json::to_vec(&snapshot);
+            (snapshot, data)
+        })
+        .await
+        .map_err(|e| ReportError::Internal(e.to_string()))?;
+        let data = data.map_err(|e| ReportError::Internal(format!("cannot encode the snapshot: {e}")))?;
+        let loaded = Loaded {
+            tenant: tenant.to_owned(),
+            loaded_at: snapshot.loaded_at.clone(),
+            source: snapshot.source.clone(),
+            learners: snapshot.learners.len(),
+            rows: snapshot.stats.rows.clone(),
+            files: snapshot.stats.files.clone(),
+            orphan_rows: snapshot.stats.orphan_rows,
+            parse_millis: snapshot.stats.millis,
+            stored_bytes: data.len(),
+        };
+        let stored = StoredSnapshot { loaded_at: snapshot.loaded_at.clone(), source: snapshot.source.clone(), data };
+        if !self.store.put_snapshot(tenant, stored).await? {
+            return Err(ReportError::NotFound(format!("tenant \"{tenant}\" not found")));
+        }
+        if let Ok(mut c) = self.snapshots.lock() {
+            c.insert(tenant.to_owned(), (snapshot.loaded_at.clone(), Arc::new(snapshot)));
+        }
+        tracing::info!(tenant, learners = loaded.learners, parse_ms = loaded.parse_millis, "report snapshot loaded");
+        Ok(loaded)
+    }
+
+    /// The tenant's current snapshot, if one was loaded.
+    pub async fn snapshot(&self, tenant: &str) -> Result<Option<Arc<Snapshot>>, ReportError> {
+        let Some(at) = self.store.snapshot_loaded_at(tenant).await? else { return Ok(None) };
+        if let Some((cached_at, s)) = self.snapshots.lock().ok().and_then(|c| c.get(tenant).cloned())
+            && cached_at == at
+        {
+            return Ok(Some(s));
+        }
+        let Some(stored) = self.store.get_snapshot(tenant).await? else { return Ok(None) };
+        let snapshot = tokio::task::spawn_blocking(move || serde_json::from_slice::<Snapshot>(&stored.data))
+            .await
+            .map_err(|e| ReportError::Internal(e.to_string()))?
+            .map_err(|e| ReportError::Internal(format!("the stored snapshot cannot be decoded: {e}")))?;
+        let snapshot = Arc::new(snapshot);
+        if let Ok(mut c) = self.snapshots.lock() {
+            c.insert(tenant.to_owned(), (snapshot.loaded_at.clone(), snapshot.clone()));
+        }
+        Ok(Some(snapshot))
+    }
+
+    /// The tenant's SCIM identities by objectId, as of its latest change.
+    pub async fn identities(&self, tenant: &str) -> Result<Arc<Identities>, ReportError> {
+        let seq = self
+            .store
+            .last_seq(tenant)
+            .await?
+            .ok_or_else(|| ReportError::NotFound(format!("tenant \"{tenant}\" not found")))?;
+        if let Some((cached, ids)) = self.ids.lock().ok().and_then(|c| c.get(tenant).cloned())
+            && cached == seq
+        {
+            return Ok(ids);
+        }
+        let (seq, pairs) = self.store.identities(tenant).await?;
+        let ids = Arc::new(identities(pairs));
+        if let Ok(mut c) = self.ids.lock() {
+            c.insert(tenant.to_owned(), (seq, ids.clone()));
+        }
+        Ok(ids)
+    }
+}

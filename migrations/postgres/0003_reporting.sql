@@ -1,0 +1,8 @@
+-- Learn Organizational Reporting: the last loaded snapshot of a tenant's datasets (JSON, replaced whole by
+-- the next load, so readers never see half a load).
+CREATE TABLE report_snapshots (
+    tenant_pk   BIGINT PRIMARY KEY REFERENCES tenants(pk) ON DELETE CASCADE,
+    loaded_at   TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    data        BYTEA NOT NULL
+);
