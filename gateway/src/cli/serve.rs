@@ -37,6 +37,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let state = AppState::new(store.clone(), settings, metrics);
         if let Some(token) = &cfg.admin_token {
             let reports = crate::reporting::service::Reports::new(store.clone());
+            // Decode the loaded reports in the background, so the first admin to open one does not wait.
+            tokio::spawn(reports.clone().warm_up());
             let admin = Admin { store: store.clone(), rt: rt.clone(), secrets: secrets.clone(), reports };
             let _ = state.admin.set((Arc::new(admin), http::auth_token::digest(token)));
         }

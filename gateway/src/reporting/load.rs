@@ -208,7 +208,11 @@ pub fn find_files(dir: &Path) -> Result<Vec<(Dataset, PathBuf)>, LoadError> {
 /// One open dataset file: the header mapped to the dataset's columns.
 struct Table {
     file: String,
-    reader: csv::Reader<std::fs::File>,
+    reader: csv::Reader<Box<dyn std::io::Read + Send>>,
+    /// Lines before this reader's first line (a chunk of a file read in parallel).
+    line_base: u64,
+    /// Byte offset just after the header row.
+    header_end: u64,
     /// Per dataset column: its index in the file.
     index: Vec<Option<usize>>,
     names: Vec<&'static str>,
@@ -227,6 +231,7 @@ impl Table {
                 message: "the file is empty (not even a header row)".into(),
             });
         }
+        let f: Box<dyn std::io::Read + Send> = Box::new(f);
         let mut reader = csv::ReaderBuilder::new().has_headers(true).buffer_capacity(1 << 20).from_reader(f);
         let headers = reader
             .byte_headers()
@@ -253,7 +258,27 @@ impl Table {
             index.push(at);
             names.push(*name);
         }
-        Ok(Table { file, reader, index, names, record: csv::ByteRecord::new() })
+        let header_end = reader.position().byte();
+        Ok(Table { file, reader, line_base: 0, header_end, index, names, record: csv::ByteRecord::new() })
+    }
+
+    /// A reader over bytes `start..end` of the same file (whole rows, no header), with this table's
+    /// column mapping; `lines_before` = lines of the file before `start`.
+    fn chunk(&self, path: &Path, start: u64, end: u64, lines_before: u64) -> Result<Table, LoadError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path).map_err(|e| file_error(&self.file, format!("cannot open: {e}")))?;
+        f.seek(SeekFrom::Start(start)).map_err(|e| file_error(&self.file, e.to_string()))?;
+        let r: Box<dyn std::io::Read + Send> = Box::new(f.take(end - start));
+        let reader = csv::ReaderBuilder::new().has_headers(false).buffer_capacity(1 << 20).from_reader(r);
+        Ok(Table {
+            file: self.file.clone(),
+            reader,
+            line_base: lines_before,
+            header_end: start,
+            index: self.index.clone(),
+            names: self.names.clone(),
+            record: csv::ByteRecord::new(),
+        })
     }
 
     /// Reads the next row; `Ok(false)` at the end.
@@ -261,7 +286,7 @@ impl Table {
         match self.reader.read_byte_record(&mut self.record) {
             Ok(more) => Ok(more),
             Err(e) => {
-                let line = e.position().map(|p| p.line());
+                let line = e.position().map(|p| p.line() + self.line_base);
                 let message = match e.kind() {
                     csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("{len} fields where the header has {expected_len} (a truncated or malformed row)")
@@ -274,7 +299,7 @@ impl Table {
     }
 
     fn line(&self) -> u64 {
-        self.record.position().map(|p| p.line()).unwrap_or(0)
+        self.record.position().map(|p| p.line() + self.line_base).unwrap_or(0)
     }
 
     /// Column `c` (by its position in the dataset's column list) of the current row, trimmed; empty
@@ -424,6 +449,150 @@ fn read_catalog(
     Ok(n)
 }
 
+/// FxHash (rustc's hasher): the userId and unit uid lookups run once per row, millions of times, and
+/// SipHash's DoS resistance buys nothing for files the admin loads.
+#[derive(Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// What the Progress rows add up to.
+#[derive(Default)]
+struct ProgressAgg {
+    rows: u64,
+    orphans: u64,
+    xp: Vec<i64>,
+    /// (learner, module) → unit rows.
+    started: FastMap<(u32, u32), u32>,
+}
+
+impl ProgressAgg {
+    fn merge(mut self, other: ProgressAgg) -> ProgressAgg {
+        self.rows += other.rows;
+        self.orphans += other.orphans;
+        for (a, b) in self.xp.iter_mut().zip(other.xp) {
+            *a += b;
+        }
+        for (k, v) in other.started {
+            *self.started.entry(k).or_insert(0) += v;
+        }
+        self
+    }
+}
+
+fn progress_rows(
+    mut t: Table,
+    by_user: &FastMap<Vec<u8>, u32>,
+    unit_module: &FastMap<Vec<u8>, u32>,
+    learners: usize,
+) -> Result<ProgressAgg, LoadError> {
+    let mut agg = ProgressAgg { xp: vec![0; learners], ..Default::default() };
+    while t.next()? {
+        agg.rows += 1;
+        let xp = t.int(3)?.unwrap_or(0);
+        if t.index[5].is_some() && !t.get(5).is_empty() && iso_date(t.get(5)).is_none() {
+            return Err(t.error(5, "is not a date (expected e.g. 2024-03-01T10:15:00Z)"));
+        }
+        let Some(&who) = by_user.get(t.get(0)) else {
+            agg.orphans += 1;
+            continue;
+        };
+        agg.xp[who as usize] += xp;
+        if t.get(1).eq_ignore_ascii_case(b"unit")
+            && let Some(&m) = unit_module.get(t.get(2))
+        {
+            *agg.started.entry((who, m)).or_insert(0) += 1;
+        }
+    }
+    Ok(agg)
+}
+
+/// Files above this size are read in two halves in parallel.
+const PARALLEL_BYTES: u64 = if cfg!(test) { 1 << 10 } else { 64 << 20 };
+
+/// Reads Progress; a large file in two halves split at a line end, one per thread. The split is used
+/// only when the first half holds an even number of quote characters (so it cannot fall inside a
+/// quoted field); otherwise the file is read in one pass.
+fn read_progress(
+    t: Table,
+    path: &Path,
+    by_user: &FastMap<Vec<u8>, u32>,
+    unit_module: &FastMap<Vec<u8>, u32>,
+    learners: usize,
+) -> Result<ProgressAgg, LoadError> {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let split = if len > PARALLEL_BYTES { split_point(path, t.header_end, len) } else { None };
+    let Some((split, lines_before)) = split else {
+        return progress_rows(t, by_user, unit_module, learners);
+    };
+    let first = t.chunk(path, t.header_end, split, 1)?;
+    let second = t.chunk(path, split, len, lines_before)?;
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| progress_rows(second, by_user, unit_module, learners));
+        let a = progress_rows(first, by_user, unit_module, learners);
+        let b = other.join().map_err(|_| file_error(&t.file, "a reader thread panicked"))?;
+        // The first error in file order wins.
+        Ok(a?.merge(b?))
+    })
+}
+
+/// A line start near the middle of `path`'s rows, with the number of lines before it, when the bytes
+/// before it hold an even number of `"` (never inside a quoted field).
+fn split_point(path: &Path, header_end: u64, len: u64) -> Option<(u64, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mid = header_end + (len - header_end) / 2;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut pos, mut quotes, mut lines) = (0u64, 0usize, 0u64);
+    loop {
+        let want = ((mid - pos) as usize).min(buf.len());
+        let got = if want == 0 { 0 } else { f.read(&mut buf[..want]).ok()? };
+        if want == 0 || got == 0 {
+            break;
+        }
+        quotes += memchr::memchr_iter(b'"', &buf[..got]).count();
+        lines += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+        pos += got as u64;
+    }
+    // On to the end of the line `mid` is in.
+    let mut tail = [0u8; 1 << 16];
+    loop {
+        let got = f.read(&mut tail).ok()?;
+        if got == 0 {
+            return None;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &tail[..got]) {
+            quotes += memchr::memchr_iter(b'"', &tail[..i]).count();
+            pos += i as u64 + 1;
+            lines += 1;
+            break;
+        }
+        quotes += memchr::memchr_iter(b'"', &tail[..got]).count();
+        pos += got as u64;
+    }
+    (quotes % 2 == 0 && pos < len).then_some((pos, lines))
+}
+
 /// Loads a folder into a snapshot (no database involved). `source` is what the snapshot says it came
 /// from.
 pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
@@ -458,7 +627,7 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
             count(&mut snap, ds, &p, n);
         }
     }
-    let mut unit_module: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut unit_module: FastMap<Vec<u8>, u32> = FastMap::default();
     let mut module_names: Vec<String> = Vec::new();
     let mut module_index: HashMap<String, u32> = HashMap::new();
     if let Some(p) = path_of(Dataset::HierarchyUnit) {
@@ -495,7 +664,7 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
 
     // The hub.
     let users_path = path_of(Dataset::Users).ok_or_else(|| file_error(&snap.source, "no Users dataset"))?;
-    let mut by_user: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut by_user: FastMap<Vec<u8>, u32> = FastMap::default();
     {
         let mut t = Table::open(Dataset::Users, &users_path)?;
         let mut n = 0;
@@ -523,36 +692,23 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
         count(&mut snap, Dataset::Users, &users_path, n);
     }
 
-    // Progress: XP, and modules started from unit progress (the big one: streamed, aggregated).
+    // Progress: XP, and modules started from unit progress (the big one: streamed, aggregated, in two
+    // halves on two threads when the file is large).
     if let Some(p) = path_of(Dataset::Progress) {
-        let mut t = Table::open(Dataset::Progress, &p)?;
-        let mut started: HashMap<(u32, u32), u32> = HashMap::new();
-        let mut n = 0;
-        while t.next()? {
-            n += 1;
-            let xp = t.int(3)?.unwrap_or(0);
-            if t.index[5].is_some() && !t.get(5).is_empty() && iso_date(t.get(5)).is_none() {
-                return Err(t.error(5, "is not a date (expected e.g. 2024-03-01T10:15:00Z)"));
-            }
-            let Some(&who) = by_user.get(t.get(0)) else {
-                snap.stats.orphan_rows += 1;
-                continue;
-            };
-            snap.learners[who as usize].total_xp += xp;
-            if t.get(1).eq_ignore_ascii_case(b"unit")
-                && let Some(&m) = unit_module.get(t.get(2))
-            {
-                *started.entry((who, m)).or_insert(0) += 1;
-            }
+        let t = Table::open(Dataset::Progress, &p)?;
+        let agg = read_progress(t, &p, &by_user, &unit_module, snap.learners.len())?;
+        for (l, xp) in snap.learners.iter_mut().zip(&agg.xp) {
+            l.total_xp += xp;
         }
-        let mut started: Vec<((u32, u32), u32)> = started.into_iter().collect();
+        snap.stats.orphan_rows += agg.orphans;
+        let mut started: Vec<((u32, u32), u32)> = agg.started.into_iter().collect();
         started.sort_unstable();
         for ((who, m), units) in started {
             snap.learners[who as usize]
                 .modules_started
                 .push(Started { module: module_names[m as usize].clone(), units });
         }
-        count(&mut snap, Dataset::Progress, &p, n);
+        count(&mut snap, Dataset::Progress, &p, agg.rows);
     }
 
     if let Some(p) = path_of(Dataset::Achievements) {
@@ -715,6 +871,35 @@ mod tests {
         let d = Dir::new();
         d.write("Progress.csv", "tenantId,userId\n");
         assert!(load_dir(&d.0, NOW).expect_err("no users").message.contains("no Users dataset"));
+    }
+
+    #[test]
+    fn a_large_progress_file_is_read_in_two_halves_with_the_same_result() {
+        let d = Dir::new();
+        d.write("Users.csv", "tenantId,userId,AADObjectId\nt,L1,o1\nt,L2,o2\n");
+        d.write("HierarchyUnit.csv", "unitUid,moduleUid\nu1,m1\nu2,m2\n");
+        let mut text = String::from("tenantId,userId,XPReason,SourceType,SourceUid,XP,AwardedOn\n");
+        for i in 0..400 {
+            let (user, unit) = if i % 3 == 0 { ("L1", "u1") } else { ("L2", "u2") };
+            text.push_str(&format!(
+                "t,{user},points.unit.basic.completed,Unit,{unit},{},2024-01-01T00:00:00Z\n",
+                i % 7
+            ));
+        }
+        d.write("Progress.csv", &text);
+        let s = load_dir(&d.0, NOW).expect("load");
+        let want =
+            |user: &str| (0..400).filter(|i| (i % 3 == 0) == (user == "L1")).map(|i| (i % 7) as i64).sum::<i64>();
+        assert_eq!(s.learners[0].total_xp, want("L1"));
+        assert_eq!(s.learners[1].total_xp, want("L2"));
+        assert_eq!(s.learners[0].modules_started, vec![Started { module: "m1".into(), units: 134 }]);
+        assert_eq!(s.stats.rows["Progress"], 400);
+        // An error in the second half names its line in the whole file.
+        let mut bad = text.clone();
+        bad.push_str("t,L1,points.unit.basic.completed,Unit,u1,many,2024-01-01T00:00:00Z\n");
+        d.write("Progress.csv", &bad);
+        let e = load_dir(&d.0, NOW).expect_err("bad XP");
+        assert_eq!((e.line, e.column.as_deref()), (Some(402), Some("XP")), "{e}");
     }
 
     #[test]

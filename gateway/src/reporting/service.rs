@@ -67,7 +67,7 @@ impl Reports {
     /// Stores a snapshot as the tenant's current one.
     pub async fn put(&self, tenant: &str, snapshot: Snapshot) -> Result<Loaded, ReportError> {
         let (snapshot, data) = tokio::task::spawn_blocking(move || {
-            let data = serde_json::to_vec(&snapshot);
+            let data = snapshot.encode();
             (snapshot, data)
         })
         .await
@@ -104,7 +104,7 @@ impl Reports {
             return Ok(Some(s));
         }
         let Some(stored) = self.store.get_snapshot(tenant).await? else { return Ok(None) };
-        let snapshot = tokio::task::spawn_blocking(move || serde_json::from_slice::<Snapshot>(&stored.data))
+        let snapshot = tokio::task::spawn_blocking(move || Snapshot::decode(&stored.data))
             .await
             .map_err(|e| ReportError::Internal(e.to_string()))?
             .map_err(|e| ReportError::Internal(format!("the stored snapshot cannot be decoded: {e}")))?;
@@ -113,6 +113,16 @@ impl Reports {
             c.insert(tenant.to_owned(), (snapshot.loaded_at.clone(), snapshot.clone()));
         }
         Ok(Some(snapshot))
+    }
+
+    /// Decodes every tenant's report (snapshot and identities) into the cache.
+    pub async fn warm_up(self: Arc<Self>) {
+        let Ok(tenants) = self.store.list_tenants().await else { return };
+        for t in tenants {
+            if matches!(self.snapshot(&t.tenant).await, Ok(Some(_))) {
+                let _ = self.identities(&t.tenant).await;
+            }
+        }
     }
 
     /// The tenant's SCIM identities by objectId, as of its latest change.

@@ -7,23 +7,6 @@ use crate::store::{BoxFut, StoreError, StoreResult};
 use serde::Deserialize;
 use sqlx::{Row, query, query_scalar};
 
-/// The parts of a stored SCIM user document the report shows, borrowed from the JSON text.
-#[derive(Deserialize)]
-struct DocView<'a> {
-    #[serde(default, borrow)]
-    emails: Vec<EmailView<'a>>,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", default)]
-    enterprise: Option<EnterpriseView>,
-}
-
-#[derive(Deserialize)]
-struct EnterpriseView {
-    #[serde(default)]
-    department: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct EmailView<'a> {
     #[serde(default)]
@@ -34,30 +17,35 @@ struct EmailView<'a> {
     primary: Option<bool>,
 }
 
-fn identity(display_name: Option<String>, user_name: String, active: bool, doc: &str) -> Identity {
-    let view: Option<DocView> = serde_json::from_str(doc).ok();
-    let (mail, department, job_title) = match view {
-        Some(v) => {
-            let mail = v
-                .emails
-                .iter()
-                .find(|e| e.kind.is_some_and(|k| k.eq_ignore_ascii_case("work")))
-                .or_else(|| v.emails.iter().find(|e| e.primary == Some(true)))
-                .or_else(|| v.emails.first())
-                .and_then(|e| e.value.clone());
-            let department = v.enterprise.and_then(|e| e.department);
-            (mail, department, v.title)
+/// One user as the database returns it: externalId, displayName, userName, active, and
+/// `[title, department, emails]` from the document.
+#[derive(Deserialize)]
+struct IdentityRow<'a>(String, Option<String>, String, Active, #[serde(borrow)] Three<'a>);
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Three<'a>(Option<String>, Option<String>, #[serde(borrow)] Option<Vec<EmailView<'a>>>);
+
+/// `active`: a boolean on PostgreSQL, 0/1 on SQLite.
+struct Active(bool);
+
+impl<'de> Deserialize<'de> for Active {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Bool(b) => Ok(Active(b)),
+            serde_json::Value::Number(n) => Ok(Active(n.as_i64() != Some(0))),
+            _ => Ok(Active(true)),
         }
-        None => (None, None, None),
-    };
-    Identity {
-        display_name,
-        user_principal_name: Some(user_name),
-        mail,
-        department,
-        job_title,
-        account_enabled: active,
     }
+}
+
+/// The work address of a SCIM `emails` array (else the primary one, else the first).
+fn work_mail(v: &[EmailView]) -> Option<String> {
+    v.iter()
+        .find(|e| e.kind.is_some_and(|k| k.eq_ignore_ascii_case("work")))
+        .or_else(|| v.iter().find(|e| e.primary == Some(true)))
+        .or_else(|| v.first())
+        .and_then(|e| e.value.clone())
 }
 
 impl ReportStore for SqlStore {
@@ -133,23 +121,41 @@ impl ReportStore for SqlStore {
                 else {
                     return Err(StoreError::Scim(crate::scim::error::ScimError::not_found(format!("tenant \"{tenant}\" not found"))));
                 };
-                let rows = query(
-                    "SELECT external_id, display_name, user_name, active, doc FROM users \
-                     WHERE tenant_pk = $1 AND external_id IS NOT NULL",
-                )
-                .bind(pk)
-                .fetch_all(read)
-                .await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let ext: String = r.try_get(0usize)?;
-                    let active: bool = match r.try_get::<bool, _>(3usize) {
-                        Ok(b) => b,
-                        Err(_) => r.try_get::<i64, _>(3usize)? != 0,
-                    };
-                    let doc: String = r.try_get(4usize)?;
-                    out.push((ext, identity(r.try_get(1usize)?, r.try_get(2usize)?, active, &doc)));
-                }
+                // The database extracts the document fields (its JSON functions are C) and returns every
+                // user in one JSON array: one row instead of one hand-off per user.
+                let sql = match &self.pools {
+                    Pools::Sqlite { .. } => {
+                        "SELECT json_group_array(json_array(external_id, display_name, user_name, active, \
+                         json(json_extract(doc, '$.title', \
+                         '$.\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\".department', '$.emails')))) \
+                         FROM users WHERE tenant_pk = $1 AND external_id IS NOT NULL"
+                    }
+                    Pools::Postgres(_) => {
+                        "SELECT coalesce(json_agg(json_build_array(external_id, display_name, user_name, active, \
+                         json_build_array(j -> 'title', \
+                         j -> 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User' -> 'department', \
+                         j -> 'emails'))), '[]')::text \
+                         FROM (SELECT external_id, display_name, user_name, active, doc::jsonb AS j \
+                         FROM users WHERE tenant_pk = $1 AND external_id IS NOT NULL) u"
+                    }
+                };
+                let all: Option<String> = query_scalar(sql).bind(pk).fetch_one(read).await?;
+                let rows: Vec<IdentityRow> = serde_json::from_str(all.as_deref().unwrap_or("[]"))
+                    .map_err(|e| StoreError::Corrupt(format!("identities: {e}")))?;
+                let out = rows
+                    .into_iter()
+                    .map(|IdentityRow(ext, display_name, user_name, active, Three(job_title, department, emails))| {
+                        let identity = Identity {
+                            display_name,
+                            user_principal_name: Some(user_name),
+                            mail: emails.as_deref().and_then(work_mail),
+                            department,
+                            job_title,
+                            account_enabled: active.0,
+                        };
+                        (ext, identity)
+                    })
+                    .collect();
                 Ok((seq, out))
             })
         })
