@@ -263,3 +263,65 @@ async fn html_report_over_the_admin_api_in_chromium() {
     let _ = std::fs::copy(&shot, &keep);
     println!("screenshot: {}", keep.display());
 }
+
+/// The datasets as tables of a PostgreSQL database (schema `dbo`, as the Power BI template reads them),
+/// with database types (timestamps, integers) rather than text: the same report as from files.
+#[tokio::test]
+async fn load_from_postgres_tables() {
+    let Some(env) = TestEnv::new(Backend::Postgres, "report-pg").await else { return };
+    let (tenant, _) = env.create_tenant().await;
+    let dir = fixtures(&env);
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&env.db_url).await.expect("connect");
+        sqlx::query("CREATE SCHEMA dbo").execute(&mut c).await.expect("schema");
+        for e in std::fs::read_dir(&dir).expect("dir") {
+            let p = e.expect("entry").path();
+            let table = p.file_stem().expect("stem").to_string_lossy().to_lowercase();
+            let text = std::fs::read_to_string(&p).expect("read");
+            let header = text.lines().next().expect("header");
+            let cols: Vec<String> = header.split(',').map(|c| format!("\"{c}\" text")).collect();
+            let create = format!("CREATE TABLE dbo.\"{table}\" ({})", cols.join(", "));
+            sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut c).await.expect("create");
+            let mut copy = c
+                .copy_in_raw(&format!("COPY dbo.\"{table}\" FROM STDIN WITH (FORMAT csv, HEADER true)"))
+                .await
+                .expect("copy in");
+            copy.send(text.as_bytes()).await.expect("send");
+            copy.finish().await.expect("finish");
+        }
+        for alter in [
+            "ALTER TABLE dbo.progress ALTER COLUMN \"XP\" TYPE bigint USING \"XP\"::bigint, \
+             ALTER COLUMN \"AwardedOn\" TYPE timestamptz USING \"AwardedOn\"::timestamptz",
+            "ALTER TABLE dbo.certifications ALTER COLUMN \"AwardedOn\" TYPE integer USING \"AwardedOn\"::integer",
+        ] {
+            sqlx::query(alter).execute(&mut c).await.expect("alter");
+        }
+        let _ = c.close().await;
+    }
+    let out = env.cli(&["report", "load", "--tenant", &tenant, &env.db_url]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("dbo.progress"), "{}", out.stdout);
+    let rows = learners(&env, &tenant).await;
+    let l1 = row(&rows, AT_L1);
+    assert_eq!(
+        (l1["totalXP"].clone(), l1["modulesCompleted"].clone(), l1["certifications"].clone()),
+        (json!(300), json!(1), json!(1))
+    );
+    let certs = table(&env, &tenant, "certifications").await;
+    assert_eq!(certs[0]["awardedOn"], "2024-01-15");
+    // A bad value in a table names the table, the line of its CSV copy and the column.
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&env.db_url).await.expect("connect");
+        sqlx::query("UPDATE dbo.achievements SET \"AwardedOn\" = 'yesterday' WHERE \"awardType\" = 'Trophy'")
+            .execute(&mut c)
+            .await
+            .expect("update");
+        let _ = c.close().await;
+    }
+    let out = env.cli(&["report", "load", "--tenant", &tenant, &env.db_url]).await;
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("table dbo.achievements") && out.stderr.contains("column AwardedOn"), "{}", out.stderr);
+    assert_eq!(learners(&env, &tenant).await, rows, "the previous snapshot stays");
+}

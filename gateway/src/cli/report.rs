@@ -28,8 +28,12 @@ pub enum ReportCommand {
     Load {
         #[arg(long)]
         tenant: String,
-        /// The folder with Users.csv, Progress.csv, … (names may carry a `_<tenant id>` suffix).
+        /// The folder with Users.csv, Progress.csv, … (names may carry a `_<tenant id>` suffix), or a
+        /// postgres:// URL of a database with the datasets as tables.
         path: String,
+        /// With a database: the schema of the tables (default dbo, else public).
+        #[arg(long)]
+        schema: Option<String>,
     },
     /// What is loaded: when, from where, row counts, and the report's headline figures.
     Status {
@@ -108,14 +112,11 @@ async fn open(cfg: &Config) -> anyhow::Result<(DynStore, Arc<Reports>)> {
 
 pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
     match cmd {
-        ReportCommand::Load { tenant, path } => {
-            if path.starts_with("postgres://") || path.starts_with("postgresql://") {
-                anyhow::bail!(
-                    "loading from database tables is not supported by this version; land the datasets as CSV \
-                     files (Data Share: Azure Data Lake or Blob storage, CSV format) and load the folder"
-                );
-            }
+        ReportCommand::Load { tenant, path, schema } => {
             let (_, reports) = open(&cfg).await?;
+            if path.starts_with("postgres://") || path.starts_with("postgresql://") {
+                return print(&reports.load_postgres(&tenant, &path, schema.as_deref()).await?);
+            }
             print(&reports.load_dir(&tenant, PathBuf::from(path)).await?)
         }
         ReportCommand::Status { tenant } => {

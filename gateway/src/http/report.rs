@@ -1,7 +1,8 @@
 //! The reporting join over the admin API: `GET /admin/v1/tenants/{t}/report` (the HTML report; a
 //! browser may authenticate with Basic, the admin token as password), `GET …/report/{table}.csv|json`
 //! (learners, modules, certifications), and `POST …/report` (a load: `{"path": FOLDER}` on the
-//! gateway's machine, or `{"files": {"Users.csv": "<csv text>", …}}` uploaded).
+//! gateway's machine, `{"files": {"Users.csv": "<csv text>", …}}` uploaded, or `{"database":
+//! "postgres://…", "schema": "dbo"}`).
 
 use super::admin::authorize;
 use super::{ApiResult, AppState};
@@ -95,6 +96,12 @@ pub struct LoadBody {
     /// File name → CSV text.
     #[serde(default)]
     files: Option<BTreeMap<String, String>>,
+    /// A postgres:// URL of a database holding the datasets as tables.
+    #[serde(default)]
+    database: Option<String>,
+    /// The tables' schema (default dbo, else public).
+    #[serde(default)]
+    schema: Option<String>,
 }
 
 pub async fn load(
@@ -106,9 +113,12 @@ pub async fn load(
     let a = authorize(&state, &req)?;
     let tenant = path.into_inner();
     let body = body.into_inner();
-    let loaded = match (body.path, body.files) {
-        (Some(dir), None) => a.reports.load_dir(&tenant, dir.into()).await.map_err(AdminError::from)?,
-        (None, Some(files)) => {
+    let loaded = match (body.path, body.files, body.database) {
+        (None, None, Some(url)) => {
+            a.reports.load_postgres(&tenant, &url, body.schema.as_deref()).await.map_err(AdminError::from)?
+        }
+        (Some(dir), None, None) => a.reports.load_dir(&tenant, dir.into()).await.map_err(AdminError::from)?,
+        (None, Some(files), None) => {
             let dir = std::env::temp_dir().join(format!("scimgw-report-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).map_err(|e| AdminError::Internal(e.to_string()))?;
             let result = async {

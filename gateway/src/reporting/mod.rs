@@ -11,5 +11,6 @@ pub mod html;
 pub mod join;
 pub mod load;
 pub mod model;
+pub mod pg_source;
 pub mod sample;
 pub mod service;

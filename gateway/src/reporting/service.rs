@@ -64,6 +64,41 @@ impl Reports {
         self.put(tenant, snapshot).await
     }
 
+    /// Loads the dataset tables of a PostgreSQL database (schema `dbo`, else `public`, unless named).
+    pub async fn load_postgres(&self, tenant: &str, url: &str, schema: Option<&str>) -> Result<Loaded, ReportError> {
+        if self.store.last_seq(tenant).await?.is_none() {
+            return Err(ReportError::NotFound(format!("tenant \"{tenant}\" not found")));
+        }
+        let dir = std::env::temp_dir().join(format!("scimgw-report-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).map_err(|e| ReportError::Internal(e.to_string()))?;
+        let result = async {
+            let tables = super::pg_source::copy_tables(url, schema, &dir).await.map_err(ReportError::Load)?;
+            let now = now_rfc3339();
+            let d = dir.clone();
+            let mut snapshot = tokio::task::spawn_blocking(move || load_dir(&d, &now))
+                .await
+                .map_err(|e| ReportError::Internal(format!("the load panicked: {e}")))?
+                .map_err(|mut e| {
+                    // Name the table, not the scratch file.
+                    if let Some((_, table)) = tables
+                        .iter()
+                        .find(|(_, t)| t.rsplit('.').next().is_some_and(|name| e.file == format!("{name}.csv")))
+                    {
+                        e.file = format!("table {table}");
+                    }
+                    ReportError::Load(e)
+                })?;
+            snapshot.source = super::pg_source::shown_url(url);
+            for (ds, table) in &tables {
+                snapshot.stats.files.insert(ds.name().to_owned(), table.clone());
+            }
+            self.put(tenant, snapshot).await
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
     /// Stores a snapshot as the tenant's current one.
     pub async fn put(&self, tenant: &str, snapshot: Snapshot) -> Result<Loaded, ReportError> {
         let (snapshot, data) = tokio::task::spawn_blocking(move || {
