@@ -140,9 +140,6 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
             }))
         }
         ReportCommand::Export { tenant, format, table, out } => {
-            if format == Format::Parquet {
-                anyhow::bail!("Parquet export is not supported by this version; use --format csv or json");
-            }
             let (_, reports) = open(&cfg).await?;
             let Some(snap) = reports.snapshot(&tenant).await? else {
                 anyhow::bail!(
@@ -158,7 +155,12 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
                     let mut lock = std::io::BufWriter::new(stdout.lock());
                     match format {
                         Format::Csv => export::write_csv(&report, t, &mut lock)?,
-                        _ => serde_json::to_writer(&mut lock, &export::json_table(&report, t))?,
+                        Format::Json => serde_json::to_writer(&mut lock, &export::json_table(&report, t))?,
+                        Format::Parquet => {
+                            let mut buf = Vec::new();
+                            export::write_parquet(&report, t, &mut buf).map_err(anyhow::Error::msg)?;
+                            lock.write_all(&buf)?;
+                        }
                     }
                     lock.flush()?;
                     Ok(())
@@ -168,12 +170,17 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
                     let tables: Vec<Table> = table.map_or(Table::ALL.to_vec(), |t| vec![t]);
                     let mut written = Vec::new();
                     for t in tables {
-                        let ext = if format == Format::Csv { "csv" } else { "json" };
+                        let ext = match format {
+                            Format::Csv => "csv",
+                            Format::Json => "json",
+                            Format::Parquet => "parquet",
+                        };
                         let path = dir.join(format!("{}.{ext}", t.name()));
                         let f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
                         match format {
                             Format::Csv => export::write_csv(&report, t, f)?,
-                            _ => serde_json::to_writer(f, &export::json_table(&report, t))?,
+                            Format::Json => serde_json::to_writer(f, &export::json_table(&report, t))?,
+                            Format::Parquet => export::write_parquet(&report, t, f).map_err(anyhow::Error::msg)?,
                         }
                         written.push(path.display().to_string());
                     }

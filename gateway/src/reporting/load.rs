@@ -147,7 +147,11 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
         if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
+            if self.file.to_ascii_lowercase().ends_with(".parquet") {
+                write!(f, ", row {line}")?;
+            } else {
+                write!(f, ", line {line}")?;
+            }
         }
         if let Some(col) = &self.column {
             write!(f, ", column {col}")?;
@@ -176,14 +180,7 @@ pub fn find_files(dir: &Path) -> Result<Vec<(Dataset, PathBuf)>, LoadError> {
         let Some(ds) = Dataset::of_file(&path) else { continue };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match ext.as_deref() {
-            Some("csv") => {}
-            Some("parquet") => {
-                return Err(file_error(
-                    &name,
-                    "Parquet files are not supported by this version; land the datasets as CSV (Data Share's \
-                     file format setting)",
-                ));
-            }
+            Some("csv") | Some("parquet") => {}
             _ => continue,
         }
         if let Some((_, other)) = found.iter().find(|(d, _)| *d == ds) {
@@ -206,9 +203,17 @@ pub fn find_files(dir: &Path) -> Result<Vec<(Dataset, PathBuf)>, LoadError> {
 }
 
 /// One open dataset file: the header mapped to the dataset's columns.
+/// Where a table's rows come from.
+enum Source {
+    Csv(csv::Reader<Box<dyn std::io::Read + Send>>),
+    Parquet(Box<super::parquet::ParquetRows>),
+}
+
 struct Table {
     file: String,
-    reader: csv::Reader<Box<dyn std::io::Read + Send>>,
+    reader: Source,
+    /// Rows read (Parquet rows are named by number, not line).
+    rows: u64,
     /// Lines before this reader's first line (a chunk of a file read in parallel).
     line_base: u64,
     /// Byte offset just after the header row.
@@ -222,6 +227,21 @@ struct Table {
 impl Table {
     fn open(ds: Dataset, path: &Path) -> Result<Table, LoadError> {
         let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+            let rows = super::parquet::ParquetRows::open(path).map_err(|m| file_error(&file, m))?;
+            let names: Vec<String> = rows.names.iter().map(|n| n.trim().to_ascii_lowercase()).collect();
+            let (index, cols) = Self::map_columns(ds, &file, &names)?;
+            return Ok(Table {
+                file,
+                reader: Source::Parquet(Box::new(rows)),
+                rows: 0,
+                line_base: 0,
+                header_end: 0,
+                index,
+                names: cols,
+                record: csv::ByteRecord::new(),
+            });
+        }
         let f = std::fs::File::open(path).map_err(|e| file_error(&file, format!("cannot open: {e}")))?;
         if f.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
             return Err(LoadError {
@@ -241,6 +261,27 @@ impl Table {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
             .collect();
+        let (index, names) = Self::map_columns(ds, &file, &header_names)?;
+        let header_end = reader.position().byte();
+        Ok(Table {
+            file,
+            reader: Source::Csv(reader),
+            rows: 0,
+            line_base: 0,
+            header_end,
+            index,
+            names,
+            record: csv::ByteRecord::new(),
+        })
+    }
+
+    /// The position of each of the dataset's columns among the file's (lower-case) column names.
+    #[allow(clippy::type_complexity)]
+    fn map_columns(
+        ds: Dataset,
+        file: &str,
+        header_names: &[String],
+    ) -> Result<(Vec<Option<usize>>, Vec<&'static str>), LoadError> {
         let mut index = Vec::new();
         let mut names = Vec::new();
         for (name, aliases, required) in ds.columns() {
@@ -249,7 +290,7 @@ impl Table {
                 .find_map(|n| header_names.iter().position(|h| h == &n.to_ascii_lowercase()));
             if at.is_none() && *required {
                 return Err(LoadError {
-                    file,
+                    file: file.to_owned(),
                     line: Some(1),
                     column: Some((*name).to_owned()),
                     message: format!("the header has no column {name} (it has: {})", header_names.join(", ")),
@@ -258,8 +299,7 @@ impl Table {
             index.push(at);
             names.push(*name);
         }
-        let header_end = reader.position().byte();
-        Ok(Table { file, reader, line_base: 0, header_end, index, names, record: csv::ByteRecord::new() })
+        Ok((index, names))
     }
 
     /// A reader over bytes `start..end` of the same file (whole rows, no header), with this table's
@@ -272,7 +312,8 @@ impl Table {
         let reader = csv::ReaderBuilder::new().has_headers(false).buffer_capacity(1 << 20).from_reader(r);
         Ok(Table {
             file: self.file.clone(),
-            reader,
+            reader: Source::Csv(reader),
+            rows: 0,
             line_base: lines_before,
             header_end: start,
             index: self.index.clone(),
@@ -283,7 +324,20 @@ impl Table {
 
     /// Reads the next row; `Ok(false)` at the end.
     fn next(&mut self) -> Result<bool, LoadError> {
-        match self.reader.read_byte_record(&mut self.record) {
+        self.rows += 1;
+        let reader = match &mut self.reader {
+            Source::Csv(r) => r,
+            Source::Parquet(p) => {
+                // Parquet rows are numbered from 1; `line` carries the row number (shown as "row").
+                return p.next(&mut self.record).map_err(|message| LoadError {
+                    file: self.file.clone(),
+                    line: Some(self.rows),
+                    column: None,
+                    message,
+                });
+            }
+        };
+        match reader.read_byte_record(&mut self.record) {
             Ok(more) => Ok(more),
             Err(e) => {
                 let line = e.position().map(|p| p.line() + self.line_base);
@@ -299,7 +353,10 @@ impl Table {
     }
 
     fn line(&self) -> u64 {
-        self.record.position().map(|p| p.line() + self.line_base).unwrap_or(0)
+        match self.reader {
+            Source::Csv(_) => self.record.position().map(|p| p.line() + self.line_base).unwrap_or(0),
+            Source::Parquet(_) => self.rows,
+        }
     }
 
     /// Column `c` (by its position in the dataset's column list) of the current row, trimmed; empty
@@ -541,7 +598,8 @@ fn read_progress(
     learners: usize,
 ) -> Result<ProgressAgg, LoadError> {
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let split = if len > PARALLEL_BYTES { split_point(path, t.header_end, len) } else { None };
+    let csv = matches!(t.reader, Source::Csv(_));
+    let split = if csv && len > PARALLEL_BYTES { split_point(path, t.header_end, len) } else { None };
     let Some((split, lines_before)) = split else {
         return progress_rows(t, by_user, unit_module, learners);
     };
@@ -900,6 +958,88 @@ mod tests {
         d.write("Progress.csv", &bad);
         let e = load_dir(&d.0, NOW).expect_err("bad XP");
         assert_eq!((e.line, e.column.as_deref()), (Some(402), Some("XP")), "{e}");
+    }
+
+    type ColumnWrite = Box<dyn Fn(&mut parquet::file::writer::SerializedColumnWriter<'_>)>;
+
+    /// A Parquet file as Data Share writes one (typed columns: timestamps, integers, nulls).
+    fn write_parquet(path: &Path, message: &str, columns: Vec<ColumnWrite>) {
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = std::sync::Arc::new(parquet::schema::parser::parse_message_type(message).expect("schema"));
+        let props = std::sync::Arc::new(WriterProperties::builder().build());
+        let file = std::fs::File::create(path).expect("create");
+        let mut w = SerializedFileWriter::new(file, schema, props).expect("writer");
+        let mut rg = w.next_row_group().expect("row group");
+        for write in &columns {
+            let mut c = rg.next_column().expect("column").expect("one more column");
+            write(&mut c);
+            c.close().expect("close column");
+        }
+        rg.close().expect("close row group");
+        w.close().expect("close file");
+    }
+
+    #[test]
+    fn parquet_files_load_like_csv() {
+        use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+        let d = Dir::new();
+        let bytes = |v: &[&str]| v.iter().map(|s| ByteArray::from(*s)).collect::<Vec<_>>();
+        write_parquet(
+            &d.0.join("Users.parquet"),
+            "message schema { REQUIRED BINARY userId (UTF8); OPTIONAL BINARY AADObjectId (UTF8); OPTIONAL INT64 CreatedOn (TIMESTAMP(MICROS,true)); }",
+            vec![
+                Box::new(move |c| {
+                    c.typed::<ByteArrayType>().write_batch(&bytes(&["L1", "L2"]), None, None).expect("write");
+                }),
+                Box::new(move |c| {
+                    let v = [ByteArray::from("{7F3C1E2A-5B6D-4C8E-9F00-1234567890A1}")];
+                    c.typed::<ByteArrayType>().write_batch(&v, Some(&[1, 0]), None).expect("write");
+                }),
+                Box::new(|c| {
+                    // 2024-03-01T10:15:00Z in microseconds.
+                    c.typed::<Int64Type>().write_batch(&[1_709_288_100_000_000], Some(&[1, 0]), None).expect("write");
+                }),
+            ],
+        );
+        write_parquet(
+            &d.0.join("Progress_t1.parquet"),
+            "message schema { REQUIRED BINARY userId (UTF8); REQUIRED BINARY SourceType (UTF8); REQUIRED BINARY SourceUid (UTF8); REQUIRED INT64 XP; OPTIONAL INT64 AwardedOn (TIMESTAMP(MILLIS,true)); }",
+            vec![
+                Box::new(|c| {
+                    let v: Vec<ByteArray> = ["L1", "L1", "L2"].iter().map(|s| ByteArray::from(*s)).collect();
+                    c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
+                }),
+                Box::new(|c| {
+                    let v: Vec<ByteArray> = ["Unit", "Module", "Unit"].iter().map(|s| ByteArray::from(*s)).collect();
+                    c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
+                }),
+                Box::new(|c| {
+                    let v: Vec<ByteArray> = ["u1", "m1", "u1"].iter().map(|s| ByteArray::from(*s)).collect();
+                    c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
+                }),
+                Box::new(|c| {
+                    c.typed::<Int64Type>().write_batch(&[100, 200, 100], None, None).expect("write");
+                }),
+                Box::new(|c| {
+                    c.typed::<Int64Type>()
+                        .write_batch(&[1_709_288_100_000, 1_709_288_200_000], Some(&[1, 1, 0]), None)
+                        .expect("write");
+                }),
+            ],
+        );
+        d.write("HierarchyUnit.csv", "unitUid,moduleUid\nu1,m1\n");
+        let s = load_dir(&d.0, NOW).expect("load");
+        assert_eq!(s.learners.len(), 2);
+        assert_eq!(s.learners[0].aad_object_id, "7f3c1e2a-5b6d-4c8e-9f00-1234567890a1");
+        assert_eq!(s.learners[0].created_on.as_deref(), Some("2024-03-01"));
+        assert_eq!((s.learners[0].total_xp, s.learners[1].total_xp), (300, 100));
+        assert_eq!(s.learners[0].modules_started, vec![Started { module: "m1".into(), units: 1 }]);
+        assert_eq!(s.stats.files["Progress"], "Progress_t1.parquet");
+        // A file that is not Parquet is refused with its name.
+        d.write("Users.parquet", "not parquet");
+        let e = load_dir(&d.0, NOW).expect_err("bad file");
+        assert_eq!(e.file, "Users.parquet", "{e}");
     }
 
     #[test]

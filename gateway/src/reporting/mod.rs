@@ -11,6 +11,7 @@ pub mod html;
 pub mod join;
 pub mod load;
 pub mod model;
+pub mod parquet;
 pub mod pg_source;
 pub mod sample;
 pub mod service;

@@ -285,7 +285,11 @@ impl Snapshot {
 
     /// Reads the stored form back.
     pub fn decode(bytes: &[u8]) -> serde_json::Result<Snapshot> {
-        let p: Packed = serde_json::from_slice(bytes)?;
+        let p: Packed = match serde_json::from_slice(bytes) {
+            Ok(p) => p,
+            // A snapshot stored before the packed form: plain JSON.
+            Err(e) => return serde_json::from_slice::<Snapshot>(bytes).map_err(|_| e),
+        };
         let uid = |i: u32| p.uids.get(i as usize).cloned().unwrap_or_default();
         let learners = p
             .learners
