@@ -52,7 +52,7 @@ ANDREY="$(scim POST /Users '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:U
 EU="$(scim POST /Groups '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Marketing Europe"}' | id_of)"
 CN="$(scim POST /Groups '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Marketing China"}' | id_of)"
 for g in "$EU" "$CN"; do
-    scim PATCH "/Groups/$g" "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Add\",\"path\":\"members\",\"value\":[{\"\$ref\":null,\"value\":\"$ANDREY\"}]}]}"
+    scim PATCH "/Groups/$g" "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"Add\",\"path\":\"members\",\"value\":[{\"\$ref\":null,\"value\":\"$ANDREY\"}]}]}" >/dev/null
 done
 for _ in $(seq 100); do
     [[ "$("$G" target status --tenant contoso ispring | python3 -c 'import json,sys; s=json.load(sys.stdin); print(int(s["pending"] == 0 and s["cursor_seq"] == s["last_seq"]))')" == 1 ]] && break
@@ -66,7 +66,8 @@ names = {d["departmentId"]: d["name"] for d in s["departments"]}
 print("departments:", ", ".join(d["name"] for d in s["departments"]))
 for u in s["users"]:
     groups = [g["name"] for g in s["groups"] if u["userId"] in g["userIds"]]
-    print(f"user {u[\"fields\"][\"login\"]}: department {names[u[\"departmentId\"]]!r}, groups {groups}, status {u[\"status\"]}, fields {sorted(u[\"fields\"])}")
+    login, dept, status, fields = u["fields"]["login"], names[u["departmentId"]], u["status"], sorted(u["fields"])
+    print(f"user {login}: department {dept!r}, groups {groups}, status {status}, fields {fields}")
 '
 say "requests the simulator saw:"
 grep -o 'method=[A-Z]* path=[^ ]* status=[0-9]*' "$WORK/sim.log" | sed 's/^/    /' || true
