@@ -121,12 +121,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
         }
         ReportCommand::Status { tenant } => {
             let (_, reports) = open(&cfg).await?;
-            let Some(snap) = reports.snapshot(&tenant).await? else {
-                anyhow::bail!(
-                    "tenant \"{tenant}\" has no report loaded (gateway report load --tenant {tenant} FOLDER)"
-                );
-            };
-            let ids = reports.identities(&tenant).await?;
+            let (snap, ids) = reports.parts(&tenant).await?;
             let report = join::join(&tenant, &snap, &ids);
             print(&json!({
                 "tenant": tenant,
@@ -141,12 +136,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
         }
         ReportCommand::Export { tenant, format, table, out } => {
             let (_, reports) = open(&cfg).await?;
-            let Some(snap) = reports.snapshot(&tenant).await? else {
-                anyhow::bail!(
-                    "tenant \"{tenant}\" has no report loaded (gateway report load --tenant {tenant} FOLDER)"
-                );
-            };
-            let ids = reports.identities(&tenant).await?;
+            let (snap, ids) = reports.parts(&tenant).await?;
             let report = join::join(&tenant, &snap, &ids);
             match out {
                 None => {
@@ -190,12 +180,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
         }
         ReportCommand::Html { tenant, out } => {
             let (_, reports) = open(&cfg).await?;
-            let Some(snap) = reports.snapshot(&tenant).await? else {
-                anyhow::bail!(
-                    "tenant \"{tenant}\" has no report loaded (gateway report load --tenant {tenant} FOLDER)"
-                );
-            };
-            let ids = reports.identities(&tenant).await?;
+            let (snap, ids) = reports.parts(&tenant).await?;
             let page = html::render(&join::join(&tenant, &snap, &ids));
             std::fs::write(&out, page.as_bytes())?;
             print(&json!({"tenant": tenant, "written": out.display().to_string(), "bytes": page.len()}))

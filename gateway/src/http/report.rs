@@ -33,12 +33,7 @@ async fn joined<T>(
     tenant: &str,
     f: impl FnOnce(&crate::reporting::model::Report<'_>) -> T,
 ) -> ApiResult<T> {
-    let snap = a.reports.snapshot(tenant).await.map_err(AdminError::from)?.ok_or_else(|| {
-        AdminError::NotFound(format!(
-            "tenant \"{tenant}\" has no report loaded (gateway report load --tenant {tenant} FOLDER)"
-        ))
-    })?;
-    let ids = a.reports.identities(tenant).await.map_err(AdminError::from)?;
+    let (snap, ids) = a.reports.parts(tenant).await.map_err(AdminError::from)?;
     let report = join::join(tenant, &snap, &ids);
     Ok(f(&report))
 }

@@ -60,6 +60,8 @@ impl Table {
     }
 }
 
+type CatalogMap = std::collections::BTreeMap<String, super::model::CatalogItem>;
+
 fn opt(v: &Option<String>) -> Value {
     v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
 }
@@ -92,50 +94,29 @@ pub fn rows(report: &Report<'_>, table: Table) -> Vec<Vec<Value>> {
             Table::Modules => {
                 let completed: std::collections::HashSet<&str> =
                     l.modules_completed.iter().map(|a| a.uid.as_str()).collect();
-                let item = |m: &std::collections::BTreeMap<String, super::model::CatalogItem>, uid: &str| {
-                    m.get(uid).map_or((Value::Null, Value::Null), |c| (json!(c.title), opt(&c.url)))
+                // (kind, catalog, uid, status, awarded on, completed units)
+                let mut push = |kind: &str, m: &CatalogMap, uid: &str, status: &str, on: Value, units: Value| {
+                    let (title, url) = m.get(uid).map_or((Value::Null, Value::Null), |c| (json!(c.title), opt(&c.url)));
+                    out.push(vec![
+                        json!(l.user_id),
+                        json!(r.label),
+                        json!(kind),
+                        json!(uid),
+                        title,
+                        url,
+                        json!(status),
+                        on,
+                        units,
+                    ]);
                 };
                 for a in &l.modules_completed {
-                    let (title, url) = item(&cat.modules, &a.uid);
-                    out.push(vec![
-                        json!(l.user_id),
-                        json!(r.label),
-                        json!("module"),
-                        json!(a.uid),
-                        title,
-                        url,
-                        json!("completed"),
-                        json!(a.on),
-                        Value::Null,
-                    ]);
+                    push("module", &cat.modules, &a.uid, "completed", json!(a.on), Value::Null);
                 }
                 for s in l.modules_started.iter().filter(|s| !completed.contains(s.module.as_str())) {
-                    let (title, url) = item(&cat.modules, &s.module);
-                    out.push(vec![
-                        json!(l.user_id),
-                        json!(r.label),
-                        json!("module"),
-                        json!(s.module),
-                        title,
-                        url,
-                        json!("started"),
-                        Value::Null,
-                        json!(s.units),
-                    ]);
+                    push("module", &cat.modules, &s.module, "started", Value::Null, json!(s.units));
                 }
                 for a in &l.paths_completed {
-                    let (title, url) = item(&cat.paths, &a.uid);
-                    out.push(vec![
-                        json!(l.user_id),
-                        json!(r.label),
-                        json!("learningPath"),
-                        json!(a.uid),
-                        title,
-                        url,
-                        json!("completed"),
-                        json!(a.on),
-                        Value::Null,
-                    ]);
+                    push("learningPath", &cat.paths, &a.uid, "completed", json!(a.on), Value::Null);
                 }
             }
             Table::Certifications => {

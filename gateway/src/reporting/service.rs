@@ -130,6 +130,17 @@ impl Reports {
         Ok(loaded)
     }
 
+    /// What a report is made of: the tenant's snapshot and identities; NotFound (saying how to load
+    /// one) when nothing was loaded.
+    pub async fn parts(&self, tenant: &str) -> Result<(Arc<Snapshot>, Arc<Identities>), ReportError> {
+        let snapshot = self.snapshot(tenant).await?.ok_or_else(|| {
+            ReportError::NotFound(format!(
+                "tenant \"{tenant}\" has no report loaded (gateway report load --tenant {tenant} FOLDER)"
+            ))
+        })?;
+        Ok((snapshot, self.identities(tenant).await?))
+    }
+
     /// The tenant's current snapshot, if one was loaded.
     pub async fn snapshot(&self, tenant: &str) -> Result<Option<Arc<Snapshot>>, ReportError> {
         let Some(at) = self.store.snapshot_loaded_at(tenant).await? else { return Ok(None) };
