@@ -238,41 +238,31 @@ impl Snapshot {
     /// The stored form (see [`Packed`]).
     pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
         let mut uids: Vec<String> = Vec::new();
-        let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-        let mut learners = Vec::with_capacity(self.learners.len());
-        for l in &self.learners {
-            // New uids of this learner are numbered here and indexed after (the index borrows them).
-            let mut id = |s: &str| -> u32 {
-                if let Some(&i) = index.get(s) {
-                    return i;
-                }
-                let i = uids.len() as u32;
-                uids.push(s.to_owned());
-                i
-            };
-            let m: Vec<(u32, u32)> = l.modules_completed.iter().map(|a| (id(&a.uid), day_number(&a.on))).collect();
-            let p: Vec<(u32, u32)> = l.paths_completed.iter().map(|a| (id(&a.uid), day_number(&a.on))).collect();
-            let s: Vec<(u32, u32)> = l.modules_started.iter().map(|s| (id(&s.module), s.units)).collect();
-            for (k, i) in
-                l.modules_completed.iter().chain(&l.paths_completed).map(|a| a.uid.as_str()).zip(m.iter().chain(&p))
-            {
-                index.entry(k).or_insert(i.0);
+        let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut id = |s: &str| -> u32 {
+            if let Some(&i) = index.get(s) {
+                return i;
             }
-            for (st, i) in l.modules_started.iter().zip(&s) {
-                index.entry(st.module.as_str()).or_insert(i.0);
-            }
-            learners.push(PackedLearner {
+            let i = uids.len() as u32;
+            uids.push(s.to_owned());
+            index.insert(s.to_owned(), i);
+            i
+        };
+        let learners: Vec<PackedLearner> = self
+            .learners
+            .iter()
+            .map(|l| PackedLearner {
                 u: l.user_id.clone(),
                 o: l.aad_object_id.clone(),
                 c: l.created_on.clone(),
                 x: l.total_xp,
-                m,
-                p,
-                s,
+                m: l.modules_completed.iter().map(|a| (id(&a.uid), day_number(&a.on))).collect(),
+                p: l.paths_completed.iter().map(|a| (id(&a.uid), day_number(&a.on))).collect(),
+                s: l.modules_started.iter().map(|s| (id(&s.module), s.units)).collect(),
                 ce: l.certifications.clone(),
                 a: l.applied_skills.clone(),
-            });
-        }
+            })
+            .collect();
         serde_json::to_vec(&Packed {
             loaded_at: self.loaded_at.clone(),
             source: self.source.clone(),

@@ -47,22 +47,16 @@ pub struct ParquetRows {
     scratch: Vec<u8>,
 }
 
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
+/// `YYYY-MM-DD` of a day number counted from 1970-01-01.
 fn write_date(out: &mut Vec<u8>, days: i64) {
-    let (y, m, d) = civil(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    // Julian day 2,440,588 is 1970-01-01.
+    let date = i32::try_from(days + 2_440_588).ok().and_then(|j| time::Date::from_julian_day(j).ok());
+    match date {
+        Some(d) => {
+            let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+        }
+        None => out.extend_from_slice(b"out-of-range-date"),
+    }
 }
 
 impl ParquetRows {
@@ -200,13 +194,19 @@ impl ParquetRows {
 
 #[cfg(test)]
 mod tests {
-    use super::civil;
+    use super::write_date;
+
+    fn date(days: i64) -> String {
+        let mut out = Vec::new();
+        write_date(&mut out, days);
+        String::from_utf8(out).unwrap_or_default()
+    }
 
     #[test]
     fn days_to_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(19_783), (2024, 3, 1));
-        assert_eq!(civil(-1), (1969, 12, 31));
-        assert_eq!(civil(11_016), (2000, 2, 29));
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(19_783), "2024-03-01");
+        assert_eq!(date(-1), "1969-12-31");
+        assert_eq!(date(11_016), "2000-02-29");
     }
 }
