@@ -111,6 +111,10 @@ async fn open(cfg: &Config) -> anyhow::Result<(DynStore, Arc<Reports>)> {
 }
 
 pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
+    // Quiet unless asked: RUST_LOG=gateway=debug shows where a load or an export spends its time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        crate::http::telemetry::init_tracing(crate::http::telemetry::LogFormat::Pretty);
+    }
     match cmd {
         ReportCommand::Load { tenant, path, schema } => {
             let (_, reports) = open(&cfg).await?;
@@ -137,7 +141,9 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
         ReportCommand::Export { tenant, format, table, out } => {
             let (_, reports) = open(&cfg).await?;
             let (snap, ids) = reports.parts(&tenant).await?;
+            let clock = std::time::Instant::now();
             let report = join::join(&tenant, &snap, &ids);
+            tracing::debug!(tenant, join_ms = clock.elapsed().as_millis() as u64, "report joined");
             match out {
                 None => {
                     let t = table.unwrap_or(Table::Learners);

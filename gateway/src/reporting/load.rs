@@ -452,7 +452,8 @@ fn valid_ymd(d: &[u8]) -> bool {
     matches!((num(0..4), num(5..7), num(8..10)), (Some(y), Some(m), Some(day)) if y >= 1900 && (1..=12).contains(&m) && (1..=31).contains(&day))
 }
 
-fn iso_date(v: &[u8]) -> Option<String> {
+/// The `YYYY-MM-DD` part of a date or datetime text.
+fn iso_day(v: &[u8]) -> Option<&[u8]> {
     let d = v.get(..10)?;
     if !valid_ymd(d) {
         return None;
@@ -461,7 +462,11 @@ fn iso_date(v: &[u8]) -> Option<String> {
     if v.len() > 10 && !matches!(v[10], b'T' | b' ' | b't') {
         return None;
     }
-    String::from_utf8(d.to_vec()).ok()
+    Some(d)
+}
+
+fn iso_date(v: &[u8]) -> Option<String> {
+    iso_day(v).and_then(|d| String::from_utf8(d.to_vec()).ok())
 }
 
 /// R2: trimmed, lower case, braces stripped.
@@ -567,7 +572,7 @@ fn progress_rows(
     while t.next()? {
         agg.rows += 1;
         let xp = t.int(3)?.unwrap_or(0);
-        if t.index[5].is_some() && !t.get(5).is_empty() && iso_date(t.get(5)).is_none() {
+        if t.index[5].is_some() && !t.get(5).is_empty() && iso_day(t.get(5)).is_none() {
             return Err(t.error(5, "is not a date (expected e.g. 2024-03-01T10:15:00Z)"));
         }
         let Some(&who) = by_user.get(t.get(0)) else {
@@ -597,6 +602,9 @@ fn read_progress(
     unit_module: &FastMap<Vec<u8>, u32>,
     learners: usize,
 ) -> Result<ProgressAgg, LoadError> {
+    if matches!(t.reader, Source::Parquet(_)) {
+        return progress_parquet(&t, path, by_user, unit_module, learners);
+    }
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let csv = matches!(t.reader, Source::Csv(_));
     let split = if csv && len > PARALLEL_BYTES { split_point(path, t.header_end, len) } else { None };
@@ -612,6 +620,100 @@ fn read_progress(
         // The first error in file order wins.
         Ok(a?.merge(b?))
     })
+}
+
+/// Progress from Parquet: whole row groups as Arrow arrays, on every core, with the rules of
+/// [`progress_rows`] (same errors, naming the row). userId, SourceType and SourceUid are looked up
+/// once per distinct value of a row group (the columns are dictionary-encoded).
+fn progress_parquet(
+    t: &Table,
+    path: &Path,
+    by_user: &FastMap<Vec<u8>, u32>,
+    unit_module: &FastMap<Vec<u8>, u32>,
+    learners: usize,
+) -> Result<ProgressAgg, LoadError> {
+    use super::parquet::{GroupError, dates_ok, for_each_batch, ints, per_value, shown};
+    const USER: usize = 0;
+    const TYPE: usize = 1;
+    const UNIT: usize = 2;
+    const XP: usize = 3;
+    const ON: usize = 5;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    // XPReason (4) is not needed.
+    let wanted: Vec<Option<usize>> = t.index.iter().enumerate().map(|(c, i)| i.filter(|_| c != 4)).collect();
+    let names = &t.names;
+    let accs = for_each_batch(
+        path,
+        &wanted,
+        threads,
+        || ProgressAgg { xp: vec![0; learners], ..Default::default() },
+        |agg, b| {
+            let fail = |row: usize, c: usize, what: &str| {
+                let value = b.columns[c].as_ref().map(|a| shown(a.as_ref(), row)).unwrap_or_default();
+                let message = if value.is_empty() { format!("the value {what}") } else { format!("`{value}` {what}") };
+                GroupError { row: Some(b.first_row + row as u64 + 1), column: Some(c), message }
+            };
+            let col = |c: usize| b.columns[c].as_deref();
+            // Per row: the learner, whether it is unit progress, the unit's module, XP, a valid date.
+            let strings = |c: usize, what: &str| GroupError::from(format!("column {} is not text ({what})", names[c]));
+            let who: Vec<Option<u32>> = match col(USER) {
+                Some(a) => per_value(a, |v| by_user.get(v).copied()).ok_or_else(|| strings(USER, "a userId"))?,
+                None => vec![None; b.rows],
+            };
+            let unit: Vec<bool> = match col(TYPE) {
+                Some(a) => per_value(a, |v| v.eq_ignore_ascii_case(b"unit")).ok_or_else(|| strings(TYPE, "a type"))?,
+                None => vec![false; b.rows],
+            };
+            let module: Vec<Option<u32>> = match col(UNIT) {
+                Some(a) => per_value(a, |v| unit_module.get(v).copied()).ok_or_else(|| strings(UNIT, "a uid"))?,
+                None => vec![None; b.rows],
+            };
+            let xp: Vec<Result<Option<i64>, ()>> = match col(XP) {
+                Some(a) => match ints(a) {
+                    Some(v) => v,
+                    None => per_value(a, |v| {
+                        let v = v.strip_suffix(b".0").unwrap_or(v);
+                        if v.is_empty() {
+                            return Ok(None);
+                        }
+                        std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).map(Some).ok_or(())
+                    })
+                    .unwrap_or_else(|| vec![Err(()); b.rows]),
+                },
+                None => vec![Ok(None); b.rows],
+            };
+            let dated: Option<Vec<bool>> = col(ON).map(|a| {
+                dates_ok(a)
+                    .or_else(|| per_value(a, |v| v.is_empty() || iso_day(v).is_some()))
+                    .unwrap_or_else(|| vec![false; b.rows])
+            });
+            for row in 0..b.rows {
+                agg.rows += 1;
+                let Ok(points) = xp[row] else { return Err(fail(row, XP, "is not an integer")) };
+                if dated.as_ref().is_some_and(|d| !d[row]) {
+                    return Err(fail(row, ON, "is not a date (expected e.g. 2024-03-01T10:15:00Z)"));
+                }
+                let Some(who) = who[row] else {
+                    agg.orphans += 1;
+                    continue;
+                };
+                agg.xp[who as usize] += points.unwrap_or(0);
+                if unit[row]
+                    && let Some(m) = module[row]
+                {
+                    *agg.started.entry((who, m)).or_insert(0) += 1;
+                }
+            }
+            Ok(())
+        },
+    )
+    .map_err(|e| LoadError {
+        file: t.file.clone(),
+        line: e.row,
+        column: e.column.map(|c| t.names[c].to_owned()),
+        message: e.message,
+    })?;
+    Ok(accs.into_iter().reduce(ProgressAgg::merge).unwrap_or_default())
 }
 
 /// A line start near the middle of `path`'s rows, with the number of lines before it, when the bytes
@@ -659,7 +761,10 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
     let mut snap =
         Snapshot { loaded_at: now_rfc3339.to_owned(), source: dir.display().to_string(), ..Default::default() };
     let path_of = |d: Dataset| files.iter().find(|(x, _)| *x == d).map(|(_, p)| p.clone());
+    let lap = std::cell::Cell::new(Instant::now());
     let count = |snap: &mut Snapshot, d: Dataset, p: &Path, n: u64| {
+        tracing::debug!(dataset = d.name(), rows = n, ms = lap.get().elapsed().as_millis() as u64, "dataset read");
+        lap.set(Instant::now());
         snap.stats.rows.insert(d.name().to_owned(), n);
         snap.stats
             .files
@@ -1036,6 +1141,40 @@ mod tests {
         assert_eq!((s.learners[0].total_xp, s.learners[1].total_xp), (300, 100));
         assert_eq!(s.learners[0].modules_started, vec![Started { module: "m1".into(), units: 1 }]);
         assert_eq!(s.stats.files["Progress"], "Progress_t1.parquet");
+        // Progress with XP as text (read through the same rules): a bad value names the row and column.
+        let progress = |xp: [&'static str; 3]| {
+            write_parquet(
+                &d.0.join("Progress_t1.parquet"),
+                "message schema { REQUIRED BINARY userId (UTF8); REQUIRED BINARY SourceType (UTF8); REQUIRED BINARY SourceUid (UTF8); OPTIONAL BINARY XP (UTF8); }",
+                vec![
+                    Box::new(|c| {
+                        let v: Vec<ByteArray> = ["L1", "L9", "L2"].iter().map(|s| ByteArray::from(*s)).collect();
+                        c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
+                    }),
+                    Box::new(|c| {
+                        let v: Vec<ByteArray> = ["Unit", "Unit", "unit"].iter().map(|s| ByteArray::from(*s)).collect();
+                        c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
+                    }),
+                    Box::new(|c| {
+                        let v: Vec<ByteArray> = ["u1", "u1", " u1 "].iter().map(|s| ByteArray::from(*s)).collect();
+                        c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
+                    }),
+                    Box::new(move |c| {
+                        let v: Vec<ByteArray> = xp.iter().map(|s| ByteArray::from(*s)).collect();
+                        c.typed::<ByteArrayType>().write_batch(&v, Some(&[1, 1, 1]), None).expect("write");
+                    }),
+                ],
+            )
+        };
+        progress(["100.0", "7", " 40 "]);
+        let s = load_dir(&d.0, NOW).expect("load");
+        assert_eq!((s.learners[0].total_xp, s.learners[1].total_xp), (100, 40));
+        assert_eq!(s.stats.orphan_rows, 1, "L9 is not a Learn user");
+        assert_eq!(s.learners[1].modules_started, vec![Started { module: "m1".into(), units: 1 }]);
+        progress(["100", "7", "4x"]);
+        let e = load_dir(&d.0, NOW).expect_err("bad XP");
+        assert_eq!((e.file.as_str(), e.line, e.column.as_deref()), ("Progress_t1.parquet", Some(3), Some("XP")), "{e}");
+        assert!(e.to_string().contains("`4x` is not an integer"), "{e}");
         // A file that is not Parquet is refused with its name.
         d.write("Users.parquet", "not parquet");
         let e = load_dir(&d.0, NOW).expect_err("bad file");

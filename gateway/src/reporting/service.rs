@@ -101,6 +101,7 @@ impl Reports {
 
     /// Stores a snapshot as the tenant's current one.
     pub async fn put(&self, tenant: &str, snapshot: Snapshot) -> Result<Loaded, ReportError> {
+        let clock = std::time::Instant::now();
         let (snapshot, data) = tokio::task::spawn_blocking(move || {
             let data = snapshot.encode();
             (snapshot, data)
@@ -120,13 +121,22 @@ impl Reports {
             stored_bytes: data.len(),
         };
         let stored = StoredSnapshot { loaded_at: snapshot.loaded_at.clone(), source: snapshot.source.clone(), data };
+        let encode_ms = clock.elapsed().as_millis() as u64;
         if !self.store.put_snapshot(tenant, stored).await? {
             return Err(ReportError::NotFound(format!("tenant \"{tenant}\" not found")));
         }
         if let Ok(mut c) = self.snapshots.lock() {
             c.insert(tenant.to_owned(), (snapshot.loaded_at.clone(), Arc::new(snapshot)));
         }
-        tracing::info!(tenant, learners = loaded.learners, parse_ms = loaded.parse_millis, "report snapshot loaded");
+        tracing::info!(
+            tenant,
+            learners = loaded.learners,
+            parse_ms = loaded.parse_millis,
+            encode_ms,
+            store_ms = clock.elapsed().as_millis() as u64 - encode_ms,
+            bytes = loaded.stored_bytes,
+            "report snapshot loaded"
+        );
         Ok(loaded)
     }
 
@@ -149,11 +159,14 @@ impl Reports {
         {
             return Ok(Some(s));
         }
+        let clock = std::time::Instant::now();
         let Some(stored) = self.store.get_snapshot(tenant).await? else { return Ok(None) };
+        let read_ms = clock.elapsed().as_millis() as u64;
         let snapshot = tokio::task::spawn_blocking(move || Snapshot::decode(&stored.data))
             .await
             .map_err(|e| ReportError::Internal(e.to_string()))?
             .map_err(|e| ReportError::Internal(format!("the stored snapshot cannot be decoded: {e}")))?;
+        tracing::debug!(tenant, read_ms, decode_ms = clock.elapsed().as_millis() as u64 - read_ms, "report snapshot decoded");
         let snapshot = Arc::new(snapshot);
         if let Ok(mut c) = self.snapshots.lock() {
             c.insert(tenant.to_owned(), (snapshot.loaded_at.clone(), snapshot.clone()));
@@ -183,8 +196,11 @@ impl Reports {
         {
             return Ok(ids);
         }
+        let clock = std::time::Instant::now();
         let (seq, pairs) = self.store.identities(tenant).await?;
+        let read_ms = clock.elapsed().as_millis() as u64;
         let ids = Arc::new(identities(pairs));
+        tracing::debug!(tenant, read_ms, map_ms = clock.elapsed().as_millis() as u64 - read_ms, users = ids.len(), "report identities read");
         if let Ok(mut c) = self.ids.lock() {
             c.insert(tenant.to_owned(), (seq, ids.clone()));
         }
