@@ -1273,13 +1273,14 @@ mod tests {
             Row {
                 learner: &snap.learners[0],
                 matched: true,
-                identity: Some(Identity {
+                // Test data that lives as long as the test.
+                identity: Some(Box::leak(Box::new(Identity {
                     display_name: Some("<script>alert(1)</script> Ann".into()),
                     user_principal_name: Some("ann@contoso.com".into()),
                     department: Some("R&D".into()),
                     account_enabled: false,
                     ..Identity::default()
-                }),
+                }))),
                 label: "<script>alert(1)</script> Ann".into(),
             },
             Row { learner: &snap.learners[1], matched: false, identity: None, label: "User_2".into() },
@@ -1450,6 +1451,15 @@ mod tests {
         let template = snap.learners[0].clone();
         snap.learners =
             (0..100_000).map(|i| Learner { user_id: format!("u-{i}"), total_xp: i, ..template.clone() }).collect();
+        let ids: Vec<Identity> = (0..snap.learners.len())
+            .map(|i| Identity {
+                display_name: Some(format!("Learner {i}")),
+                user_principal_name: Some(format!("learner{i}@contoso.com")),
+                department: Some(format!("Dept {}", i % 40)),
+                account_enabled: i % 17 != 0,
+                ..Identity::default()
+            })
+            .collect();
         let rows: Vec<Row<'_>> = snap
             .learners
             .iter()
@@ -1459,13 +1469,7 @@ mod tests {
                 Row {
                     learner: l,
                     matched,
-                    identity: matched.then(|| Identity {
-                        display_name: Some(format!("Learner {i}")),
-                        user_principal_name: Some(format!("learner{i}@contoso.com")),
-                        department: Some(format!("Dept {}", i % 40)),
-                        account_enabled: i % 17 != 0,
-                        ..Identity::default()
-                    }),
+                    identity: matched.then(|| &ids[i]),
                     label: if matched { format!("Learner {i}") } else { format!("User_{}", i + 1) },
                 }
             })

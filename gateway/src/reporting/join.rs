@@ -1,7 +1,7 @@
 //! The join (R1–R9): every Learn user of the snapshot, matched through `Users.AADObjectId` to the SCIM
 //! user whose `externalId` holds the Entra objectId, with the template's measures and aggregates.
 
-use super::load::normalize_object_id;
+use super::load::{FastMap, normalize_object_id};
 use super::model::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -16,20 +16,23 @@ pub fn identities(pairs: impl IntoIterator<Item = (String, Identity)>) -> Identi
 
 const TOP: usize = 10;
 
-fn ranked(counts: HashMap<String, usize>, title: impl Fn(&str) -> (String, Option<String>)) -> Vec<Ranked> {
-    let mut v: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+fn ranked<'k>(
+    counts: impl IntoIterator<Item = (&'k str, usize)>,
+    title: impl Fn(&str) -> (String, Option<String>),
+) -> Vec<Ranked> {
+    let mut v: Vec<(&str, usize)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v.truncate(TOP);
     v.into_iter()
         .map(|(key, count)| {
-            let (title, url) = title(&key);
-            Ranked { key, title, url, count }
+            let (title, url) = title(key);
+            Ranked { key: key.to_owned(), title, url, count }
         })
         .collect()
 }
 
 /// Joins a snapshot with the identities: one row per Learn user (R3–R6), in the Users dataset's order.
-pub fn join<'a>(tenant: &str, snapshot: &'a Snapshot, ids: &Identities) -> Report<'a> {
+pub fn join<'a>(tenant: &str, snapshot: &'a Snapshot, ids: &'a Identities) -> Report<'a> {
     // The template's pseudonym: User_<n>, n = rank by CreatedOn (then by position).
     let mut order: Vec<usize> = (0..snapshot.learners.len()).collect();
     order.sort_by(|&a, &b| {
@@ -43,19 +46,14 @@ pub fn join<'a>(tenant: &str, snapshot: &'a Snapshot, ids: &Identities) -> Repor
 
     let mut rows = Vec::with_capacity(snapshot.learners.len());
     let mut s = Summary { learn_users: snapshot.learners.len(), ..Default::default() };
-    let mut users_modules = HashMap::new();
-    let mut users_paths = HashMap::new();
-    let mut users_creds = HashMap::new();
-    let mut modules: HashMap<String, usize> = HashMap::new();
-    let mut paths: HashMap<String, usize> = HashMap::new();
-    let mut certs: HashMap<String, usize> = HashMap::new();
-    let mut by_product: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut modules: FastMap<&str, usize> = FastMap::default();
+    let mut paths: FastMap<&str, usize> = FastMap::default();
+    let mut certs: FastMap<&str, usize> = FastMap::default();
     let cat = &snapshot.catalog;
     for (i, l) in snapshot.learners.iter().enumerate() {
-        let identity = if l.aad_object_id.is_empty() { None } else { ids.get(&l.aad_object_id).cloned() };
+        let identity = if l.aad_object_id.is_empty() { None } else { ids.get(&l.aad_object_id) };
         let matched = identity.is_some();
         let label = identity
-            .as_ref()
             .and_then(|id| id.display_name.clone().or_else(|| id.user_principal_name.clone()))
             .unwrap_or_else(|| format!("User_{}", rank[i]));
         s.matched += usize::from(matched);
@@ -67,28 +65,46 @@ pub fn join<'a>(tenant: &str, snapshot: &'a Snapshot, ids: &Identities) -> Repor
         s.applied_skills += l.applied_skills.len();
         s.users_with_module += usize::from(!l.modules_completed.is_empty());
         s.users_with_path += usize::from(!l.paths_completed.is_empty());
-        // Users are ranked by their label; a label shared by several rows (R6) sums them.
-        *users_modules.entry(label.clone()).or_insert(0) += l.modules_completed.len();
-        *users_paths.entry(label.clone()).or_insert(0) += l.paths_completed.len();
-        *users_creds.entry(label.clone()).or_insert(0) += l.certifications.len() + l.applied_skills.len();
         for a in &l.modules_completed {
-            *modules.entry(a.uid.clone()).or_insert(0) += 1;
-            for p in cat.modules.get(&a.uid).map(|m| m.products.as_slice()).unwrap_or_default() {
-                by_product.entry(p.clone()).or_default().0 += 1;
-            }
+            *modules.entry(a.uid.as_str()).or_insert(0) += 1;
         }
         for a in &l.paths_completed {
-            *paths.entry(a.uid.clone()).or_insert(0) += 1;
-            for p in cat.paths.get(&a.uid).map(|m| m.products.as_slice()).unwrap_or_default() {
-                by_product.entry(p.clone()).or_default().1 += 1;
-            }
+            *paths.entry(a.uid.as_str()).or_insert(0) += 1;
         }
         for c in &l.certifications {
-            *certs.entry(c.uid.clone()).or_insert(0) += 1;
+            *certs.entry(c.uid.as_str()).or_insert(0) += 1;
         }
         rows.push(Row { learner: l, matched, identity, label });
     }
     s.module_completion_rate = if s.modules_started == 0 { 0.0 } else { s.badges as f64 / s.modules_started as f64 };
+    // Users are ranked by their label; a label shared by several rows (R6) sums them.
+    let mut users_modules: FastMap<&str, usize> = FastMap::default();
+    let mut users_paths: FastMap<&str, usize> = FastMap::default();
+    let mut users_creds: FastMap<&str, usize> = FastMap::default();
+    for r in &rows {
+        let l = r.learner;
+        for (map, n) in [
+            (&mut users_modules, l.modules_completed.len()),
+            (&mut users_paths, l.paths_completed.len()),
+            (&mut users_creds, l.certifications.len() + l.applied_skills.len()),
+        ] {
+            if n > 0 {
+                *map.entry(r.label.as_str()).or_insert(0) += n;
+            }
+        }
+    }
+    // Product → (modules completed, paths completed): each completed item counts for its products.
+    let mut by_product: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (uid, n) in &modules {
+        for p in cat.modules.get(*uid).map(|m| m.products.as_slice()).unwrap_or_default() {
+            by_product.entry(p.clone()).or_default().0 += n;
+        }
+    }
+    for (uid, n) in &paths {
+        for p in cat.paths.get(*uid).map(|m| m.products.as_slice()).unwrap_or_default() {
+            by_product.entry(p.clone()).or_default().1 += n;
+        }
+    }
     let user = |k: &str| (k.to_owned(), None);
     let item = |m: &std::collections::BTreeMap<String, CatalogItem>, k: &str| {
         m.get(k).map_or((k.to_owned(), None), |c| {

@@ -536,7 +536,7 @@ impl std::hash::Hasher for Fx {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+pub(super) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 /// What the Progress rows add up to.
 #[derive(Default)]
@@ -716,6 +716,111 @@ fn progress_parquet(
     Ok(accs.into_iter().reduce(ProgressAgg::merge).unwrap_or_default())
 }
 
+/// Badges and trophies (learner, is a badge, award) from a Parquet Achievements file in file order, with
+/// the rows read and the orphans: the rules of the text path (AwardedOn required and a date, awards
+/// before [`COMPLETIONS_SINCE`] left out, the uid required), row groups on every core.
+#[allow(clippy::type_complexity)]
+fn achievements_parquet(
+    t: &Table,
+    path: &Path,
+    by_user: &FastMap<Vec<u8>, u32>,
+) -> Result<(Vec<(u32, bool, Award)>, u64, u64), LoadError> {
+    use super::parquet::{GroupError, day_texts, for_each_batch, per_value, shown};
+    const USER: usize = 0;
+    const TYPE: usize = 1;
+    const UID: usize = 2;
+    const ON: usize = 3;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let wanted: Vec<Option<usize>> = t.index.iter().enumerate().map(|(c, i)| i.filter(|_| c <= ON)).collect();
+    let names = &t.names;
+    // Per thread: (first row of the batch, its awards, rows, orphans).
+    type Part = (u64, Vec<(u32, bool, Award)>, u64, u64);
+    let parts = for_each_batch(path, &wanted, threads, Vec::<Part>::new, |parts, b| {
+        let fail = |row: usize, c: usize, what: &str| {
+            let value = b.columns[c].as_ref().map(|a| shown(a.as_ref(), row)).unwrap_or_default();
+            let message = if value.is_empty() { format!("the value {what}") } else { format!("`{value}` {what}") };
+            GroupError { row: Some(b.first_row + row as u64 + 1), column: Some(c), message }
+        };
+        let text = |c: usize| GroupError::from(format!("column {} is not text", names[c]));
+        let col = |c: usize| b.columns[c].as_deref();
+        let who: Vec<Option<u32>> = match col(USER) {
+            Some(a) => per_value(a, |v| by_user.get(v).copied()).ok_or_else(|| text(USER))?,
+            None => vec![None; b.rows],
+        };
+        // Some(true) badge, Some(false) trophy, None anything else.
+        let kind: Vec<Option<bool>> = match col(TYPE) {
+            Some(a) => per_value(a, |v| {
+                if v.eq_ignore_ascii_case(b"badge") {
+                    Some(true)
+                } else if v.eq_ignore_ascii_case(b"trophy") {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .ok_or_else(|| text(TYPE))?,
+            None => vec![None; b.rows],
+        };
+        let uid: Vec<Result<String, &str>> = match col(UID) {
+            Some(a) => per_value(a, |v| match std::str::from_utf8(v) {
+                Ok("") => Err("is empty"),
+                Ok(s) => Ok(s.to_owned()),
+                Err(_) => Err("is not valid UTF-8"),
+            })
+            .ok_or_else(|| text(UID))?,
+            None => vec![Err("is empty"); b.rows],
+        };
+        let on: Vec<Option<Result<String, ()>>> = match col(ON) {
+            Some(a) => day_texts(a)
+                .or_else(|| {
+                    per_value(a, |v| {
+                        (!v.is_empty()).then(|| iso_day(v).map(|d| String::from_utf8_lossy(d).into_owned()).ok_or(()))
+                    })
+                })
+                .ok_or_else(|| text(ON))?,
+            None => vec![None; b.rows],
+        };
+        let mut awards = Vec::new();
+        let mut orphans = 0;
+        for row in 0..b.rows {
+            let on = match &on[row] {
+                None => return Err(fail(row, ON, "is missing")),
+                Some(Err(())) => return Err(fail(row, ON, "is not a date (expected e.g. 2024-03-01T10:15:00Z)")),
+                Some(Ok(d)) => d,
+            };
+            let Some(who) = who[row] else {
+                orphans += 1;
+                continue;
+            };
+            if on.as_str() < COMPLETIONS_SINCE {
+                continue;
+            }
+            let uid = uid[row].clone().map_err(|what| fail(row, UID, what))?;
+            if let Some(badge) = kind[row] {
+                awards.push((who, badge, Award { uid, on: on.clone() }));
+            }
+        }
+        parts.push((b.first_row, awards, b.rows as u64, orphans));
+        Ok(())
+    })
+    .map_err(|e| LoadError {
+        file: t.file.clone(),
+        line: e.row,
+        column: e.column.map(|c| t.names[c].to_owned()),
+        message: e.message,
+    })?;
+    let mut parts: Vec<Part> = parts.into_iter().flatten().collect();
+    parts.sort_unstable_by_key(|p| p.0);
+    let (mut rows, mut orphans) = (0, 0);
+    let mut awards = Vec::new();
+    for (_, a, r, o) in parts {
+        awards.extend(a);
+        rows += r;
+        orphans += o;
+    }
+    Ok((awards, rows, orphans))
+}
+
 /// A line start near the middle of `path`'s rows, with the number of lines before it, when the bytes
 /// before it hold an even number of `"` (never inside a quoted field).
 fn split_point(path: &Path, header_end: u64, len: u64) -> Option<(u64, u64)> {
@@ -874,7 +979,18 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
         count(&mut snap, Dataset::Progress, &p, agg.rows);
     }
 
-    if let Some(p) = path_of(Dataset::Achievements) {
+    if let Some(p) = path_of(Dataset::Achievements)
+        && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    {
+        let t = Table::open(Dataset::Achievements, &p)?;
+        let (awards, rows, orphans) = achievements_parquet(&t, &p, &by_user)?;
+        for (who, badge, award) in awards {
+            let l = &mut snap.learners[who as usize];
+            if badge { l.modules_completed.push(award) } else { l.paths_completed.push(award) }
+        }
+        snap.stats.orphan_rows += orphans;
+        count(&mut snap, Dataset::Achievements, &p, rows);
+    } else if let Some(p) = path_of(Dataset::Achievements) {
         let mut t = Table::open(Dataset::Achievements, &p)?;
         let mut n = 0;
         while t.next()? {

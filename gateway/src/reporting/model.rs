@@ -134,7 +134,7 @@ pub struct Row<'a> {
     pub learner: &'a Learner,
     pub matched: bool,
     /// `None` when unmatched.
-    pub identity: Option<Identity>,
+    pub identity: Option<&'a Identity>,
     /// The display name, or the template's pseudonym `User_<n>` (n = rank by CreatedOn) when unmatched.
     pub label: String,
 }

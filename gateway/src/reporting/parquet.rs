@@ -6,6 +6,12 @@
 //! arrays, read on several threads, with string columns kept dictionary-encoded so a lookup runs once
 //! per distinct value ([`per_value`]) instead of once per row.
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::{DataType as ArrowType, Field, Schema, TimeUnit as ArrowTimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{ConvertedType, LogicalType, TimeUnit};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{ByteArray, DataType};
@@ -14,12 +20,6 @@ use parquet::schema::types::ColumnDescriptor;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
-use arrow_array::cast::AsArray;
-use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef};
-use arrow_schema::{DataType as ArrowType, Field, Schema, TimeUnit as ArrowTimeUnit};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -66,11 +66,7 @@ fn day(days: i64) -> Option<time::Date> {
     i32::try_from(days + 2_440_588).ok().and_then(|j| time::Date::from_julian_day(j).ok())
 }
 
-fn read_values<T: DataType>(
-    mut r: ColumnReaderImpl<T>,
-    rows: usize,
-    defs: &mut Vec<i16>,
-) -> Result<Vec<T::T>, String> {
+fn read_values<T: DataType>(mut r: ColumnReaderImpl<T>, rows: usize, defs: &mut Vec<i16>) -> Result<Vec<T::T>, String> {
     let mut v = Vec::with_capacity(rows);
     let mut records = 0;
     while records < rows {
@@ -241,13 +237,11 @@ fn dictionary_metadata(file: &File) -> Result<ArrowReaderMetadata, String> {
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Binary | ArrowType::LargeBinary => {
-                Field::new(
-                    f.name(),
-                    ArrowType::Dictionary(Box::new(ArrowType::Int32), Box::new(f.data_type().clone())),
-                    f.is_nullable(),
-                )
-            }
+            ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Binary | ArrowType::LargeBinary => Field::new(
+                f.name(),
+                ArrowType::Dictionary(Box::new(ArrowType::Int32), Box::new(f.data_type().clone())),
+                f.is_nullable(),
+            ),
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -296,7 +290,8 @@ pub fn for_each_batch<A: Send>(
             .map_err(|e| e.to_string())?;
         let mut first_row = starts[g];
         for batch in reader {
-            let batch = batch.map_err(|e| GroupError { row: Some(first_row + 1), column: None, message: e.to_string() })?;
+            let batch =
+                batch.map_err(|e| GroupError { row: Some(first_row + 1), column: None, message: e.to_string() })?;
             let columns = wanted
                 .iter()
                 .map(|w| w.and_then(|i| leaves.binary_search(&i).ok()).map(|k| batch.column(k).clone()))
@@ -411,7 +406,9 @@ fn days_at(a: &dyn Array, i: usize) -> Option<Option<i64>> {
     }
     let raw = match a.data_type() {
         ArrowType::Date64 => a.as_primitive_opt::<Date64Type>().map(|v| v.value(i)),
-        ArrowType::Timestamp(ArrowTimeUnit::Second, _) => a.as_primitive_opt::<TimestampSecondType>().map(|v| v.value(i)),
+        ArrowType::Timestamp(ArrowTimeUnit::Second, _) => {
+            a.as_primitive_opt::<TimestampSecondType>().map(|v| v.value(i))
+        }
         ArrowType::Timestamp(ArrowTimeUnit::Millisecond, _) => {
             a.as_primitive_opt::<TimestampMillisecondType>().map(|v| v.value(i))
         }
@@ -434,14 +431,33 @@ pub fn dates_ok(a: &dyn Array) -> Option<Vec<bool>> {
     )
 }
 
+/// For a timestamp or date column: per row, its UTC date as `YYYY-MM-DD` (`None` for null, `Err` for
+/// a date out of range). `None` for other columns (check their text).
+pub fn day_texts(a: &dyn Array) -> Option<Vec<Option<Result<String, ()>>>> {
+    days_at(a, 0).or_else(|| (a.is_empty() && matches!(a.data_type(), ArrowType::Timestamp(..))).then_some(None))?;
+    Some(
+        (0..a.len())
+            .map(|i| {
+                days_at(a, i).flatten().map(|d| match day(d).filter(|d| d.year() >= 1900) {
+                    Some(_) => {
+                        let mut out = Vec::with_capacity(10);
+                        write_date(&mut out, d);
+                        String::from_utf8(out).map_err(|_| ())
+                    }
+                    None => Err(()),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// For a numeric column: per row, its whole-number value (`Ok(None)` for null, `Err` for a fraction,
 /// a date or a boolean). `None` for string columns (parse their text).
 pub fn ints(a: &dyn Array) -> Option<Vec<Result<Option<i64>, ()>>> {
     macro_rules! each {
         ($t:ty, $conv:expr) => {
-            a.as_primitive_opt::<$t>().map(|v| {
-                (0..v.len()).map(|i| if v.is_null(i) { Ok(None) } else { $conv(v.value(i)) }).collect()
-            })
+            a.as_primitive_opt::<$t>()
+                .map(|v| (0..v.len()).map(|i| if v.is_null(i) { Ok(None) } else { $conv(v.value(i)) }).collect())
         };
     }
     let whole = |f: f64| if f.is_finite() && f.fract() == 0.0 { Ok(Some(f as i64)) } else { Err(()) };
@@ -456,9 +472,11 @@ pub fn ints(a: &dyn Array) -> Option<Vec<Result<Option<i64>, ()>>> {
         ArrowType::UInt64 => each!(UInt64Type, |x: u64| i64::try_from(x).map(Some).map_err(|_| ())),
         ArrowType::Float64 => each!(Float64Type, whole),
         ArrowType::Float32 => each!(Float32Type, |x: f32| whole(f64::from(x))),
-        ArrowType::Dictionary(..) | ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Binary | ArrowType::LargeBinary => {
-            None
-        }
+        ArrowType::Dictionary(..)
+        | ArrowType::Utf8
+        | ArrowType::LargeUtf8
+        | ArrowType::Binary
+        | ArrowType::LargeBinary => None,
         _ => Some(vec![Err(()); a.len()]),
     }
 }

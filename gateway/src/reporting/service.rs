@@ -143,12 +143,14 @@ impl Reports {
     /// What a report is made of: the tenant's snapshot and identities; NotFound (saying how to load
     /// one) when nothing was loaded.
     pub async fn parts(&self, tenant: &str) -> Result<(Arc<Snapshot>, Arc<Identities>), ReportError> {
-        let snapshot = self.snapshot(tenant).await?.ok_or_else(|| {
+        // Independent reads: the identities come from the database while the snapshot decodes.
+        let (snapshot, ids) = tokio::join!(self.snapshot(tenant), self.identities(tenant));
+        let snapshot = snapshot?.ok_or_else(|| {
             ReportError::NotFound(format!(
                 "tenant \"{tenant}\" has no report loaded (gateway report load --tenant {tenant} FOLDER)"
             ))
         })?;
-        Ok((snapshot, self.identities(tenant).await?))
+        Ok((snapshot, ids?))
     }
 
     /// The tenant's current snapshot, if one was loaded.
@@ -166,7 +168,12 @@ impl Reports {
             .await
             .map_err(|e| ReportError::Internal(e.to_string()))?
             .map_err(|e| ReportError::Internal(format!("the stored snapshot cannot be decoded: {e}")))?;
-        tracing::debug!(tenant, read_ms, decode_ms = clock.elapsed().as_millis() as u64 - read_ms, "report snapshot decoded");
+        tracing::debug!(
+            tenant,
+            read_ms,
+            decode_ms = clock.elapsed().as_millis() as u64 - read_ms,
+            "report snapshot decoded"
+        );
         let snapshot = Arc::new(snapshot);
         if let Ok(mut c) = self.snapshots.lock() {
             c.insert(tenant.to_owned(), (snapshot.loaded_at.clone(), snapshot.clone()));
@@ -200,7 +207,13 @@ impl Reports {
         let (seq, pairs) = self.store.identities(tenant).await?;
         let read_ms = clock.elapsed().as_millis() as u64;
         let ids = Arc::new(identities(pairs));
-        tracing::debug!(tenant, read_ms, map_ms = clock.elapsed().as_millis() as u64 - read_ms, users = ids.len(), "report identities read");
+        tracing::debug!(
+            tenant,
+            read_ms,
+            map_ms = clock.elapsed().as_millis() as u64 - read_ms,
+            users = ids.len(),
+            "report identities read"
+        );
         if let Ok(mut c) = self.ids.lock() {
             c.insert(tenant.to_owned(), (seq, ids.clone()));
         }

@@ -121,22 +121,18 @@ impl ReportStore for SqlStore {
                 else {
                     return Err(StoreError::Scim(crate::scim::error::ScimError::not_found(format!("tenant \"{tenant}\" not found"))));
                 };
-                // The database extracts the document fields (its JSON functions are C) and returns every
-                // user in one JSON array: one row instead of one hand-off per user.
+                // The identity column holds the document fields the report shows (written with the
+                // document); every user comes back in one JSON array: one row instead of one hand-off per user.
                 let sql = match &self.pools {
                     Pools::Sqlite { .. } => {
                         "SELECT json_group_array(json_array(external_id, display_name, user_name, active, \
-                         json(json_extract(doc, '$.title', \
-                         '$.\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\".department', '$.emails')))) \
+                         json(coalesce(identity, '[]')))) \
                          FROM users WHERE tenant_pk = $1 AND external_id IS NOT NULL"
                     }
                     Pools::Postgres(_) => {
                         "SELECT coalesce(json_agg(json_build_array(external_id, display_name, user_name, active, \
-                         json_build_array(j -> 'title', \
-                         j -> 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User' -> 'department', \
-                         j -> 'emails'))), '[]')::text \
-                         FROM (SELECT external_id, display_name, user_name, active, doc::jsonb AS j \
-                         FROM users WHERE tenant_pk = $1 AND external_id IS NOT NULL) u"
+                         coalesce(identity, '[]')::json)), '[]')::text \
+                         FROM users WHERE tenant_pk = $1 AND external_id IS NOT NULL"
                     }
                 };
                 let all: Option<String> = query_scalar(sql).bind(pk).fetch_one(read).await?;

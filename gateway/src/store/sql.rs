@@ -380,7 +380,7 @@ pub(super) async fn lite_insert_many(
     let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(match kind {
         Kind::User => {
             "INSERT INTO users (tenant_pk, id, user_name, user_name_lc, external_id, display_name, active, \
-             version, created, last_modified, doc) "
+             identity, version, created, last_modified, doc) "
         }
         Kind::Group => {
             "INSERT INTO groups (tenant_pk, id, display_name, display_name_lc, external_id, version, created, \
@@ -396,7 +396,8 @@ pub(super) async fn lite_insert_many(
                     .push_bind(fold(&k.user_name))
                     .push_bind(k.external_id.clone())
                     .push_bind(k.display_name.clone())
-                    .push_bind(k.active);
+                    .push_bind(k.active)
+                    .push_bind(k.identity.clone());
             }
             Kind::Group => {
                 let name = k.display_name.clone().unwrap_or_default();
@@ -526,7 +527,7 @@ async fn update_users_many(
     let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "UPDATE users SET user_name = v.column2, user_name_lc = v.column3, external_id = v.column4, \
          display_name = v.column5, active = v.column6, version = users.version + 1, last_modified = v.column7, \
-         doc = v.column8 FROM (",
+         doc = v.column8, identity = v.column9 FROM (",
     );
     qb.push_values(writes.iter(), |mut b, (_, _, new)| {
         let k = Keys::of(Kind::User, &new.doc);
@@ -537,7 +538,8 @@ async fn update_users_many(
             .push_bind(k.display_name)
             .push_bind(k.active)
             .push_bind(now.to_owned())
-            .push_bind(new.doc.to_string());
+            .push_bind(new.doc.to_string())
+            .push_bind(k.identity);
     });
     qb.push(") AS v WHERE users.pk = v.column1 RETURNING users.pk, users.version");
     let rows =
@@ -1205,7 +1207,8 @@ macro_rules! tx_helpers {
                 let pk: Option<i64> = match kind {
                     Kind::User => query_scalar(
                         "INSERT INTO users (tenant_pk, id, user_name, user_name_lc, external_id, display_name, active, \
-                         version, created, last_modified, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) \
+                         version, created, last_modified, doc, identity) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10) \
                          ON CONFLICT DO NOTHING RETURNING pk",
                     )
                     .bind(tenant)
@@ -1217,6 +1220,7 @@ macro_rules! tx_helpers {
                     .bind(keys.active)
                     .bind(now)
                     .bind(&text)
+                    .bind(&keys.identity)
                     .fetch_optional(&mut *c)
                     .await?,
                     Kind::Group => {
@@ -1246,7 +1250,8 @@ macro_rules! tx_helpers {
                 let version: i64 = match kind {
                     Kind::User => query_scalar(
                         "UPDATE users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, \
-                         active = $6, version = version + 1, last_modified = $7, doc = $8 WHERE pk = $1 RETURNING version",
+                         active = $6, version = version + 1, last_modified = $7, doc = $8, identity = $9 \
+                         WHERE pk = $1 RETURNING version",
                     )
                     .bind(pk)
                     .bind(&keys.user_name)
@@ -1256,6 +1261,7 @@ macro_rules! tx_helpers {
                     .bind(keys.active)
                     .bind(now)
                     .bind(&text)
+                    .bind(&keys.identity)
                     .fetch_one(&mut *c)
                     .await
                     .map_err(|e| map_unique(e, || user_name_taken(&keys.user_name)))?,
