@@ -118,10 +118,14 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
     match cmd {
         ReportCommand::Load { tenant, path, schema } => {
             let (_, reports) = open(&cfg).await?;
-            if path.starts_with("postgres://") || path.starts_with("postgresql://") {
-                return print(&reports.load_postgres(&tenant, &path, schema.as_deref()).await?);
-            }
-            print(&reports.load_dir(&tenant, PathBuf::from(path)).await?)
+            let loaded = if path.starts_with("postgres://") || path.starts_with("postgresql://") {
+                reports.load_postgres(&tenant, &path, schema.as_deref()).await?
+            } else {
+                reports.load_dir(&tenant, PathBuf::from(path)).await?
+            };
+            // The snapshot is stored; the process ends here (see Export).
+            std::mem::forget(reports);
+            print(&loaded)
         }
         ReportCommand::Status { tenant } => {
             let (_, reports) = open(&cfg).await?;
@@ -144,7 +148,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
             let clock = std::time::Instant::now();
             let report = join::join(&tenant, &snap, &ids);
             tracing::debug!(tenant, join_ms = clock.elapsed().as_millis() as u64, "report joined");
-            match out {
+            let result = match out {
                 None => {
                     let t = table.unwrap_or(Table::Learners);
                     let stdout = std::io::stdout();
@@ -182,7 +186,12 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
                     }
                     print(&json!({"tenant": tenant, "written": written, "learners": report.rows.len()}))
                 }
-            }
+            };
+            // The process ends here: freeing millions of small allocations one by one would only delay
+            // the exit.
+            std::mem::forget(report);
+            std::mem::forget((snap, ids, reports));
+            result
         }
         ReportCommand::Html { tenant, out } => {
             let (_, reports) = open(&cfg).await?;

@@ -68,13 +68,34 @@ fn opt(v: &Option<String>) -> Value {
 
 /// The rows of one table, as JSON values in the table's column order.
 pub fn rows(report: &Report<'_>, table: Table) -> Vec<Vec<Value>> {
-    let cat = &report.snapshot.catalog;
     let mut out = Vec::new();
+    let _ = each_row(report, table, |row| {
+        out.push(row);
+        Ok(())
+    });
+    out
+}
+
+/// Hands the rows of one table to `f` one at a time (JSON values in the table's column order), so a
+/// writer can stream them; stops at `f`'s first error.
+pub fn each_row(
+    report: &Report<'_>,
+    table: Table,
+    mut f: impl FnMut(Vec<Value>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let cat = &report.snapshot.catalog;
+    let failed = std::cell::RefCell::new(Ok(()));
+    let mut out = |row: Vec<Value>| {
+        let mut result = failed.borrow_mut();
+        if result.is_ok() {
+            *result = f(row);
+        }
+    };
     for r in &report.rows {
         let l = r.learner;
         let id = r.identity.as_ref();
         match table {
-            Table::Learners => out.push(vec![
+            Table::Learners => out(vec![
                 json!(l.user_id),
                 json!(l.aad_object_id),
                 json!(r.matched),
@@ -97,7 +118,7 @@ pub fn rows(report: &Report<'_>, table: Table) -> Vec<Vec<Value>> {
                 // (kind, catalog, uid, status, awarded on, completed units)
                 let mut push = |kind: &str, m: &CatalogMap, uid: &str, status: &str, on: Value, units: Value| {
                     let (title, url) = m.get(uid).map_or((Value::Null, Value::Null), |c| (json!(c.title), opt(&c.url)));
-                    out.push(vec![
+                    out(vec![
                         json!(l.user_id),
                         json!(r.label),
                         json!(kind),
@@ -122,7 +143,7 @@ pub fn rows(report: &Report<'_>, table: Table) -> Vec<Vec<Value>> {
             Table::Certifications => {
                 for c in &l.certifications {
                     let title = cat.certifications.get(&c.uid).map_or(Value::Null, |i| json!(i.title));
-                    out.push(vec![
+                    out(vec![
                         json!(l.user_id),
                         json!(r.label),
                         json!(c.uid),
@@ -136,24 +157,35 @@ pub fn rows(report: &Report<'_>, table: Table) -> Vec<Vec<Value>> {
                 }
             }
         }
+        if failed.borrow().is_err() {
+            break;
+        }
     }
-    out
+    drop(out);
+    failed.into_inner()
 }
 
-/// Writes one table as CSV (header row; null as an empty field).
+/// Writes one table as CSV (header row; null as an empty field), row by row.
 pub fn write_csv(report: &Report<'_>, table: Table, w: impl Write) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(table.columns())?;
-    let mut fields: Vec<String> = Vec::new();
-    for row in rows(report, table) {
-        fields.clear();
-        fields.extend(row.into_iter().map(|v| match v {
-            Value::Null => String::new(),
-            Value::String(s) => s,
-            other => other.to_string(),
-        }));
-        out.write_record(&fields)?;
-    }
+    let mut text = String::new();
+    each_row(report, table, |row| {
+        for v in &row {
+            match v {
+                Value::Null => out.write_field("")?,
+                Value::String(s) => out.write_field(s)?,
+                other => {
+                    text.clear();
+                    use std::fmt::Write as _;
+                    let _ = write!(text, "{other}");
+                    out.write_field(&text)?;
+                }
+            }
+        }
+        out.write_record(None::<&[u8]>)?;
+        Ok(())
+    })?;
     out.flush()
 }
 
