@@ -117,13 +117,15 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
     }
     match cmd {
         ReportCommand::Load { tenant, path, schema } => {
-            let (_, reports) = open(&cfg).await?;
+            let (store, reports) = open(&cfg).await?;
             let loaded = if path.starts_with("postgres://") || path.starts_with("postgresql://") {
                 reports.load_postgres(&tenant, &path, schema.as_deref()).await?
             } else {
                 reports.load_dir(&tenant, PathBuf::from(path)).await?
             };
-            // The snapshot is stored; the process ends here (see Export).
+            // The snapshot is stored; the process ends here (see Export). Closing the database copies
+            // the write-ahead log into it, so the next command does not start by reading a long log.
+            store.close().await;
             std::mem::forget(reports);
             print(&loaded)
         }
@@ -143,7 +145,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
             }))
         }
         ReportCommand::Export { tenant, format, table, out } => {
-            let (_, reports) = open(&cfg).await?;
+            let (store, reports) = open(&cfg).await?;
             let (snap, ids) = reports.parts(&tenant).await?;
             let clock = std::time::Instant::now();
             let report = join::join(&tenant, &snap, &ids);
@@ -191,6 +193,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
             // the exit.
             std::mem::forget(report);
             std::mem::forget((snap, ids, reports));
+            store.close().await;
             result
         }
         ReportCommand::Html { tenant, out } => {
@@ -216,6 +219,7 @@ pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
         ReportCommand::SampleScim { tenant, from, unmatched } => {
             let (store, _) = open(&cfg).await?;
             let n = sample_scim(&store, &tenant, &from, unmatched).await?;
+            store.close().await;
             print(
                 &json!({"tenant": tenant, "scim_users": n, "written": from.join("scim_users.csv").display().to_string()}),
             )

@@ -113,8 +113,7 @@ pub fn each_row(
                 json!(l.applied_skills.len()),
             ]),
             Table::Modules => {
-                let completed: std::collections::HashSet<&str> =
-                    l.modules_completed.iter().map(|a| a.uid.as_str()).collect();
+                let completed: std::collections::HashSet<&str> = l.modules_completed.iter().map(|a| &*a.uid).collect();
                 // (kind, catalog, uid, status, awarded on, completed units)
                 let mut push = |kind: &str, m: &CatalogMap, uid: &str, status: &str, on: Value, units: Value| {
                     let (title, url) = m.get(uid).map_or((Value::Null, Value::Null), |c| (json!(c.title), opt(&c.url)));
@@ -133,7 +132,7 @@ pub fn each_row(
                 for a in &l.modules_completed {
                     push("module", &cat.modules, &a.uid, "completed", json!(a.on), Value::Null);
                 }
-                for s in l.modules_started.iter().filter(|s| !completed.contains(s.module.as_str())) {
+                for s in l.modules_started.iter().filter(|s| !completed.contains(&*s.module)) {
                     push("module", &cat.modules, &s.module, "started", Value::Null, json!(s.units));
                 }
                 for a in &l.paths_completed {

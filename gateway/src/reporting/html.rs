@@ -749,7 +749,7 @@ fn paths_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
     table(out, &t, total, |out| {
         let entries = rows.iter().flat_map(|r| r.learner.paths_completed.iter().map(move |a| (r, a)));
         for (row, award) in entries.take(MAX_TABLE_ROWS) {
-            let item = cat.paths.get(&award.uid);
+            let item = cat.paths.get(&*award.uid);
             tr_open(out, row, "", products_of(item), roles_of(item));
             name_cell(out, row);
             out.push_str("<td>");
@@ -774,13 +774,13 @@ fn paths_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
             continue;
         }
         counts.clear();
-        for badge in sorted_uids(l.modules_completed.iter().map(|a| a.uid.as_str())) {
+        for badge in sorted_uids(l.modules_completed.iter().map(|a| &*a.uid)) {
             for path in index.paths_of.get(badge).into_iter().flatten() {
                 *counts.entry(path).or_default() += 1;
             }
         }
         for (path, badges) in &counts {
-            if l.paths_completed.iter().any(|a| a.uid == *path) {
+            if l.paths_completed.iter().any(|a| *a.uid == **path) {
                 continue;
             }
             total += 1;
@@ -809,10 +809,7 @@ fn paths_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
             let modules = index.modules.get(path).map_or(&[][..], Vec::as_slice);
             let l = row.learner;
             let touched = sorted_uids(
-                l.modules_started
-                    .iter()
-                    .map(|s| s.module.as_str())
-                    .chain(l.modules_completed.iter().map(|a| a.uid.as_str())),
+                l.modules_started.iter().map(|s| &*s.module).chain(l.modules_completed.iter().map(|a| &*a.uid)),
             );
             let started = modules.iter().filter(|m| touched.binary_search(m).is_ok()).count();
             let progress = pct(badges, modules.len()).min(100.0);
@@ -861,7 +858,7 @@ fn modules_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
     table(out, &t, total, |out| {
         let entries = rows.iter().flat_map(|r| r.learner.modules_completed.iter().map(move |a| (r, a)));
         for (row, award) in entries.take(MAX_TABLE_ROWS) {
-            let item = cat.modules.get(&award.uid);
+            let item = cat.modules.get(&*award.uid);
             tr_open(out, row, "", products_of(item), roles_of(item));
             name_cell(out, row);
             out.push_str("<td>");
@@ -877,9 +874,9 @@ fn modules_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
         if l.modules_started.is_empty() {
             continue;
         }
-        let badges = sorted_uids(l.modules_completed.iter().map(|a| a.uid.as_str()));
+        let badges = sorted_uids(l.modules_completed.iter().map(|a| &*a.uid));
         for s in &l.modules_started {
-            if badges.binary_search(&s.module.as_str()).is_err() {
+            if badges.binary_search(&&*s.module).is_err() {
                 total += 1;
                 if entries.len() < MAX_TABLE_ROWS {
                     entries.push((row, s));
@@ -896,7 +893,7 @@ fn modules_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
     };
     table(out, &t, total, |out| {
         for (row, s) in entries {
-            let item = cat.modules.get(&s.module);
+            let item = cat.modules.get(&*s.module);
             tr_open(out, row, "", products_of(item), roles_of(item));
             name_cell(out, row);
             out.push_str("<td>");
@@ -1030,10 +1027,10 @@ fn learners_tab(out: &mut String, ctx: &Ctx<'_, '_>) {
             let items = l
                 .modules_completed
                 .iter()
-                .map(|a| cat.modules.get(&a.uid))
-                .chain(l.paths_completed.iter().map(|a| cat.paths.get(&a.uid)))
+                .map(|a| cat.modules.get(&*a.uid))
+                .chain(l.paths_completed.iter().map(|a| cat.paths.get(&*a.uid)))
                 .chain(l.certifications.iter().map(|c| cat.certifications.get(&c.uid)))
-                .chain(l.applied_skills.iter().map(|s| cat.applied_skills.get(&s.uid)));
+                .chain(l.applied_skills.iter().map(|s| cat.applied_skills.get(&*s.uid)));
             for item in items.flatten() {
                 products.extend(item.products.iter().map(String::as_str));
                 roles.extend(item.roles.iter().map(String::as_str));

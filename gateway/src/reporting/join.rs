@@ -66,13 +66,13 @@ pub fn join<'a>(tenant: &str, snapshot: &'a Snapshot, ids: &'a Identities) -> Re
         s.users_with_module += usize::from(!l.modules_completed.is_empty());
         s.users_with_path += usize::from(!l.paths_completed.is_empty());
         for a in &l.modules_completed {
-            *modules.entry(a.uid.as_str()).or_insert(0) += 1;
+            *modules.entry(&*a.uid).or_insert(0) += 1;
         }
         for a in &l.paths_completed {
-            *paths.entry(a.uid.as_str()).or_insert(0) += 1;
+            *paths.entry(&*a.uid).or_insert(0) += 1;
         }
         for c in &l.certifications {
-            *certs.entry(c.uid.as_str()).or_insert(0) += 1;
+            *certs.entry(&*c.uid).or_insert(0) += 1;
         }
         rows.push(Row { learner: l, matched, identity, label });
     }

@@ -761,10 +761,10 @@ fn achievements_parquet(
             .ok_or_else(|| text(TYPE))?,
             None => vec![None; b.rows],
         };
-        let uid: Vec<Result<String, &str>> = match col(UID) {
+        let uid: Vec<Result<Shared, &str>> = match col(UID) {
             Some(a) => per_value(a, |v| match std::str::from_utf8(v) {
                 Ok("") => Err("is empty"),
-                Ok(s) => Ok(s.to_owned()),
+                Ok(s) => Ok(Shared::from(s)),
                 Err(_) => Err("is not valid UTF-8"),
             })
             .ok_or_else(|| text(UID))?,
@@ -782,6 +782,7 @@ fn achievements_parquet(
         };
         let mut awards = Vec::new();
         let mut orphans = 0;
+        let mut days: FastMap<&str, Shared> = FastMap::default();
         for row in 0..b.rows {
             let on = match &on[row] {
                 None => return Err(fail(row, ON, "is missing")),
@@ -797,7 +798,8 @@ fn achievements_parquet(
             }
             let uid = uid[row].clone().map_err(|what| fail(row, UID, what))?;
             if let Some(badge) = kind[row] {
-                awards.push((who, badge, Award { uid, on: on.clone() }));
+                let on = days.entry(on.as_str()).or_insert_with(|| Shared::from(on.as_str())).clone();
+                awards.push((who, badge, Award { uid, on }));
             }
         }
         parts.push((b.first_row, awards, b.rows as u64, orphans));
@@ -896,7 +898,7 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
         }
     }
     let mut unit_module: FastMap<Vec<u8>, u32> = FastMap::default();
-    let mut module_names: Vec<String> = Vec::new();
+    let mut module_names: Vec<Shared> = Vec::new();
     let mut module_index: HashMap<String, u32> = HashMap::new();
     if let Some(p) = path_of(Dataset::HierarchyUnit) {
         let mut t = Table::open(Dataset::HierarchyUnit, &p)?;
@@ -907,7 +909,7 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
             let module = t.required(1)?;
             let next = module_names.len() as u32;
             let m = *module_index.entry(module.clone()).or_insert_with(|| {
-                module_names.push(module);
+                module_names.push(Shared::from(module));
                 next
             });
             unit_module.insert(unit.into_bytes(), m);
@@ -1004,7 +1006,7 @@ pub fn load_dir(dir: &Path, now_rfc3339: &str) -> Result<Snapshot, LoadError> {
                 continue;
             }
             let kind = t.get(1);
-            let award = Award { uid: t.required(2)?, on };
+            let award = Award { uid: t.required(2)?.into(), on: on.into() };
             let l = &mut snap.learners[who as usize];
             if kind.eq_ignore_ascii_case(b"badge") {
                 l.modules_completed.push(award);

@@ -41,18 +41,22 @@ pub struct Catalog {
     pub units: usize,
 }
 
+/// Text shared by many rows (a catalog uid, a date): cloning it is a reference count, not a copy, so a
+/// snapshot with millions of awards and started modules decodes without millions of allocations.
+pub type Shared = std::sync::Arc<str>;
+
 /// A badge (module) or trophy (learning path).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Award {
     /// moduleUid or LearningPathUid.
-    pub uid: String,
+    pub uid: Shared,
     /// `YYYY-MM-DD`.
-    pub on: String,
+    pub on: Shared,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Started {
-    pub module: String,
+    pub module: Shared,
     /// Unit progress rows of that module.
     pub units: u32,
 }
@@ -280,7 +284,12 @@ impl Snapshot {
             // A snapshot stored before the packed form: plain JSON.
             Err(e) => return serde_json::from_slice::<Snapshot>(bytes).map_err(|_| e),
         };
-        let uid = |i: u32| p.uids.get(i as usize).cloned().unwrap_or_default();
+        // Every uid and every date is made once and shared by the rows that name it.
+        let uids: Vec<Shared> = p.uids.iter().map(|u| Shared::from(u.as_str())).collect();
+        let empty = Shared::from("");
+        let uid = |i: u32| uids.get(i as usize).cloned().unwrap_or_else(|| empty.clone());
+        let mut days: std::collections::HashMap<u32, Shared> = std::collections::HashMap::new();
+        let mut day = |d: u32| days.entry(d).or_insert_with(|| Shared::from(day_text(d))).clone();
         let learners = p
             .learners
             .into_iter()
@@ -289,8 +298,8 @@ impl Snapshot {
                 aad_object_id: l.o,
                 created_on: l.c,
                 total_xp: l.x,
-                modules_completed: l.m.iter().map(|&(u, d)| Award { uid: uid(u), on: day_text(d) }).collect(),
-                paths_completed: l.p.iter().map(|&(u, d)| Award { uid: uid(u), on: day_text(d) }).collect(),
+                modules_completed: l.m.iter().map(|&(u, d)| Award { uid: uid(u), on: day(d) }).collect(),
+                paths_completed: l.p.iter().map(|&(u, d)| Award { uid: uid(u), on: day(d) }).collect(),
                 modules_started: l.s.iter().map(|&(u, n)| Started { module: uid(u), units: n }).collect(),
                 certifications: l.ce,
                 applied_skills: l.a,
@@ -314,7 +323,7 @@ mod tests {
                 created_on: (i > 0).then(|| "2023-05-06".to_owned()),
                 total_xp: i * 100,
                 modules_completed: vec![Award { uid: "m1".into(), on: "2024-03-01".into() }],
-                paths_completed: vec![Award { uid: format!("p{i}"), on: "2024-12-31".into() }],
+                paths_completed: vec![Award { uid: format!("p{i}").into(), on: "2024-12-31".into() }],
                 modules_started: vec![
                     Started { module: "m1".into(), units: 3 },
                     Started { module: "m2".into(), units: i as u32 },

@@ -110,7 +110,9 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<super:
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-                .connect_with(opts.read_only(true))
+                // Readers map the file (256 MiB at most) instead of copying every page they scan through
+                // read(2): whole-tenant reads such as the report's identities scan the users table.
+                .connect_with(opts.read_only(true).pragma("mmap_size", "268435456"))
                 .await?
         };
         let writer = Writer::spawn(write.clone());
@@ -1847,6 +1849,11 @@ impl Store for SqlStore {
             match &self.pools {
                 Pools::Sqlite { read, write, .. } => {
                     read.close().await;
+                    // Copy the write-ahead log into the database and empty it: the next process then
+                    // opens the database without first reading a long log.
+                    if let Err(e) = query("PRAGMA wal_checkpoint(TRUNCATE)").execute(write).await {
+                        tracing::warn!(error = %e, "final WAL checkpoint failed");
+                    }
                     write.close().await;
                 }
                 Pools::Postgres(p) => p.close().await,
