@@ -390,6 +390,16 @@ impl Table {
         }
     }
 
+    /// A row group's error, with this file's name and column names.
+    fn batch_error(&self, e: super::parquet::GroupError) -> LoadError {
+        LoadError {
+            file: self.file.clone(),
+            line: e.row,
+            column: e.column.map(|c| self.names[c].to_owned()),
+            message: e.message,
+        }
+    }
+
     fn int(&self, c: usize) -> Result<Option<i64>, LoadError> {
         let v = self.get(c);
         if v.is_empty() {
@@ -622,6 +632,14 @@ fn read_progress(
     })
 }
 
+/// The error for the value in row `row` (of the batch) and asked-for column `c`, worded like
+/// [`Table::error`].
+fn cell_error(b: &super::parquet::Batch, row: usize, c: usize, what: &str) -> super::parquet::GroupError {
+    let value = b.columns[c].as_ref().map(|a| super::parquet::shown(a.as_ref(), row)).unwrap_or_default();
+    let message = if value.is_empty() { format!("the value {what}") } else { format!("`{value}` {what}") };
+    super::parquet::GroupError { row: Some(b.first_row + row as u64 + 1), column: Some(c), message }
+}
+
 /// Progress from Parquet: whole row groups as Arrow arrays, on every core, with the rules of
 /// [`progress_rows`] (same errors, naming the row). userId, SourceType and SourceUid are looked up
 /// once per distinct value of a row group (the columns are dictionary-encoded).
@@ -632,7 +650,7 @@ fn progress_parquet(
     unit_module: &FastMap<Vec<u8>, u32>,
     learners: usize,
 ) -> Result<ProgressAgg, LoadError> {
-    use super::parquet::{GroupError, dates_ok, for_each_batch, ints, per_value, shown};
+    use super::parquet::{GroupError, dates_ok, for_each_batch, ints, per_value};
     const USER: usize = 0;
     const TYPE: usize = 1;
     const UNIT: usize = 2;
@@ -648,11 +666,7 @@ fn progress_parquet(
         threads,
         || ProgressAgg { xp: vec![0; learners], ..Default::default() },
         |agg, b| {
-            let fail = |row: usize, c: usize, what: &str| {
-                let value = b.columns[c].as_ref().map(|a| shown(a.as_ref(), row)).unwrap_or_default();
-                let message = if value.is_empty() { format!("the value {what}") } else { format!("`{value}` {what}") };
-                GroupError { row: Some(b.first_row + row as u64 + 1), column: Some(c), message }
-            };
+            let fail = |row: usize, c: usize, what: &str| cell_error(b, row, c, what);
             let col = |c: usize| b.columns[c].as_deref();
             // Per row: the learner, whether it is unit progress, the unit's module, XP, a valid date.
             let strings = |c: usize, what: &str| GroupError::from(format!("column {} is not text ({what})", names[c]));
@@ -707,12 +721,7 @@ fn progress_parquet(
             Ok(())
         },
     )
-    .map_err(|e| LoadError {
-        file: t.file.clone(),
-        line: e.row,
-        column: e.column.map(|c| t.names[c].to_owned()),
-        message: e.message,
-    })?;
+    .map_err(|e| t.batch_error(e))?;
     Ok(accs.into_iter().reduce(ProgressAgg::merge).unwrap_or_default())
 }
 
@@ -725,7 +734,7 @@ fn achievements_parquet(
     path: &Path,
     by_user: &FastMap<Vec<u8>, u32>,
 ) -> Result<(Vec<(u32, bool, Award)>, u64, u64), LoadError> {
-    use super::parquet::{GroupError, day_texts, for_each_batch, per_value, shown};
+    use super::parquet::{GroupError, day_texts, for_each_batch, per_value};
     const USER: usize = 0;
     const TYPE: usize = 1;
     const UID: usize = 2;
@@ -736,11 +745,7 @@ fn achievements_parquet(
     // Per thread: (first row of the batch, its awards, rows, orphans).
     type Part = (u64, Vec<(u32, bool, Award)>, u64, u64);
     let parts = for_each_batch(path, &wanted, threads, Vec::<Part>::new, |parts, b| {
-        let fail = |row: usize, c: usize, what: &str| {
-            let value = b.columns[c].as_ref().map(|a| shown(a.as_ref(), row)).unwrap_or_default();
-            let message = if value.is_empty() { format!("the value {what}") } else { format!("`{value}` {what}") };
-            GroupError { row: Some(b.first_row + row as u64 + 1), column: Some(c), message }
-        };
+        let fail = |row: usize, c: usize, what: &str| cell_error(b, row, c, what);
         let text = |c: usize| GroupError::from(format!("column {} is not text", names[c]));
         let col = |c: usize| b.columns[c].as_deref();
         let who: Vec<Option<u32>> = match col(USER) {
@@ -805,12 +810,7 @@ fn achievements_parquet(
         parts.push((b.first_row, awards, b.rows as u64, orphans));
         Ok(())
     })
-    .map_err(|e| LoadError {
-        file: t.file.clone(),
-        line: e.row,
-        column: e.column.map(|c| t.names[c].to_owned()),
-        message: e.message,
-    })?;
+    .map_err(|e| t.batch_error(e))?;
     let mut parts: Vec<Part> = parts.into_iter().flatten().collect();
     parts.sort_unstable_by_key(|p| p.0);
     let (mut rows, mut orphans) = (0, 0);
@@ -1185,6 +1185,14 @@ mod tests {
 
     type ColumnWrite = Box<dyn Fn(&mut parquet::file::writer::SerializedColumnWriter<'_>)>;
 
+    /// A REQUIRED text column holding `values`.
+    fn texts(values: [&'static str; 3]) -> ColumnWrite {
+        Box::new(move |c| {
+            let v: Vec<parquet::data_type::ByteArray> = values.iter().map(|s| (*s).into()).collect();
+            c.typed::<parquet::data_type::ByteArrayType>().write_batch(&v, None, None).expect("write");
+        })
+    }
+
     /// A Parquet file as Data Share writes one (typed columns: timestamps, integers, nulls).
     fn write_parquet(path: &Path, message: &str, columns: Vec<ColumnWrite>) {
         use parquet::file::properties::WriterProperties;
@@ -1229,18 +1237,9 @@ mod tests {
             &d.0.join("Progress_t1.parquet"),
             "message schema { REQUIRED BINARY userId (UTF8); REQUIRED BINARY SourceType (UTF8); REQUIRED BINARY SourceUid (UTF8); REQUIRED INT64 XP; OPTIONAL INT64 AwardedOn (TIMESTAMP(MILLIS,true)); }",
             vec![
-                Box::new(|c| {
-                    let v: Vec<ByteArray> = ["L1", "L1", "L2"].iter().map(|s| ByteArray::from(*s)).collect();
-                    c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
-                }),
-                Box::new(|c| {
-                    let v: Vec<ByteArray> = ["Unit", "Module", "Unit"].iter().map(|s| ByteArray::from(*s)).collect();
-                    c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
-                }),
-                Box::new(|c| {
-                    let v: Vec<ByteArray> = ["u1", "m1", "u1"].iter().map(|s| ByteArray::from(*s)).collect();
-                    c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
-                }),
+                texts(["L1", "L1", "L2"]),
+                texts(["Unit", "Module", "Unit"]),
+                texts(["u1", "m1", "u1"]),
                 Box::new(|c| {
                     c.typed::<Int64Type>().write_batch(&[100, 200, 100], None, None).expect("write");
                 }),
@@ -1265,18 +1264,9 @@ mod tests {
                 &d.0.join("Progress_t1.parquet"),
                 "message schema { REQUIRED BINARY userId (UTF8); REQUIRED BINARY SourceType (UTF8); REQUIRED BINARY SourceUid (UTF8); OPTIONAL BINARY XP (UTF8); }",
                 vec![
-                    Box::new(|c| {
-                        let v: Vec<ByteArray> = ["L1", "L9", "L2"].iter().map(|s| ByteArray::from(*s)).collect();
-                        c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
-                    }),
-                    Box::new(|c| {
-                        let v: Vec<ByteArray> = ["Unit", "Unit", "unit"].iter().map(|s| ByteArray::from(*s)).collect();
-                        c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
-                    }),
-                    Box::new(|c| {
-                        let v: Vec<ByteArray> = ["u1", "u1", " u1 "].iter().map(|s| ByteArray::from(*s)).collect();
-                        c.typed::<ByteArrayType>().write_batch(&v, None, None).expect("write");
-                    }),
+                    texts(["L1", "L9", "L2"]),
+                    texts(["Unit", "Unit", "unit"]),
+                    texts(["u1", "u1", " u1 "]),
                     Box::new(move |c| {
                         let v: Vec<ByteArray> = xp.iter().map(|s| ByteArray::from(*s)).collect();
                         c.typed::<ByteArrayType>().write_batch(&v, Some(&[1, 1, 1]), None).expect("write");
