@@ -43,7 +43,7 @@ enum Values {
 }
 
 /// One column of one row group.
-pub struct Column {
+struct Column {
     shape: Shape,
     values: Values,
     /// Row → position among the values (`u32::MAX` = null); `None` when the row group has no nulls in
@@ -135,7 +135,7 @@ impl Column {
 
     /// The value of `row` as text (what a CSV file would hold): strings as they are, numbers in decimal,
     /// timestamps and dates as `YYYY-MM-DD`; empty for null. Non-string values are written to `scratch`.
-    pub fn text<'a>(&'a self, row: usize, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    fn text<'a>(&'a self, row: usize, scratch: &'a mut Vec<u8>) -> &'a [u8] {
         let Some(i) = self.at(row) else { return b"" };
         scratch.clear();
         let s = &mut *scratch;
@@ -167,13 +167,13 @@ impl Column {
 }
 
 /// An open Parquet file.
-pub struct ParquetFile {
+struct ParquetFile {
     reader: SerializedFileReader<File>,
     pub names: Vec<String>,
 }
 
 impl ParquetFile {
-    pub fn open(path: &Path) -> Result<ParquetFile, String> {
+    fn open(path: &Path) -> Result<ParquetFile, String> {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
         let reader = SerializedFileReader::new(file).map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let names =
@@ -181,28 +181,26 @@ impl ParquetFile {
         Ok(ParquetFile { reader, names })
     }
 
-    pub fn groups(&self) -> usize {
+    fn groups(&self) -> usize {
         self.reader.num_row_groups()
     }
 
-    /// Row group `g` with the file columns `wanted` (in that order; `None` → no column).
-    pub fn group(&self, g: usize, wanted: &[Option<usize>]) -> Result<Group, String> {
+    /// Row group `g`, every column.
+    fn group(&self, g: usize) -> Result<Group, String> {
         let rg = self.reader.get_row_group(g).map_err(|e| e.to_string())?;
         let rows = rg.metadata().num_rows().max(0) as usize;
         let schema = self.reader.metadata().file_metadata().schema_descr();
-        let columns = wanted
-            .iter()
-            .map(|w| w.map(|i| Column::read(rg.as_ref(), schema.column(i).as_ref(), i, rows)).transpose())
+        let columns = (0..self.names.len())
+            .map(|i| Column::read(rg.as_ref(), schema.column(i).as_ref(), i, rows))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Group { rows, columns })
     }
 }
 
 /// One row group's columns.
-pub struct Group {
-    pub rows: usize,
-    /// In the order they were asked for.
-    pub columns: Vec<Option<Column>>,
+struct Group {
+    rows: usize,
+    columns: Vec<Column>,
 }
 
 /// What went wrong in a batch: the row (1-based, of the file) and the asked-for column, when known.
@@ -420,10 +418,16 @@ fn days_at(a: &dyn Array, i: usize) -> Option<Option<i64>> {
     Some(raw.map(|t| t.div_euclid(per_sec).div_euclid(86_400)))
 }
 
+fn is_date(a: &dyn Array) -> bool {
+    matches!(a.data_type(), ArrowType::Timestamp(..) | ArrowType::Date32 | ArrowType::Date64)
+}
+
 /// For a timestamp or date column: per row, whether it holds a date the loader can show (null is
 /// fine). `None` for other columns (check their text).
 pub fn dates_ok(a: &dyn Array) -> Option<Vec<bool>> {
-    days_at(a, 0).or_else(|| (a.is_empty() && matches!(a.data_type(), ArrowType::Timestamp(..))).then_some(None))?;
+    if !is_date(a) {
+        return None;
+    }
     Some(
         (0..a.len())
             .map(|i| days_at(a, i).flatten().is_none_or(|d| day(d).is_some_and(|d| d.year() >= 1900)))
@@ -434,7 +438,9 @@ pub fn dates_ok(a: &dyn Array) -> Option<Vec<bool>> {
 /// For a timestamp or date column: per row, its UTC date as `YYYY-MM-DD` (`None` for null, `Err` for
 /// a date out of range). `None` for other columns (check their text).
 pub fn day_texts(a: &dyn Array) -> Option<Vec<Option<Result<String, ()>>>> {
-    days_at(a, 0).or_else(|| (a.is_empty() && matches!(a.data_type(), ArrowType::Timestamp(..))).then_some(None))?;
+    if !is_date(a) {
+        return None;
+    }
     Some(
         (0..a.len())
             .map(|i| {
@@ -532,14 +538,13 @@ impl ParquetRows {
             if self.group >= self.file.groups() {
                 return Ok(false);
             }
-            let all: Vec<Option<usize>> = (0..self.names.len()).map(Some).collect();
-            self.current = Some(self.file.group(self.group, &all)?);
+            self.current = Some(self.file.group(self.group)?);
             self.group += 1;
             self.row = 0;
         }
         let Some(group) = &self.current else { return Ok(false) };
         record.clear();
-        for c in group.columns.iter().flatten() {
+        for c in &group.columns {
             record.push_field(c.text(self.row, &mut self.scratch));
         }
         self.row += 1;
@@ -555,6 +560,16 @@ mod tests {
         let mut out = Vec::new();
         write_date(&mut out, days);
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn date_columns_are_known_by_type_even_when_empty() {
+        use arrow_array::{Date32Array, StringArray, TimestampMicrosecondArray};
+        assert_eq!(super::dates_ok(&Date32Array::from(Vec::<i32>::new())), Some(vec![]));
+        assert_eq!(super::day_texts(&TimestampMicrosecondArray::from(Vec::<i64>::new())), Some(vec![]));
+        let days = Date32Array::from(vec![Some(19_783), None, Some(-40_000)]);
+        assert_eq!(super::dates_ok(&days), Some(vec![true, true, false]), "null is fine; before 1900 is not");
+        assert_eq!(super::dates_ok(&StringArray::from(vec!["2024-03-01"])), None, "text is checked as text");
     }
 
     #[test]
