@@ -1,7 +1,7 @@
 //! Process configuration: defaults, then an optional TOML file (`--config` or `GATEWAY_CONFIG`), then
 //! environment (`GATEWAY_*`, plus `DATABASE_URL`), then command-line flags.
 
-use crate::http::telemetry::LogFormat;
+use crate::telemetry::LogFormat;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -111,15 +111,6 @@ impl Config {
 }
 
 impl Config {
-    /// The credential sealing key.
-    pub fn secret_box(&self) -> anyhow::Result<crate::plugins::secrets::SecretBox> {
-        match &self.credential_key {
-            Some(k) => crate::plugins::secrets::SecretBox::from_key_b64(k).map_err(anyhow::Error::msg),
-            None => crate::plugins::secrets::SecretBox::load_or_create(Path::new(&self.credential_key_file))
-                .map_err(anyhow::Error::msg),
-        }
-    }
-
     pub fn plugin_cache(&self) -> std::path::PathBuf {
         match &self.plugin_cache_dir {
             Some(d) => d.into(),

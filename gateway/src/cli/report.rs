@@ -113,7 +113,7 @@ async fn open(cfg: &Config) -> anyhow::Result<(DynStore, Arc<Reports>)> {
 pub async fn run_report(cfg: Config, cmd: ReportCommand) -> anyhow::Result<()> {
     // Quiet unless asked: RUST_LOG=gateway=debug shows where a load or an export spends its time.
     if std::env::var_os("RUST_LOG").is_some() {
-        crate::http::telemetry::init_tracing(crate::http::telemetry::LogFormat::Pretty);
+        crate::telemetry::init_tracing(crate::telemetry::LogFormat::Pretty);
     }
     match cmd {
         ReportCommand::Load { tenant, path, schema } => {

@@ -1,10 +1,9 @@
 //! `gateway serve`: the SCIM server, plus the dispatcher and delivery workers of the targets.
 
-use crate::admin::Admin;
 use crate::config::Config;
-use crate::http::{self, AppState, HttpSettings, telemetry};
-use crate::outbox::{Deliverer, DeliverySettings, RetryPolicy, queue_gauges};
-use crate::plugins::dispatch::Dispatcher;
+use crate::delivery::{Control, Deliverer, DeliverySettings, Dispatcher, RetryPolicy, queue_gauges};
+use crate::http::{self, AdminApi, AppState, HttpSettings};
+use crate::telemetry;
 use crate::plugins::runtime::{CallLimits, Runtime};
 use crate::plugins::{Registry, Targets};
 use std::sync::Arc;
@@ -33,14 +32,14 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let settings =
             HttpSettings { max_body_bytes: cfg.max_body_bytes, cache_ttl: Duration::from_millis(cfg.cache_ttl_ms) };
         let rt = Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))?;
-        let secrets = Arc::new(cfg.secret_box()?);
+        let secrets = Arc::new(super::secret_box(&cfg)?);
         let state = AppState::new(store.clone(), settings, metrics);
         if let Some(token) = &cfg.admin_token {
             let reports = crate::reporting::service::Reports::new(store.clone());
             // Decode the loaded reports in the background, so the first admin to open one does not wait.
             tokio::spawn(reports.clone().warm_up());
-            let admin = Admin { store: store.clone(), rt: rt.clone(), secrets: secrets.clone(), reports };
-            let _ = state.admin.set((Arc::new(admin), http::auth_token::digest(token)));
+            let control = Arc::new(Control { store: store.clone(), rt: rt.clone(), secrets: secrets.clone() });
+            let _ = state.admin.set(AdminApi { control, reports, token_digest: http::auth_token::digest(token) });
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();

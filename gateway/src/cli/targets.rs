@@ -1,6 +1,6 @@
 //! `gateway plugin …`, `gateway target …`, `gateway outbox …`.
 
-use crate::admin::{Admin, TargetSpec, action_of, test_plugin};
+use crate::delivery::control::{Control, TargetSpec, action_of, test_plugin};
 use crate::config::Config;
 use crate::plugins::runtime::{CallLimits, Runtime};
 use crate::store::delivery::{OutboxFilter, TargetAction};
@@ -141,10 +141,9 @@ fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
     Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))
 }
 
-async fn admin(cfg: &Config) -> anyhow::Result<Admin> {
+async fn control(cfg: &Config) -> anyhow::Result<Control> {
     let store = crate::store::connect(&cfg.database_url).await?;
-    let reports = crate::reporting::service::Reports::new(store.clone());
-    Ok(Admin { store, rt: runtime(cfg)?, secrets: Arc::new(cfg.secret_box()?), reports })
+    Ok(Control { store, rt: runtime(cfg)?, secrets: Arc::new(super::secret_box(cfg)?) })
 }
 
 fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -160,10 +159,10 @@ pub async fn run_plugin(cfg: Config, cmd: PluginCommand) -> anyhow::Result<()> {
                 Some(n) => n,
                 None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             };
-            let a = admin(&cfg).await?;
+            let a = control(&cfg).await?;
             print(&a.add_plugin(&name, wasm).await?)
         }
-        PluginCommand::List => print(&admin(&cfg).await?.list_plugins().await?),
+        PluginCommand::List => print(&control(&cfg).await?.list_plugins().await?),
         PluginCommand::Test { file, fixtures } => {
             let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let rt = runtime(&cfg)?;
@@ -201,7 +200,7 @@ fn config_arg(s: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
-    let a = admin(&cfg).await?;
+    let a = control(&cfg).await?;
     let a = &a;
     let act = |tenant: String, name: String, action: TargetAction| async move {
         print(&a.target_action(&tenant, &name, action).await?)
@@ -240,7 +239,7 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
 }
 
 pub async fn run_outbox(cfg: Config, cmd: OutboxCommand) -> anyhow::Result<()> {
-    let a = admin(&cfg).await?;
+    let a = control(&cfg).await?;
     match cmd {
         OutboxCommand::List { tenant, target, limit } => {
             print(&a.outbox_list(OutboxFilter { tenant, target, limit, ..Default::default() }).await?)

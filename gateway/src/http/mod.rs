@@ -8,19 +8,19 @@ pub mod auth_token;
 mod body;
 mod discovery;
 pub mod error;
-mod report;
 mod resources;
-pub mod telemetry;
+mod observe;
 
 use crate::scim::discovery::{CustomSchema, TenantSchemas};
 use crate::scim::error::ScimError;
 use crate::store::{DynStore, TenantAuth};
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use moka::sync::Cache;
+use std::sync::Arc;
+use std::time::Duration;
 
+pub use admin::AdminApi;
 pub use error::{ApiError, ApiResult, SCIM_JSON};
 
 /// Limits and knobs of the HTTP layer.
@@ -44,51 +44,41 @@ pub struct AppState {
     pub store: DynStore,
     pub settings: HttpSettings,
     pub metrics: Option<PrometheusHandle>,
-    auth_cache: Mutex<HashMap<String, (Instant, Option<TenantAuth>)>>,
-    schema_cache: Mutex<HashMap<i64, (Instant, Arc<TenantSchemas>)>>,
+    /// Tenant credentials and schema sets by tenant, each kept for `cache_ttl` (none when it is zero).
+    auth_cache: Option<Cache<String, Option<TenantAuth>>>,
+    schema_cache: Option<Cache<i64, Arc<TenantSchemas>>>,
     /// The admin API's service and the digest of its token (unset: the API is off).
-    pub admin: std::sync::OnceLock<(Arc<crate::admin::Admin>, [u8; 32])>,
+    pub admin: std::sync::OnceLock<AdminApi>,
 }
 
 impl AppState {
     pub fn new(store: DynStore, settings: HttpSettings, metrics: Option<PrometheusHandle>) -> Arc<AppState> {
         Arc::new(AppState {
+            auth_cache: ttl_cache(settings.cache_ttl),
+            schema_cache: ttl_cache(settings.cache_ttl),
             store,
             settings,
             metrics,
-            auth_cache: Mutex::new(HashMap::new()),
-            schema_cache: Mutex::new(HashMap::new()),
             admin: std::sync::OnceLock::new(),
         })
     }
 
     /// The tenant's credentials, from a short-lived cache.
     async fn tenant_auth(&self, name: &str) -> ApiResult<Option<TenantAuth>> {
-        let ttl = self.settings.cache_ttl;
-        if let Ok(cache) = self.auth_cache.lock()
-            && let Some((at, auth)) = cache.get(name)
-            && at.elapsed() < ttl
-        {
-            return Ok(auth.clone());
+        if let Some(auth) = self.auth_cache.as_ref().and_then(|c| c.get(name)) {
+            return Ok(auth);
         }
         let auth = self.store.tenant_auth(name).await?;
-        if let Ok(mut cache) = self.auth_cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(name.to_owned(), (Instant::now(), auth.clone()));
+        if let Some(c) = &self.auth_cache {
+            c.insert(name.to_owned(), auth.clone());
         }
         Ok(auth)
     }
 
     /// The tenant's schema set (built-ins plus custom extensions), from a short-lived cache.
     async fn tenant_schemas(&self, tenant_pk: i64) -> ApiResult<Arc<TenantSchemas>> {
-        let ttl = self.settings.cache_ttl;
-        if let Ok(cache) = self.schema_cache.lock()
-            && let Some((at, s)) = cache.get(&tenant_pk)
-            && at.elapsed() < ttl
-        {
-            return Ok(s.clone());
+        if let Some(s) = self.schema_cache.as_ref().and_then(|c| c.get(&tenant_pk)) {
+            return Ok(s);
         }
         let rows = self.store.custom_schemas(tenant_pk).await?;
         let mut custom = Vec::with_capacity(rows.len());
@@ -105,14 +95,22 @@ impl AppState {
             }
         }
         let schemas = Arc::new(TenantSchemas::new(&custom));
-        if let Ok(mut cache) = self.schema_cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(tenant_pk, (Instant::now(), schemas.clone()));
+        if let Some(c) = &self.schema_cache {
+            c.insert(tenant_pk, schemas.clone());
         }
         Ok(schemas)
     }
+}
+
+/// Entries per cache: beyond it the least used tenants are evicted.
+const CACHE_ENTRIES: u64 = 10_000;
+
+fn ttl_cache<K, V>(ttl: Duration) -> Option<Cache<K, V>>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    (!ttl.is_zero()).then(|| Cache::builder().max_capacity(CACHE_ENTRIES).time_to_live(ttl).build())
 }
 
 /// The HTTP server on an already bound listener, with the middleware `gateway serve` uses. Run it inside
@@ -129,7 +127,7 @@ pub fn server(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(from_fn(telemetry::observe))
+            .wrap(from_fn(observe::observe))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .configure(configure)
     })
@@ -145,7 +143,7 @@ pub fn server(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use resources::{Groups, Users};
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(telemetry::metrics))
+        .route("/metrics", web::get().to(observe::metrics))
         .configure(admin::configure)
         .service(
             web::scope("/scim/v2/{tenant}")

@@ -2,7 +2,6 @@
 //! environments, and the dispatcher that walks each target's cursor over the change log.
 
 pub mod convert;
-pub mod dispatch;
 pub mod egress;
 pub mod fixtures;
 pub mod host;

@@ -160,7 +160,6 @@ pub fn each_row(
             break;
         }
     }
-    drop(out);
     failed.into_inner()
 }
 

@@ -1,5 +1,5 @@
-//! Administration of plugins, targets and the outbox: one implementation behind the CLI (`gateway
-//! plugin|target|outbox …`) and the admin API (`/admin/v1`).
+//! Control of the delivery pipeline: plugins, targets and the outbox, one implementation behind the CLI
+//! (`gateway plugin|target|outbox …`) and the admin API (`/admin/v1`, routes in `http::admin`).
 
 use crate::plugins::egress::Policy;
 use crate::plugins::runtime::{CallEnv, CallError, Change, Event, KvOverlay, Runtime};
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
+pub enum ControlError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -23,30 +23,18 @@ pub enum AdminError {
     Internal(String),
 }
 
-impl From<crate::reporting::service::ReportError> for AdminError {
-    fn from(e: crate::reporting::service::ReportError) -> Self {
-        use crate::reporting::service::ReportError as R;
-        match e {
-            R::Load(_) => AdminError::Invalid(e.to_string()),
-            R::NotFound(m) => AdminError::NotFound(m),
-            R::Store(s) => s.into(),
-            R::Internal(m) => AdminError::Internal(m),
-        }
-    }
-}
-
-impl From<StoreError> for AdminError {
+impl From<StoreError> for ControlError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Scim(s) if s.status == 404 => AdminError::NotFound(s.detail),
-            StoreError::Scim(s) if s.status == 409 => AdminError::Conflict(s.detail),
-            StoreError::Scim(s) => AdminError::Invalid(s.detail),
-            other => AdminError::Internal(other.to_string()),
+            StoreError::Scim(s) if s.status == 404 => ControlError::NotFound(s.detail),
+            StoreError::Scim(s) if s.status == 409 => ControlError::Conflict(s.detail),
+            StoreError::Scim(s) => ControlError::Invalid(s.detail),
+            other => ControlError::Internal(other.to_string()),
         }
     }
 }
 
-pub type AdminResult<T> = Result<T, AdminError>;
+pub type ControlResult<T> = Result<T, ControlError>;
 
 /// What `plugin add` reports.
 #[derive(Debug, serde::Serialize)]
@@ -78,35 +66,34 @@ pub struct TargetSpec {
     pub credentials: std::collections::BTreeMap<String, String>,
 }
 
-pub struct Admin {
+pub struct Control {
     pub store: DynStore,
     pub rt: Arc<Runtime>,
     pub secrets: Arc<SecretBox>,
-    pub reports: Arc<crate::reporting::service::Reports>,
 }
 
-fn valid_name(kind: &str, name: &str) -> AdminResult<()> {
+fn valid_name(kind: &str, name: &str) -> ControlResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if ok {
         Ok(())
     } else {
-        Err(AdminError::Invalid(format!("{kind} name {name:?} must be 1-64 characters of A-Z a-z 0-9 - _ .")))
+        Err(ControlError::Invalid(format!("{kind} name {name:?} must be 1-64 characters of A-Z a-z 0-9 - _ .")))
     }
 }
 
-impl Admin {
+impl Control {
     /// Validates (size, component, imports, world), compiles and stores a plugin version; it becomes the
     /// active version of `name` and running gateways swap to it.
-    pub async fn add_plugin(&self, name: &str, wasm: Vec<u8>) -> AdminResult<PluginAdded> {
+    pub async fn add_plugin(&self, name: &str, wasm: Vec<u8>) -> ControlResult<PluginAdded> {
         valid_name("plugin", name)?;
         let rt = self.rt.clone();
         let bytes = wasm.clone();
         let compiled = tokio::task::spawn_blocking(move || rt.validate(&bytes))
             .await
-            .map_err(|e| AdminError::Internal(format!("validation panicked: {e}")))?
-            .map_err(|e| AdminError::Invalid(format!("plugin refused: {e}")))?;
+            .map_err(|e| ControlError::Internal(format!("validation panicked: {e}")))?
+            .map_err(|e| ControlError::Invalid(format!("plugin refused: {e}")))?;
         let new = self.store.put_plugin(name, &compiled.sha256, &compiled.world, &wasm).await?;
         Ok(PluginAdded {
             name: name.to_owned(),
@@ -117,14 +104,14 @@ impl Admin {
         })
     }
 
-    pub async fn list_plugins(&self) -> AdminResult<Vec<PluginRow>> {
+    pub async fn list_plugins(&self) -> ControlResult<Vec<PluginRow>> {
         Ok(self.store.list_plugins().await?)
     }
 
-    pub async fn add_target(&self, tenant: &str, spec: TargetSpec) -> AdminResult<TargetRow> {
+    pub async fn add_target(&self, tenant: &str, spec: TargetSpec) -> ControlResult<TargetRow> {
         valid_name("target", &spec.name)?;
         if !self.store.list_plugins().await?.iter().any(|p| p.name == spec.plugin) {
-            return Err(AdminError::NotFound(format!(
+            return Err(ControlError::NotFound(format!(
                 "plugin \"{}\" is not registered (gateway plugin add FILE --name {})",
                 spec.plugin, spec.plugin
             )));
@@ -132,19 +119,19 @@ impl Admin {
         let config = match spec.config {
             Value::Null => Value::Object(Default::default()),
             v @ Value::Object(_) => v,
-            _ => return Err(AdminError::Invalid("target config must be a JSON object".into())),
+            _ => return Err(ControlError::Invalid("target config must be a JSON object".into())),
         };
         Policy::new(&spec.allowed_hosts, spec.allow_http, spec.allow_private)
-            .map_err(|e| AdminError::Invalid(format!("allowed hosts: {e}")))?;
+            .map_err(|e| ControlError::Invalid(format!("allowed hosts: {e}")))?;
         self.check_config(&spec.plugin, &config).await?;
         let mut credentials = Vec::new();
         for (name, secret) in &spec.credentials {
             valid_name("credential", name)?;
             if secret.is_empty() {
-                return Err(AdminError::Invalid(format!("credential {name} is empty")));
+                return Err(ControlError::Invalid(format!("credential {name} is empty")));
             }
             crate::plugins::egress::validate_credential(secret)
-                .map_err(|e| AdminError::Invalid(format!("credential {name}: {e}")))?;
+                .map_err(|e| ControlError::Invalid(format!("credential {name}: {e}")))?;
             credentials.push((name.clone(), self.secrets.seal(secret)));
         }
         let t = NewTarget {
@@ -162,13 +149,13 @@ impl Admin {
     /// Lets the plugin judge the configuration before the target exists: a dry `translate` of a
     /// `resync-started` change (no state, no network) that answers `plugin-error.config` when the
     /// configuration is wrong. Other outcomes are the plugin's business at run time.
-    async fn check_config(&self, plugin: &str, config: &Value) -> AdminResult<()> {
+    async fn check_config(&self, plugin: &str, config: &Value) -> ControlResult<()> {
         let Some((_, wasm)) = self.store.plugin_wasm(plugin).await? else { return Ok(()) };
         let rt = self.rt.clone();
         let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm))
             .await
-            .map_err(|e| AdminError::Invalid(format!("plugin compilation panicked: {e}")))?
-            .map_err(|e| AdminError::Invalid(format!("plugin \"{plugin}\" cannot be loaded: {e}")))?;
+            .map_err(|e| ControlError::Invalid(format!("plugin compilation panicked: {e}")))?
+            .map_err(|e| ControlError::Invalid(format!("plugin \"{plugin}\" cannot be loaded: {e}")))?;
         let env = CallEnv {
             tenant: String::new(),
             tenant_pk: 0,
@@ -176,7 +163,7 @@ impl Admin {
             target_pk: 0,
             config_json: config.to_string(),
             store: None,
-            policy: Arc::new(Policy::new(&[], false, false).map_err(AdminError::Invalid)?),
+            policy: Arc::new(Policy::new(&[], false, false).map_err(ControlError::Invalid)?),
             credentials: Arc::new(HashMap::new()),
         };
         let change = Change { seq: 0, at: String::new(), resync: true, event: Event::ResyncStarted };
@@ -186,7 +173,7 @@ impl Admin {
             .await;
         match result {
             Err(CallError::Plugin(m)) if m.starts_with("configuration: ") => {
-                Err(AdminError::Invalid(format!("plugin \"{plugin}\" refused the configuration: {}", &m[15..])))
+                Err(ControlError::Invalid(format!("plugin \"{plugin}\" refused the configuration: {}", &m[15..])))
             }
             _ => Ok(()),
         }
@@ -194,33 +181,33 @@ impl Admin {
 
     /// Replaces a target's configuration (checked by its plugin first). The dispatcher and delivery
     /// pick it up within two seconds; changes already translated keep the operations they produced.
-    pub async fn configure_target(&self, tenant: &str, name: &str, config: Value) -> AdminResult<TargetRow> {
+    pub async fn configure_target(&self, tenant: &str, name: &str, config: Value) -> ControlResult<TargetRow> {
         let t = self.target(tenant, name).await?;
         if !config.is_object() {
-            return Err(AdminError::Invalid("target config must be a JSON object".into()));
+            return Err(ControlError::Invalid("target config must be a JSON object".into()));
         }
         self.check_config(&t.plugin, &config).await?;
         self.store.set_target_config(t.pk, &config.to_string()).await?;
         self.target(tenant, name).await
     }
 
-    pub async fn list_targets(&self, tenant: Option<&str>) -> AdminResult<Vec<TargetRow>> {
+    pub async fn list_targets(&self, tenant: Option<&str>) -> ControlResult<Vec<TargetRow>> {
         Ok(self.store.list_targets(tenant).await?)
     }
 
-    pub async fn target(&self, tenant: &str, name: &str) -> AdminResult<TargetRow> {
+    pub async fn target(&self, tenant: &str, name: &str) -> ControlResult<TargetRow> {
         self.store
             .list_targets(Some(tenant))
             .await?
             .into_iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| AdminError::NotFound(format!("tenant \"{tenant}\" has no target \"{name}\"")))
+            .ok_or_else(|| ControlError::NotFound(format!("tenant \"{tenant}\" has no target \"{name}\"")))
     }
 
-    pub async fn target_action(&self, tenant: &str, name: &str, action: TargetAction) -> AdminResult<TargetRow> {
+    pub async fn target_action(&self, tenant: &str, name: &str, action: TargetAction) -> ControlResult<TargetRow> {
         let t = self.target(tenant, name).await?;
         if action == TargetAction::Retry && t.parked_seq.is_none() {
-            return Err(AdminError::Invalid(format!("target \"{name}\" is not parked")));
+            return Err(ControlError::Invalid(format!("target \"{name}\" is not parked")));
         }
         self.store.target_action(t.pk, action).await?;
         if action == TargetAction::Delete {
@@ -229,11 +216,11 @@ impl Admin {
         self.target(tenant, name).await
     }
 
-    pub async fn outbox_list(&self, f: OutboxFilter) -> AdminResult<Vec<OutboxRow>> {
+    pub async fn outbox_list(&self, f: OutboxFilter) -> ControlResult<Vec<OutboxRow>> {
         Ok(self.store.list_outbox(f).await?)
     }
 
-    pub async fn outbox_replay(&self, f: OutboxFilter) -> AdminResult<u64> {
+    pub async fn outbox_replay(&self, f: OutboxFilter) -> ControlResult<u64> {
         if let Some(t) = &f.target {
             self.target(&f.tenant, t).await?;
         }
@@ -246,9 +233,9 @@ pub async fn test_plugin(
     rt: &Runtime,
     wasm: &[u8],
     dir: &std::path::Path,
-) -> AdminResult<Vec<fixtures::FixtureResult>> {
-    let compiled = rt.validate(wasm).map_err(|e| AdminError::Invalid(format!("plugin refused: {e}")))?;
-    fixtures::run(rt, &compiled, dir).await.map_err(AdminError::Invalid)
+) -> ControlResult<Vec<fixtures::FixtureResult>> {
+    let compiled = rt.validate(wasm).map_err(|e| ControlError::Invalid(format!("plugin refused: {e}")))?;
+    fixtures::run(rt, &compiled, dir).await.map_err(ControlError::Invalid)
 }
 
 pub fn action_of(word: &str) -> Option<TargetAction> {

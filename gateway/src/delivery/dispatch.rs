@@ -4,9 +4,10 @@
 //! change (reason visible in `gateway target status`); other targets go on. On PostgreSQL several
 //! gateway instances may run: a lease on the target row lets one of them translate it at a time.
 
-use super::convert;
-use super::runtime::{CallError, KvOverlay};
-use super::{Registry, Targets, now_ms};
+use super::pacing::Pacer;
+use crate::plugins::convert;
+use crate::plugins::runtime::{CallError, KvOverlay};
+use crate::plugins::{Registry, Targets, now_ms};
 use crate::store::delivery::{NewOp, TargetRow, Translated};
 use crate::store::{ChangeEvent, DynStore, Kind, now_rfc3339};
 use serde_json::{Value, json};
@@ -31,7 +32,7 @@ pub struct Dispatcher {
     targets: Arc<Targets>,
     owner: String,
     leases: Mutex<HashMap<i64, i64>>,
-    pacer: crate::outbox::pacing::Pacer,
+    pacer: Pacer,
 }
 
 enum Step {
@@ -48,7 +49,7 @@ impl Dispatcher {
         owner: String,
         background_share: f64,
     ) -> Arc<Dispatcher> {
-        let pacer = crate::outbox::pacing::Pacer::new(background_share);
+        let pacer = Pacer::new(background_share);
         Arc::new(Dispatcher { store, registry, targets, owner, leases: Mutex::new(HashMap::new()), pacer })
     }
 

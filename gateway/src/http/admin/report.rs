@@ -4,13 +4,13 @@
 //! gateway's machine, `{"files": {"Users.csv": "<csv text>", …}}` uploaded, or `{"database":
 //! "postgres://…", "schema": "dbo"}`).
 
-use super::admin::authorize;
-use super::{ApiResult, AppState};
-use crate::admin::AdminError;
+use super::{Admin, internal};
+use crate::http::{ApiError, ApiResult};
 use crate::reporting::export::{self, Table};
+use crate::scim::error::ScimError;
 use crate::reporting::{html, join};
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -29,21 +29,21 @@ fn challenge<T>(r: ApiResult<T>) -> Result<T, Box<HttpResponse>> {
 }
 
 async fn joined<T>(
-    a: &crate::admin::Admin,
+    a: &Admin,
     tenant: &str,
     f: impl FnOnce(&crate::reporting::model::Report<'_>) -> T,
 ) -> ApiResult<T> {
-    let (snap, ids) = a.reports.parts(tenant).await.map_err(AdminError::from)?;
+    let (snap, ids) = a.reports.parts(tenant).await?;
     let report = join::join(tenant, &snap, &ids);
     Ok(f(&report))
 }
 
-pub async fn page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let a = match challenge(authorize(&state, &req)) {
+async fn page(a: ApiResult<Admin>, path: web::Path<String>) -> HttpResponse {
+    let a = match challenge(a) {
         Ok(a) => a,
         Err(resp) => return *resp,
     };
-    match joined(a, &path, html::render).await {
+    match joined(&a, &path, html::render).await {
         Ok(page) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -52,39 +52,37 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<
     }
 }
 
-pub async fn table(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+async fn table(
+    a: Admin,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let a = authorize(&state, &req)?;
     let (tenant, file) = path.into_inner();
     let (name, ext) = file.rsplit_once('.').unwrap_or((file.as_str(), "json"));
     let t = Table::ALL
         .into_iter()
         .find(|t| t.name() == name)
-        .ok_or_else(|| AdminError::NotFound(format!("no report table {name} (learners, modules, certifications)")))?;
+        .ok_or_else(|| ScimError::new(404, None, format!("no report table {name} (learners, modules, certifications)")))?;
     match ext {
         "csv" => {
-            let body = joined(a, &tenant, |r| {
+            let body = joined(&a, &tenant, |r| {
                 let mut out = Vec::new();
                 export::write_csv(r, t, &mut out).map(|()| out)
             })
             .await?
-            .map_err(|e| AdminError::Internal(e.to_string()))?;
+            .map_err(internal)?;
             Ok(HttpResponse::Ok()
                 .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
                 .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")))
                 .body(body))
         }
-        "json" => Ok(HttpResponse::Ok().json(joined(a, &tenant, |r| export::json_table(r, t)).await?)),
-        other => Err(AdminError::Invalid(format!("unknown format .{other} (csv, json)")).into()),
+        "json" => Ok(HttpResponse::Ok().json(joined(&a, &tenant, |r| export::json_table(r, t)).await?)),
+        other => Err(ScimError::new(400, None, format!("unknown format .{other} (csv, json)")).into()),
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadBody {
+struct LoadBody {
     /// A folder on the gateway's machine.
     #[serde(default)]
     path: Option<String>,
@@ -99,23 +97,21 @@ pub struct LoadBody {
     schema: Option<String>,
 }
 
-pub async fn load(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+async fn load(
+    a: Admin,
     path: web::Path<String>,
     body: web::Json<LoadBody>,
 ) -> ApiResult<HttpResponse> {
-    let a = authorize(&state, &req)?;
     let tenant = path.into_inner();
     let body = body.into_inner();
     let loaded = match (body.path, body.files, body.database) {
         (None, None, Some(url)) => {
-            a.reports.load_postgres(&tenant, &url, body.schema.as_deref()).await.map_err(AdminError::from)?
+            a.reports.load_postgres(&tenant, &url, body.schema.as_deref()).await?
         }
-        (Some(dir), None, None) => a.reports.load_dir(&tenant, dir.into()).await.map_err(AdminError::from)?,
+        (Some(dir), None, None) => a.reports.load_dir(&tenant, dir.into()).await?,
         (None, Some(files), None) => {
             let dir = std::env::temp_dir().join(format!("scimgw-report-{}", uuid::Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&dir).map_err(|e| AdminError::Internal(e.to_string()))?;
+            std::fs::create_dir_all(&dir).map_err(internal)?;
             let result = async {
                 for (name, text) in &files {
                     // Plain file names only: nothing outside the staging folder.
@@ -123,21 +119,29 @@ pub async fn load(
                         && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
                         && !name.starts_with('.');
                     if !ok {
-                        return Err(AdminError::Invalid(format!("file name {name:?} is not a plain file name")));
+                        return Err(ApiError(ScimError::new(400, None, format!("file name {name:?} is not a plain file name"))));
                     }
-                    std::fs::write(dir.join(name), text).map_err(|e| AdminError::Internal(e.to_string()))?;
+                    std::fs::write(dir.join(name), text).map_err(internal)?;
                 }
-                a.reports.load_dir(&tenant, dir.clone()).await.map_err(AdminError::from)
+                a.reports.load_dir(&tenant, dir.clone()).await.map_err(ApiError::from)
             }
             .await;
             let _ = std::fs::remove_dir_all(&dir);
             result?
         }
         _ => {
-            return Err(
-                AdminError::Invalid("give either \"path\" (a folder) or \"files\" (name → CSV text)".into()).into()
-            );
+            return Err(ScimError::new(400, None, "give either \"path\" (a folder) or \"files\" (name → CSV text)").into());
         }
     };
     Ok(HttpResponse::Ok().json(loaded))
+}
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tenants/{tenant}/report")
+            .app_data(web::JsonConfig::default().limit(1 << 30))
+            .route(web::get().to(page))
+            .route(web::post().to(load)),
+    )
+    .route("/tenants/{tenant}/report/{table}", web::get().to(table));
 }

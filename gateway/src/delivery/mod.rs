@@ -1,0 +1,17 @@
+//! The delivery pipeline, in the order a change moves through it: the [`dispatch`]er translates each
+//! target's changes with its plugin into outbox operations (one transaction per batch with the target's
+//! cursor); the [`outbox`] worker leases deliverable operations and delivers them through the plugin,
+//! with the [`retry`] policy and dead letters; [`pacing`] keeps this background work to a share of the
+//! time while SCIM requests arrive. [`control`] is the one service behind the CLI and the admin API that
+//! manages plugins, targets and the outbox.
+
+pub mod control;
+pub mod dispatch;
+pub mod outbox;
+pub mod pacing;
+pub mod retry;
+
+pub use control::{Control, ControlError, ControlResult};
+pub use dispatch::Dispatcher;
+pub use outbox::{Deliverer, DeliverySettings, queue_gauges};
+pub use retry::RetryPolicy;
