@@ -1,6 +1,7 @@
 //! The `gateway` command line: `serve`, `migrate`, `tenant …`, `schema …`, `changes`, `plugin …`,
 //! `target …`, `outbox …`.
 
+mod keys;
 mod report;
 mod serve;
 mod targets;
@@ -135,13 +136,4 @@ pub fn run() -> anyhow::Result<()> {
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
-}
-
-/// The credential sealing key of the configuration (`credential_key` or the key file).
-fn secret_box(cfg: &Config) -> anyhow::Result<crate::plugins::secrets::SecretBox> {
-    match &cfg.credential_key {
-        Some(k) => crate::plugins::secrets::SecretBox::from_key_b64(k).map_err(anyhow::Error::msg),
-        None => crate::plugins::secrets::SecretBox::load_or_create(std::path::Path::new(&cfg.credential_key_file))
-            .map_err(anyhow::Error::msg),
-    }
 }

@@ -32,7 +32,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let settings =
             HttpSettings { max_body_bytes: cfg.max_body_bytes, cache_ttl: Duration::from_millis(cfg.cache_ttl_ms) };
         let rt = Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))?;
-        let secrets = Arc::new(super::secret_box(&cfg)?);
+        let secrets = Arc::new(super::keys::secret_box(&cfg)?);
         let state = AppState::new(store.clone(), settings, metrics);
         if let Some(token) = &cfg.admin_token {
             let reports = crate::reporting::service::Reports::new(store.clone());

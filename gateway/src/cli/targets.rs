@@ -143,7 +143,7 @@ fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
 
 async fn control(cfg: &Config) -> anyhow::Result<Control> {
     let store = crate::store::connect(&cfg.database_url).await?;
-    Ok(Control { store, rt: runtime(cfg)?, secrets: Arc::new(super::secret_box(cfg)?) })
+    Ok(Control { store, rt: runtime(cfg)?, secrets: Arc::new(super::keys::secret_box(cfg)?) })
 }
 
 fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! Bearer-token authentication: the URL names the tenant, the token must be one of that tenant's.
 //! Tokens are compared as SHA-256 digests in constant time; neither the token nor its digest is logged.
 
-use super::{AppState, error::ApiError};
+use super::error::ApiError;
+use super::state::AppState;
 use crate::scim::discovery::TenantSchemas;
 use crate::scim::error::ScimError;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};

@@ -1,5 +1,8 @@
-//! Turning every failure into an RFC 7644 §3.12 response.
+//! Turning every failure into an RFC 7644 §3.12 response: the one place where the errors of the store,
+//! the delivery control service and the reporting service become HTTP statuses (`docs/ERRORS.md`).
 
+use crate::delivery::ControlError;
+use crate::reporting::service::ReportError;
 use crate::scim::error::ScimError;
 use crate::store::StoreError;
 use actix_web::http::StatusCode;
@@ -44,6 +47,35 @@ impl From<StoreError> for ApiError {
             }
         }
     }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let (status, msg) = match e {
+            ControlError::NotFound(m) => (404, m),
+            ControlError::Invalid(m) => (400, m),
+            ControlError::Conflict(m) => (409, m),
+            ControlError::Internal(m) => return internal(m),
+        };
+        ApiError(ScimError::new(status, None, msg))
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Load(_) => ApiError(ScimError::new(400, None, e.to_string())),
+            ReportError::NotFound(m) => ApiError(ScimError::new(404, None, m)),
+            ReportError::Store(s) => ControlError::from(s).into(),
+            ReportError::Internal(m) => internal(m),
+        }
+    }
+}
+
+/// A 500 whose cause goes to the log, not to the client.
+pub(super) fn internal(cause: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %cause, "admin operation failed");
+    ApiError(ScimError::new(500, None, "internal error"))
 }
 
 impl ResponseError for ApiError {

@@ -3,7 +3,7 @@
 //! is served at `/metrics`. Tokens and bodies are never recorded. (Installing the subscriber and the
 //! recorder is `crate::telemetry`.)
 
-use super::AppState;
+use super::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;

@@ -1,6 +1,6 @@
 //! `/Users` and `/Groups`: create, read, list/search, replace, patch, delete.
 
-use super::AppState;
+use super::state::AppState;
 use super::auth::Tenant;
 use super::body::read_json;
 use super::error::{ApiError, ApiResult};

@@ -5,23 +5,13 @@
 //! extractors because one credential is accepted under two schemes, each case-insensitively (RFC 7235),
 //! and every failure must be a SCIM error body.
 
-use crate::delivery::Control;
-use crate::http::{ApiError, AppState, auth_token};
-use crate::reporting::service::Reports;
+use crate::http::auth_token;
+use crate::http::error::ApiError;
+use crate::http::state::{AdminApi, AppState};
 use crate::scim::error::ScimError;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use std::future::{Ready, ready};
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
-
-/// What the admin API serves, set on `AppState::admin` when an admin token is configured.
-#[derive(Clone)]
-pub struct AdminApi {
-    pub control: Arc<Control>,
-    pub reports: Arc<Reports>,
-    /// SHA-256 of the admin token.
-    pub token_digest: [u8; 32],
-}
 
 /// An authenticated admin request: the services it may use.
 pub struct Admin(AdminApi);

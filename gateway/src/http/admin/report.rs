@@ -4,8 +4,9 @@
 //! gateway's machine, `{"files": {"Users.csv": "<csv text>", …}}` uploaded, or `{"database":
 //! "postgres://…", "schema": "dbo"}`).
 
-use super::{Admin, internal};
-use crate::http::{ApiError, ApiResult};
+use super::auth::Admin;
+use crate::http::error::internal;
+use crate::http::error::{ApiError, ApiResult};
 use crate::reporting::export::{self, Table};
 use crate::scim::error::ScimError;
 use crate::reporting::{html, join};

@@ -1,9 +1,9 @@
 //! Admin routes of the delivery pipeline: `/admin/v1/plugins`, `…/targets`, `…/tenants/{t}/targets/…`
 //! and `…/tenants/{t}/outbox…`, each a thin call into `delivery::Control`.
 
-use super::Admin;
+use super::auth::Admin;
 use crate::delivery::control::{TargetSpec, action_of};
-use crate::http::ApiResult;
+use crate::http::error::ApiResult;
 use crate::scim::error::ScimError;
 use crate::store::delivery::{OutboxFilter, TargetAction};
 use actix_web::{HttpResponse, web};
