@@ -5,6 +5,7 @@
 //! Lists are returned in that order and a page token is simply the sequence number
 //! of the first entity of the next page, so paging stays stable while rows are
 //! added or deleted between calls.
+//! Not an `IndexMap`: page tokens need a `range(seq..)` lookup, `shift_remove` is O(n), `swap_remove` reorders.
 
 use std::collections::{BTreeMap, HashMap};
 
