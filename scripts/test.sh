@@ -21,6 +21,8 @@ say "the plugins' own tests, natively (iSpring rules against a model: S1-S9, 15,
 CARGO_TARGET_DIR="$SCIMGW_CACHE/plugins-native" cargo test --locked --manifest-path plugins/Cargo.toml \
     -p scimgw-plugin-ispring -p scimgw-plugin-webhook -p scimgw-plugin-sdk
 
+# The integration tests run these from $CARGO_TARGET_DIR/debug and never build them: they refuse a
+# missing binary, or one older than its sources, so this build must come first.
 say "building the gateway binary and the simulator the integration tests run"
 cargo build -p gateway --bin gateway -p ispring-sim --bin ispring-sim
 

@@ -4,8 +4,8 @@
 //! cover the seed's table S1–S9, named beside each), a randomized run with I12 checked after every
 //! change, and a run with injected faults that must end in the same state as a fault-free one.
 
-use crate::common::Backend;
 use crate::common::proc::*;
+use crate::common::{Backend, ScimClient};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -173,7 +173,7 @@ pub struct Rig {
     pub env: TestEnv,
     pub gw: GatewayProc,
     pub tenant: String,
-    pub scim: Scim,
+    pub scim: ScimClient,
 }
 
 pub const TARGET: &str = "ispring";
