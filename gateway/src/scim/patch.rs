@@ -4,6 +4,7 @@
 
 use super::error::{ScimError, ScimResult};
 use super::filter::{self, AttrPath, Filter, PatchPath};
+pub use super::members::{MemberChange, MemberRef};
 use super::resource::{
     attr_path_string, check_required, coerce_attr, coerce_element, finish_doc, get_ci, is_absent, is_group_members,
     is_primary, parse_member_refs, prune, same_value,
@@ -37,24 +38,6 @@ pub struct PatchOperation {
     pub op: PatchOpKind,
     pub path: Option<PatchPath>,
     pub value: Option<Value>,
-}
-
-/// A reference to a Group member as sent by the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberRef {
-    pub value: String,
-    pub display: Option<String>,
-    /// "User" or "Group" when the client said so.
-    pub kind: Option<String>,
-}
-
-/// A change to a Group's member table, in operation order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberChange {
-    Add(Vec<MemberRef>),
-    Remove(Vec<String>),
-    RemoveAll,
-    Replace(Vec<MemberRef>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 
 use super::error::{ScimError, ScimResult};
 use super::filter::AttrPath;
-use super::patch::MemberRef;
+use super::members::MemberRef;
 use super::schema::{AttrType, AttributeDef, MS_ADSCIM_GROUP_SCHEMA, Mutability, ResourceSchema, Returned, SchemaDef};
 use serde_json::{Map, Value};
 
