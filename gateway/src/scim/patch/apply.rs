@@ -17,7 +17,8 @@ use crate::scim::schema::{AttributeDef, Mutability, ResourceSchema, SchemaDef};
 use serde_json::{Map, Value};
 
 /// Applies all ops atomically: on error `doc` is unchanged. `doc` is the stored document (no
-/// `members`/`groups`); Group member operations are returned as [`MemberChange`]s in op order.
+/// `members`/`groups`); Group member operations are returned as
+/// [`MemberChange`](crate::scim::members::MemberChange)s in op order.
 pub fn apply_patch(doc: &mut Value, ops: &[PatchOperation], schema: &ResourceSchema) -> ScimResult<PatchOutcome> {
     if !doc.is_object() {
         return Err(ScimError::internal("stored resource is not a JSON object"));
