@@ -2,6 +2,7 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod members;
 pub mod patch;
 pub mod query;
 pub mod resource;
