@@ -1,8 +1,10 @@
 //! Administration of plugins, targets and the outbox: one implementation behind the CLI (`gateway
 //! plugin|target|outbox …`) and the admin API (`/admin/v1`).
 
+use crate::plugins::bindings::{Change, Event};
+use crate::plugins::call::{CallEnv, KvOverlay};
 use crate::plugins::egress::Policy;
-use crate::plugins::runtime::{CallEnv, CallError, Change, Event, KvOverlay, Runtime};
+use crate::plugins::runtime::{CallError, Runtime};
 use crate::plugins::secrets::SecretBox;
 use crate::plugins::{fixtures, now_ms};
 use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};

@@ -7,7 +7,8 @@
 
 pub mod pacing;
 
-use crate::plugins::runtime::{CallError, Outcome};
+use crate::plugins::bindings::Outcome;
+use crate::plugins::runtime::CallError;
 use crate::plugins::{Registry, Targets, convert, now_ms};
 use crate::store::DynStore;
 use crate::store::delivery::{ClaimedOp, Finish};

@@ -4,8 +4,9 @@
 //! change (reason visible in `gateway target status`); other targets go on. On PostgreSQL several
 //! gateway instances may run: a lease on the target row lets one of them translate it at a time.
 
+use super::call::KvOverlay;
 use super::convert;
-use super::runtime::{CallError, KvOverlay};
+use super::runtime::CallError;
 use super::{Registry, Targets, now_ms};
 use crate::store::delivery::{NewOp, TargetRow, Translated};
 use crate::store::{ChangeEvent, DynStore, Kind, now_rfc3339};

@@ -1,6 +1,13 @@
 //! The plugin host: the wasmtime runtime, the host imports, plugin registration with hot swap, target
 //! environments, and the dispatcher that walks each target's cursor over the change log.
+//!
+//! Imports inside run one way: `runtime` (engine, validation, calls), `host` (the imports a plugin
+//! calls), `call` (one call's environment, limits and state) and `bindings` (what `bindgen!` generates
+//! from the WIT), each using only those after it besides `egress` and `convert`; `convert` uses only
+//! `bindings`.
 
+pub mod bindings;
+pub mod call;
 pub mod convert;
 pub mod dispatch;
 pub mod egress;
@@ -11,7 +18,8 @@ pub mod secrets;
 
 use crate::store::DynStore;
 use crate::store::delivery::TargetRow;
-use runtime::{CallEnv, Compiled, Runtime};
+use call::CallEnv;
+use runtime::{Compiled, Runtime};
 use secrets::SecretBox;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
