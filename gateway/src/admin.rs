@@ -178,7 +178,7 @@ impl Admin {
             target_pk: 0,
             config_json: config.to_string(),
             store: None,
-            policy: Arc::new(Policy::new(&[], false, false).map_err(AdminError::Invalid)?),
+            policy: Arc::new(Policy::new(&[], false, false).map_err(|e| AdminError::Invalid(e.to_string()))?),
             credentials: Arc::new(HashMap::new()),
         };
         let change = Change { seq: 0, at: String::new(), resync: true, event: Event::ResyncStarted };

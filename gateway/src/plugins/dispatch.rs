@@ -170,8 +170,13 @@ impl Dispatcher {
             ..Translated::default()
         };
         let setup = async {
-            let env = self.targets.get(t.pk).await?.ok_or_else(|| "target was deleted".to_owned())?;
-            let plugin = self.registry.get(&t.plugin).await?;
+            let env = self
+                .targets
+                .get(t.pk)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "target was deleted".to_owned())?;
+            let plugin = self.registry.get(&t.plugin).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((env, plugin))
         }
         .await;

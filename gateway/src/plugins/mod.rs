@@ -16,8 +16,8 @@ pub mod host;
 pub mod runtime;
 pub mod secrets;
 
-use crate::store::DynStore;
 use crate::store::delivery::TargetRow;
+use crate::store::{DynStore, StoreError};
 use call::CallEnv;
 use runtime::{Compiled, Runtime};
 use secrets::SecretBox;
@@ -27,6 +27,32 @@ use std::time::{Duration, Instant};
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Why a plugin could not be had from the [`Registry`].
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("plugin \"{0}\" is not registered (gateway plugin add)")]
+    NotRegistered(String),
+    #[error("plugin compilation panicked: {0}")]
+    Panicked(tokio::task::JoinError),
+    /// The stored version does not load (validation or compilation failed); the reason is remembered
+    /// per version.
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// Why a target's environment could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("target {target}: {error}")]
+    Policy { target: String, error: egress::PolicyError },
+    #[error("credential {name} of target {target} cannot be opened: {error}")]
+    Credential { name: String, target: String, error: secrets::SecretError },
 }
 
 /// The compiled plugins, newest version per name. A new version uploaded by any process is picked up
@@ -49,24 +75,22 @@ impl Registry {
     }
 
     /// The active version of a plugin, loading it on first use.
-    pub async fn get(&self, name: &str) -> Result<Arc<Compiled>, String> {
+    pub async fn get(&self, name: &str) -> Result<Arc<Compiled>, RegistryError> {
         if let Some(p) = self.loaded.read().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(p);
         }
         self.load(name).await
     }
 
-    async fn load(&self, name: &str) -> Result<Arc<Compiled>, String> {
-        let Some((sha, wasm)) = self.store.plugin_wasm(name).await.map_err(|e| e.to_string())? else {
-            return Err(format!("plugin \"{name}\" is not registered (gateway plugin add)"));
+    async fn load(&self, name: &str) -> Result<Arc<Compiled>, RegistryError> {
+        let Some((sha, wasm)) = self.store.plugin_wasm(name).await.map_err(RegistryError::Store)? else {
+            return Err(RegistryError::NotRegistered(name.to_owned()));
         };
         if let Some(why) = self.broken.lock().ok().and_then(|b| b.get(&sha).cloned()) {
-            return Err(why);
+            return Err(RegistryError::Broken(why));
         }
         let rt = self.rt.clone();
-        let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm))
-            .await
-            .map_err(|e| format!("plugin compilation panicked: {e}"))?;
+        let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm)).await.map_err(RegistryError::Panicked)?;
         match compiled {
             Ok(c) => {
                 let c = Arc::new(c);
@@ -81,7 +105,7 @@ impl Registry {
                 if let Ok(mut b) = self.broken.lock() {
                     b.insert(sha, e.clone());
                 }
-                Err(e)
+                Err(RegistryError::Broken(e))
             }
         }
     }
@@ -117,13 +141,13 @@ impl Targets {
         Arc::new(Targets { store, secrets, cache: Mutex::new(HashMap::new()), ttl: Duration::from_secs(2) })
     }
 
-    pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, String> {
+    pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, TargetError> {
         if let Some((at, t)) = self.cache.lock().ok().and_then(|c| c.get(&pk).cloned())
             && at.elapsed() < self.ttl
         {
             return Ok(Some(t));
         }
-        let Some(row) = self.store.target_by_pk(pk).await.map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(row) = self.store.target_by_pk(pk).await.map_err(TargetError::Store)? else { return Ok(None) };
         let env = self.env_for(&row).await?;
         let t = Arc::new(TargetEnv { row, env });
         if let Ok(mut c) = self.cache.lock() {
@@ -134,15 +158,15 @@ impl Targets {
 
     /// The call environment of a target: its egress policy and credentials (decrypted here, handed to
     /// the HTTP client only; never to the plugin).
-    pub async fn env_for(&self, row: &TargetRow) -> Result<CallEnv, String> {
+    pub async fn env_for(&self, row: &TargetRow) -> Result<CallEnv, TargetError> {
         let policy = egress::Policy::new(&row.allowed_hosts, row.allow_http, row.allow_private)
-            .map_err(|e| format!("target {}: {e}", row.name))?;
+            .map_err(|error| TargetError::Policy { target: row.name.clone(), error })?;
         let mut creds = HashMap::new();
-        for (name, sealed) in self.store.target_credentials(row.pk).await.map_err(|e| e.to_string())? {
-            let secret = self
-                .secrets
-                .open(&sealed)
-                .map_err(|e| format!("credential {name} of target {} cannot be opened: {e}", row.name))?;
+        for (name, sealed) in self.store.target_credentials(row.pk).await.map_err(TargetError::Store)? {
+            let secret = match self.secrets.open(&sealed) {
+                Ok(secret) => secret,
+                Err(error) => return Err(TargetError::Credential { name, target: row.name.clone(), error }),
+            };
             creds.insert(name, secret);
         }
         Ok(CallEnv {

@@ -39,7 +39,17 @@ pub struct Egress {
     pub(super) tokens: Arc<TokenCache>,
 }
 
-fn build_client(limits: &Limits, guarded: bool) -> Result<reqwest::Client, String> {
+/// Why [`Egress::new`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("egress timeouts must be greater than zero")]
+    ZeroTimeout,
+    /// For example the system's CA certificates cannot be loaded.
+    #[error("cannot build the plugin HTTP client: {}", error_chain(.0))]
+    Build(reqwest::Error),
+}
+
+fn build_client(limits: &Limits, guarded: bool) -> Result<reqwest::Client, ClientError> {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
@@ -50,15 +60,15 @@ fn build_client(limits: &Limits, guarded: bool) -> Result<reqwest::Client, Strin
         .pool_idle_timeout(Duration::from_secs(90))
         .user_agent(concat!("scimgw-egress/", env!("CARGO_PKG_VERSION")));
     let builder = if guarded { builder.dns_resolver(GuardedResolver) } else { builder };
-    builder.build().map_err(|e| format!("cannot build the plugin HTTP client: {}", error_chain(&e)))
+    builder.build().map_err(ClientError::Build)
 }
 
 impl Egress {
     /// Installs the crypto provider (see [`install_crypto_provider`]) and builds both clients.
     /// Fails on zero timeouts or when the system's CA certificates cannot be loaded.
-    pub fn new(limits: Limits) -> Result<Egress, String> {
+    pub fn new(limits: Limits) -> Result<Egress, ClientError> {
         if limits.connect_timeout.is_zero() || limits.request_timeout.is_zero() {
-            return Err("egress timeouts must be greater than zero".to_string());
+            return Err(ClientError::ZeroTimeout);
         }
         install_crypto_provider();
         Ok(Egress {

@@ -41,9 +41,9 @@ mod ssrf;
 mod tests;
 
 pub use budget::{Budget, Limits};
-pub use client::{Egress, install_crypto_provider};
-pub use oauth2::{OAUTH2_CLIENT_CREDENTIALS, validate_credential};
-pub use policy::Policy;
+pub use client::{ClientError, Egress, install_crypto_provider};
+pub use oauth2::{CredentialError, OAUTH2_CLIENT_CREDENTIALS, OAuth2CredentialError, validate_credential};
+pub use policy::{Policy, PolicyError};
 pub use ssrf::ip_restriction;
 
 use client::redact_url;

@@ -77,10 +77,43 @@ impl fmt::Debug for OAuth2Credential {
     }
 }
 
+/// What is wrong with an OAuth2 client-credentials credential. Names fields, never their values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuth2CredentialError {
+    #[error("unknown field {} (allowed: {})", shown(.0), OAUTH2_FIELDS.join(", "))]
+    UnknownField(String),
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("{0} is empty")]
+    Empty(&'static str),
+    #[error("{0} must be a string")]
+    NotAString(&'static str),
+    #[error("tokenUrl is not a valid URL: {0}")]
+    TokenUrlInvalid(url::ParseError),
+    #[error("tokenUrl must be an https:// URL (or http:// where the target allows http)")]
+    TokenUrlScheme,
+    #[error("tokenUrl must not contain user info")]
+    TokenUrlUserInfo,
+    #[error("tokenUrl has no host")]
+    TokenUrlNoHost,
+    #[error("tokenUrl must not contain a fragment")]
+    TokenUrlFragment,
+}
+
+/// Why [`validate_credential`] refuses a secret. Never contains the secret or any of its values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("invalid {OAUTH2_CLIENT_CREDENTIALS} credential: {0}")]
+    InvalidOAuth2(OAuth2CredentialError),
+    /// A JSON object whose `type` mentions OAuth but is not [`OAUTH2_CLIENT_CREDENTIALS`] (a typo).
+    #[error("unsupported credential type {} (the supported OAuth2 type is \"{OAUTH2_CLIENT_CREDENTIALS}\")", shown(.0))]
+    UnsupportedType(String),
+}
+
 /// `Some` when `secret` claims to be an OAuth2 client-credentials credential (a JSON object whose
 /// `type` is [`OAUTH2_CLIENT_CREDENTIALS`]), with the parsed credential or why it is malformed;
 /// `None` for every other secret, which is used verbatim. Messages name fields, never values.
-pub(super) fn parse_oauth2(secret: &str) -> Option<Result<OAuth2Credential, String>> {
+pub(super) fn parse_oauth2(secret: &str) -> Option<Result<OAuth2Credential, OAuth2CredentialError>> {
     let obj = json_object(secret)?;
     if obj.get("type").and_then(serde_json::Value::as_str) != Some(OAUTH2_CLIENT_CREDENTIALS) {
         return None;
@@ -99,36 +132,39 @@ fn json_object(secret: &str) -> Option<serde_json::Map<String, serde_json::Value
     }
 }
 
-fn oauth2_from_object(obj: &serde_json::Map<String, serde_json::Value>) -> Result<OAuth2Credential, String> {
+fn oauth2_from_object(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<OAuth2Credential, OAuth2CredentialError> {
+    use OAuth2CredentialError as E;
     use serde_json::Value;
     if let Some(unknown) = obj.keys().find(|k| !OAUTH2_FIELDS.contains(&k.as_str())) {
-        return Err(format!("unknown field {} (allowed: {})", shown(unknown), OAUTH2_FIELDS.join(", ")));
+        return Err(E::UnknownField(unknown.clone()));
     }
-    let text = |field: &str, required: bool| -> Result<Option<String>, String> {
+    let text = |field: &'static str, required: bool| -> Result<Option<String>, OAuth2CredentialError> {
         match obj.get(field) {
-            None | Some(Value::Null) if required => Err(format!("{field} is missing")),
+            None | Some(Value::Null) if required => Err(E::Missing(field)),
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(format!("{field} is empty")),
+            Some(Value::String(s)) if s.trim().is_empty() => Err(E::Empty(field)),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(format!("{field} must be a string")),
+            Some(_) => Err(E::NotAString(field)),
         }
     };
     let token_url = text("tokenUrl", true)?.unwrap_or_default();
     let client_id = text("clientId", true)?.unwrap_or_default();
     let client_secret = text("clientSecret", true)?.unwrap_or_default();
     let scope = text("scope", false)?;
-    let token_url = Url::parse(token_url.trim()).map_err(|e| format!("tokenUrl is not a valid URL: {e}"))?;
+    let token_url = Url::parse(token_url.trim()).map_err(E::TokenUrlInvalid)?;
     if !matches!(token_url.scheme(), "https" | "http") {
-        return Err("tokenUrl must be an https:// URL (or http:// where the target allows http)".to_string());
+        return Err(E::TokenUrlScheme);
     }
     if !token_url.username().is_empty() || token_url.password().is_some() {
-        return Err("tokenUrl must not contain user info".to_string());
+        return Err(E::TokenUrlUserInfo);
     }
     if token_url.host().is_none() {
-        return Err("tokenUrl has no host".to_string());
+        return Err(E::TokenUrlNoHost);
     }
     if token_url.fragment().is_some() {
-        return Err("tokenUrl must not contain a fragment".to_string());
+        return Err(E::TokenUrlFragment);
     }
     Ok(OAuth2Credential { token_url, client_id, client_secret, scope })
 }
@@ -140,18 +176,15 @@ fn oauth2_from_object(obj: &serde_json::Map<String, serde_json::Value>) -> Resul
 /// non-empty string `scope`, and no other fields. A JSON object whose `type` mentions OAuth but
 /// is not exactly that (a typo) is refused too, since it would otherwise be sent verbatim as a
 /// secret. The error never contains the secret or any of its values.
-pub fn validate_credential(secret: &str) -> Result<(), String> {
+pub fn validate_credential(secret: &str) -> Result<(), CredentialError> {
     if let Some(parsed) = parse_oauth2(secret) {
-        return parsed.map(drop).map_err(|e| format!("invalid {OAUTH2_CLIENT_CREDENTIALS} credential: {e}"));
+        return parsed.map(drop).map_err(CredentialError::InvalidOAuth2);
     }
     if let Some(obj) = json_object(secret)
         && let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str)
         && kind.to_ascii_lowercase().contains("oauth")
     {
-        return Err(format!(
-            "unsupported credential type {} (the supported OAuth2 type is \"{OAUTH2_CLIENT_CREDENTIALS}\")",
-            shown(kind)
-        ));
+        return Err(CredentialError::UnsupportedType(kind.to_owned()));
     }
     Ok(())
 }

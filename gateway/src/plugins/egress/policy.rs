@@ -75,56 +75,88 @@ pub struct Policy {
 
 const ENTRY_FORMAT: &str = "entries are scheme://host[:port], e.g. https://api.example.com";
 
-fn parse_entry(raw: &str) -> Result<AllowedHost, String> {
+/// Why an allowlist entry is refused; the text names the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("allowed host entry is empty")]
+    Empty,
+    #[error(
+        "allowed host '{0}' is a bare '*': list each host explicitly (a wildcard is only allowed as a \
+         leading '*.' label, e.g. https://*.example.com)"
+    )]
+    BareStar(String),
+    #[error("allowed host '{0}' has no scheme; {ENTRY_FORMAT}")]
+    NoScheme(String),
+    #[error("allowed host '{entry}' has unsupported scheme '{scheme}' (only https and http)")]
+    UnsupportedScheme { entry: String, scheme: String },
+    #[error("allowed host '{0}' contains a path, query or fragment; {ENTRY_FORMAT}")]
+    PathQueryOrFragment(String),
+    #[error("allowed host '{0}' contains user info; credentials are configured separately")]
+    UserInfo(String),
+    #[error("allowed host '{0}': a wildcard is only allowed as a leading '*.' label")]
+    MisplacedWildcard(String),
+    #[error("allowed host '{entry}' is not a valid host[:port]: {error}")]
+    InvalidHost { entry: String, error: url::ParseError },
+    #[error("allowed host '{0}' has no port")]
+    NoPort(String),
+    #[error("allowed host '{0}' has an empty host")]
+    EmptyHost(String),
+    #[error(
+        "allowed host '{0}' is too broad: a wildcard needs a base domain with at least two labels \
+         (e.g. https://*.example.com)"
+    )]
+    TooBroad(String),
+    #[error("allowed host '{0}': a wildcard cannot be combined with an IP address")]
+    WildcardIp(String),
+    #[error("allowed host '{0}' has no host")]
+    NoHost(String),
+}
+
+fn parse_entry(raw: &str) -> Result<AllowedHost, PolicyError> {
     let entry = raw.trim();
     if entry.is_empty() {
-        return Err("allowed host entry is empty".to_string());
+        return Err(PolicyError::Empty);
     }
+    let named = || entry.to_owned();
     if entry == "*" || entry.ends_with("://*") || entry.ends_with("://*/") {
-        return Err(format!(
-            "allowed host '{entry}' is a bare '*': list each host explicitly (a wildcard is only \
-             allowed as a leading '*.' label, e.g. https://*.example.com)"
-        ));
+        return Err(PolicyError::BareStar(named()));
     }
     let Some((scheme, rest)) = entry.split_once("://") else {
-        return Err(format!("allowed host '{entry}' has no scheme; {ENTRY_FORMAT}"));
+        return Err(PolicyError::NoScheme(named()));
     };
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "https" => Scheme::Https,
         "http" => Scheme::Http,
         other => {
-            return Err(format!("allowed host '{entry}' has unsupported scheme '{other}' (only https and http)"));
+            return Err(PolicyError::UnsupportedScheme { entry: named(), scheme: other.to_owned() });
         }
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#', '\\']) {
-        return Err(format!("allowed host '{entry}' contains a path, query or fragment; {ENTRY_FORMAT}"));
+        return Err(PolicyError::PathQueryOrFragment(named()));
     }
     if rest.contains('@') {
-        return Err(format!("allowed host '{entry}' contains user info; credentials are configured separately"));
+        return Err(PolicyError::UserInfo(named()));
     }
     let (wildcard, rest) = match rest.strip_prefix("*.") {
         Some(r) => (true, r),
         None => (false, rest),
     };
     if rest.contains('*') {
-        return Err(format!("allowed host '{entry}': a wildcard is only allowed as a leading '*.' label"));
+        return Err(PolicyError::MisplacedWildcard(named()));
     }
     let url = Url::parse(&format!("{}://{rest}/", scheme.as_str()))
-        .map_err(|e| format!("allowed host '{entry}' is not a valid host[:port]: {e}"))?;
-    let port = url.port_or_known_default().ok_or_else(|| format!("allowed host '{entry}' has no port"))?;
+        .map_err(|error| PolicyError::InvalidHost { entry: named(), error })?;
+    let port = url.port_or_known_default().ok_or_else(|| PolicyError::NoPort(named()))?;
     let host = match url.host() {
         Some(Host::Domain(d)) => {
             let d = normalize_domain(d);
             if d.is_empty() {
-                return Err(format!("allowed host '{entry}' has an empty host"));
+                return Err(PolicyError::EmptyHost(named()));
             }
             if wildcard {
                 if !d.contains('.') {
-                    return Err(format!(
-                        "allowed host '{entry}' is too broad: a wildcard needs a base domain \
-                         with at least two labels (e.g. https://*.example.com)"
-                    ));
+                    return Err(PolicyError::TooBroad(named()));
                 }
                 HostPattern::Wildcard(d.to_string())
             } else {
@@ -133,10 +165,8 @@ fn parse_entry(raw: &str) -> Result<AllowedHost, String> {
         }
         Some(Host::Ipv4(ip)) if !wildcard => HostPattern::Ip(IpAddr::V4(ip)),
         Some(Host::Ipv6(ip)) if !wildcard => HostPattern::Ip(IpAddr::V6(ip)),
-        Some(_) => {
-            return Err(format!("allowed host '{entry}': a wildcard cannot be combined with an IP address"));
-        }
-        None => return Err(format!("allowed host '{entry}' has no host")),
+        Some(_) => return Err(PolicyError::WildcardIp(named())),
+        None => return Err(PolicyError::NoHost(named())),
     };
     Ok(AllowedHost { scheme, host, port })
 }
@@ -155,7 +185,7 @@ impl Policy {
     /// wildcard label. Rejected with a message naming the entry: a bare `*`, wildcards anywhere
     /// else, paths/queries/fragments, user info, other schemes, wildcard IPs and wildcards over
     /// a single-label base (`*.com`). An empty list is valid and allows nothing.
-    pub fn new(allowed_hosts: &[String], allow_http: bool, allow_private: bool) -> Result<Policy, String> {
+    pub fn new(allowed_hosts: &[String], allow_http: bool, allow_private: bool) -> Result<Policy, PolicyError> {
         let entries = allowed_hosts.iter().map(|e| parse_entry(e)).collect::<Result<Vec<_>, _>>()?;
         Ok(Policy { entries, allow_http, allow_private })
     }

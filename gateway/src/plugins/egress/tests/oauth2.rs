@@ -441,13 +441,13 @@ fn validate_credential_checks_oauth2_credentials_only() {
         (with("tokenUrl", s("https://u:p@a.example/t")), "user info"),
         (with("client_secret", s("x")), "unknown field \"client_secret\""),
     ] {
-        let err = validate_credential(&secret).unwrap_err();
+        let err = validate_credential(&secret).unwrap_err().to_string();
         assert!(err.starts_with("invalid oauth2-client-credentials credential: "), "{err}");
         assert!(err.contains(needle), "{secret}: {err}");
         assert!(!err.contains(CLIENT_SECRET) && !err.contains("12345"), "{err}");
     }
     // A misspelt OAuth type would otherwise be sent verbatim as a secret.
     let typo = good.replace("oauth2-client-credentials", "oauth2_client_credentials");
-    let err = validate_credential(&typo).unwrap_err();
+    let err = validate_credential(&typo).unwrap_err().to_string();
     assert!(err.contains("unsupported credential type \"oauth2_client_credentials\""), "{err}");
 }
