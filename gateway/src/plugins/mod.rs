@@ -23,7 +23,7 @@ use runtime::{Compiled, Runtime};
 use secrets::SecretBox;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -128,31 +128,34 @@ pub struct TargetEnv {
     pub env: CallEnv,
 }
 
+/// How long a target's environment is used before it is read from the store again.
+const TARGET_TTL: Duration = Duration::from_secs(2);
+/// Target environments kept at most: far more than a gateway has targets (the former map had no bound);
+/// past it, the cache drops some, which are read again on their next use.
+const TARGET_CACHE_CAPACITY: u64 = 10_000;
+
 /// Target environments by pk, re-read from the store at most every couple of seconds.
 pub struct Targets {
     store: DynStore,
     secrets: Arc<SecretBox>,
-    cache: Mutex<HashMap<i64, (Instant, Arc<TargetEnv>)>>,
-    ttl: Duration,
+    /// Each entry expires [`TARGET_TTL`] after it was stored; a miss reads the store and stores anew.
+    cache: moka::sync::Cache<i64, Arc<TargetEnv>>,
 }
 
 impl Targets {
     pub fn new(store: DynStore, secrets: Arc<SecretBox>) -> Arc<Targets> {
-        Arc::new(Targets { store, secrets, cache: Mutex::new(HashMap::new()), ttl: Duration::from_secs(2) })
+        let cache = moka::sync::Cache::builder().max_capacity(TARGET_CACHE_CAPACITY).time_to_live(TARGET_TTL).build();
+        Arc::new(Targets { store, secrets, cache })
     }
 
     pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, TargetError> {
-        if let Some((at, t)) = self.cache.lock().ok().and_then(|c| c.get(&pk).cloned())
-            && at.elapsed() < self.ttl
-        {
+        if let Some(t) = self.cache.get(&pk) {
             return Ok(Some(t));
         }
         let Some(row) = self.store.target_by_pk(pk).await.map_err(TargetError::Store)? else { return Ok(None) };
         let env = self.env_for(&row).await?;
         let t = Arc::new(TargetEnv { row, env });
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(pk, (Instant::now(), t.clone()));
-        }
+        self.cache.insert(pk, t.clone());
         Ok(Some(t))
     }
 
