@@ -8,9 +8,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use gateway::plugins::call::{CallEnv, CallLimits, KvOverlay};
 use gateway::plugins::convert;
 use gateway::plugins::egress::Policy;
-use gateway::plugins::runtime::{CallEnv, CallLimits, KvOverlay, Runtime};
+use gateway::plugins::runtime::Runtime;
 use gateway::store::ChangeEvent;
 use serde_json::json;
 use std::collections::HashMap;

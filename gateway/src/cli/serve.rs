@@ -3,8 +3,9 @@
 use crate::config::Config;
 use crate::delivery::{Control, Deliverer, DeliverySettings, Dispatcher, RetryPolicy, queue_gauges};
 use crate::http::{self, AdminApi, AppState, HttpSettings};
+use crate::plugins::call::CallLimits;
+use crate::plugins::runtime::Runtime;
 use crate::telemetry;
-use crate::plugins::runtime::{CallLimits, Runtime};
 use crate::plugins::{Registry, Targets};
 use std::sync::Arc;
 use std::time::Duration;

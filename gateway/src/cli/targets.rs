@@ -2,7 +2,8 @@
 
 use crate::delivery::control::{Control, TargetSpec, action_of, test_plugin};
 use crate::config::Config;
-use crate::plugins::runtime::{CallLimits, Runtime};
+use crate::plugins::call::CallLimits;
+use crate::plugins::runtime::Runtime;
 use crate::store::delivery::{OutboxFilter, TargetAction};
 use clap::Subcommand;
 use std::path::PathBuf;

@@ -1,8 +1,10 @@
 //! Control of the delivery pipeline: plugins, targets and the outbox, one implementation behind the CLI
 //! (`gateway plugin|target|outbox …`) and the admin API (`/admin/v1`, routes in `http::admin`).
 
+use crate::plugins::bindings::{Change, Event};
+use crate::plugins::call::{CallEnv, KvOverlay};
 use crate::plugins::egress::Policy;
-use crate::plugins::runtime::{CallEnv, CallError, Change, Event, KvOverlay, Runtime};
+use crate::plugins::runtime::{CallError, Runtime};
 use crate::plugins::secrets::SecretBox;
 use crate::plugins::{fixtures, now_ms};
 use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};
@@ -163,7 +165,7 @@ impl Control {
             target_pk: 0,
             config_json: config.to_string(),
             store: None,
-            policy: Arc::new(Policy::new(&[], false, false).map_err(ControlError::Invalid)?),
+            policy: Arc::new(Policy::new(&[], false, false).map_err(|e| ControlError::Invalid(e.to_string()))?),
             credentials: Arc::new(HashMap::new()),
         };
         let change = Change { seq: 0, at: String::new(), resync: true, event: Event::ResyncStarted };

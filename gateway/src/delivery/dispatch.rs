@@ -5,8 +5,9 @@
 //! gateway instances may run: a lease on the target row lets one of them translate it at a time.
 
 use super::pacing::Pacer;
+use crate::plugins::call::KvOverlay;
 use crate::plugins::convert;
-use crate::plugins::runtime::{CallError, KvOverlay};
+use crate::plugins::runtime::CallError;
 use crate::plugins::{Registry, Targets, now_ms};
 use crate::store::delivery::{NewOp, TargetRow, Translated};
 use crate::store::{ChangeEvent, DynStore, Kind, now_rfc3339};
@@ -170,8 +171,13 @@ impl Dispatcher {
             ..Translated::default()
         };
         let setup = async {
-            let env = self.targets.get(t.pk).await?.ok_or_else(|| "target was deleted".to_owned())?;
-            let plugin = self.registry.get(&t.plugin).await?;
+            let env = self
+                .targets
+                .get(t.pk)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "target was deleted".to_owned())?;
+            let plugin = self.registry.get(&t.plugin).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((env, plugin))
         }
         .await;

@@ -6,7 +6,8 @@
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances share the queue.
 
 use super::retry::RetryPolicy;
-use crate::plugins::runtime::{CallError, Outcome};
+use crate::plugins::bindings::Outcome;
+use crate::plugins::runtime::CallError;
 use crate::plugins::{Registry, Targets, convert, now_ms};
 use crate::store::DynStore;
 use crate::store::delivery::{ClaimedOp, Finish};
@@ -169,12 +170,12 @@ impl Deliverer {
         let target = match self.targets.get(op.target_pk).await {
             Ok(Some(t)) => t,
             Ok(None) => return Finish::Dead { error: "target was deleted".into() },
-            Err(e) => return retry(op.attempts, None, e),
+            Err(e) => return retry(op.attempts, None, e.to_string()),
         };
         let labels = [("tenant", target.row.tenant.clone()), ("target", target.row.name.clone())];
         let plugin = match self.registry.get(&target.row.plugin).await {
             Ok(p) => p,
-            Err(e) => return retry(op.attempts, None, e),
+            Err(e) => return retry(op.attempts, None, e.to_string()),
         };
         let operation = match convert::op_from_json(&op.op) {
             Ok(o) => o,

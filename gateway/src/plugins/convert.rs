@@ -2,7 +2,7 @@
 //! `user`/`group`, and operations ↔ the JSON stored in the outbox (serde's externally tagged form with
 //! the WIT's kebab-case names, e.g. `{"upsert-user": {"user-id": "…"}}`).
 
-use super::runtime::{
+use super::bindings::{
     ActiveChange, Change, CustomOp, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp, Member, MembersChange,
     MembershipOp, Operation, Rename, ResourceKind, User, UserOp,
 };

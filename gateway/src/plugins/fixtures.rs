@@ -5,9 +5,10 @@
 //! <a change-log row: seq, kind, resource_type, resource_id, payload, created_at>, "expect": [<operation
 //! JSON>] | "expect_error": "substring"}`. Fields ending in `-json` are compared as parsed JSON.
 
+use super::call::{CallEnv, KvOverlay};
 use super::convert;
 use super::egress::Policy;
-use super::runtime::{CallEnv, CallStats, Compiled, KvOverlay, Runtime};
+use super::runtime::{CallStats, Compiled, Runtime};
 use crate::store::ChangeEvent;
 use serde::Deserialize;
 use serde_json::Value;

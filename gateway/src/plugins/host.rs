@@ -1,102 +1,11 @@
 //! What a plugin call can reach: the host imports (`log`, `kv`, `directory`, `http`) implemented over one
-//! call's state, and the resource limiter that enforces its memory and table limits.
+//! call's [`CallState`], within its limits (log lines, kv sizes and writes, the egress policy and budget).
 
+use super::bindings::scimgw::lms_target::{directory, http, kv, log, types};
+use super::call::CallState;
 use super::convert;
-use super::egress::{self, Budget, Egress};
-use super::runtime::scimgw::lms_target::{directory, http, kv, log, types};
-use super::runtime::{CallEnv, CallLimits, KvOverlay, Runtime};
-use crate::store::{Kind, StoreError};
-use std::sync::Arc;
-
-/// Memory, table and instance limits of one store, remembering the peak and whether growth was refused.
-pub struct Limiter {
-    max_memory: usize,
-    max_table: usize,
-    instances: usize,
-    tables: usize,
-    memories: usize,
-    pub peak: usize,
-    pub denied: bool,
-}
-
-impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            self.denied = true;
-            return Ok(false);
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
-    }
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= self.max_table)
-    }
-    fn instances(&self) -> usize {
-        self.instances
-    }
-    fn tables(&self) -> usize {
-        self.tables
-    }
-    fn memories(&self) -> usize {
-        self.memories
-    }
-}
-
-/// The data of one call's `Store`. Never outlives the call; nothing crosses calls or tenants.
-pub struct CallState {
-    pub limiter: Limiter,
-    env: CallEnv,
-    translate: bool,
-    limits: CallLimits,
-    egress: Arc<Egress>,
-    budget: Budget,
-    /// kv writes of earlier changes in the same dispatch batch.
-    kv_base: Arc<KvOverlay>,
-    /// kv writes of this call.
-    kv_writes: KvOverlay,
-    logs: u32,
-    /// A host-side failure (database) that aborted the call: the call is retried, not blamed on the plugin.
-    pub host_failure: Option<String>,
-    /// The message of a panic the SDK reported through `log` before aborting.
-    pub panic_message: Option<String>,
-}
-
-impl CallState {
-    pub fn new(rt: &Runtime, env: CallEnv, kv_base: Arc<KvOverlay>, translate: bool) -> CallState {
-        let l = &rt.limits;
-        CallState {
-            limiter: Limiter {
-                max_memory: l.memory_bytes,
-                max_table: l.table_elements,
-                instances: l.instances,
-                tables: l.tables,
-                memories: l.memories,
-                peak: 0,
-                denied: false,
-            },
-            env,
-            translate,
-            limits: l.clone(),
-            egress: rt.egress.clone(),
-            budget: Budget::new(rt.egress.limits()),
-            kv_base,
-            kv_writes: KvOverlay::new(),
-            logs: 0,
-            host_failure: None,
-            panic_message: None,
-        }
-    }
-
-    pub fn take_kv_writes(&mut self) -> KvOverlay {
-        std::mem::take(&mut self.kv_writes)
-    }
-
-    fn fail(&mut self, e: StoreError) -> wasmtime::Error {
-        let msg = format!("database unavailable during the plugin call: {e}");
-        self.host_failure = Some(msg.clone());
-        wasmtime::Error::msg(msg)
-    }
-}
+use super::egress;
+use crate::store::Kind;
 
 impl types::Host for CallState {}
 

@@ -1,6 +1,13 @@
 //! The plugin host: the wasmtime runtime, the host imports, plugin registration with hot swap, target
 //! environments, and the dispatcher that walks each target's cursor over the change log.
+//!
+//! Imports inside run one way: `runtime` (engine, validation, calls), `host` (the imports a plugin
+//! calls), `call` (one call's environment, limits and state) and `bindings` (what `bindgen!` generates
+//! from the WIT), each using only those after it besides `egress` and `convert`; `convert` uses only
+//! `bindings`.
 
+pub mod bindings;
+pub mod call;
 pub mod convert;
 pub mod egress;
 pub mod fixtures;
@@ -8,16 +15,43 @@ pub mod host;
 pub mod runtime;
 pub mod secrets;
 
-use crate::store::DynStore;
 use crate::store::delivery::TargetRow;
-use runtime::{CallEnv, Compiled, Runtime};
+use crate::store::{DynStore, StoreError};
+use call::CallEnv;
+use runtime::{Compiled, Runtime};
 use secrets::SecretBox;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Why a plugin could not be had from the [`Registry`].
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("plugin \"{0}\" is not registered (gateway plugin add)")]
+    NotRegistered(String),
+    #[error("plugin compilation panicked: {0}")]
+    Panicked(tokio::task::JoinError),
+    /// The stored version does not load (validation or compilation failed); the reason is remembered
+    /// per version.
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// Why a target's environment could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("target {target}: {error}")]
+    Policy { target: String, error: egress::PolicyError },
+    #[error("credential {name} of target {target} cannot be opened: {error}")]
+    Credential { name: String, target: String, error: secrets::SecretError },
 }
 
 /// The compiled plugins, newest version per name. A new version uploaded by any process is picked up
@@ -40,24 +74,22 @@ impl Registry {
     }
 
     /// The active version of a plugin, loading it on first use.
-    pub async fn get(&self, name: &str) -> Result<Arc<Compiled>, String> {
+    pub async fn get(&self, name: &str) -> Result<Arc<Compiled>, RegistryError> {
         if let Some(p) = self.loaded.read().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(p);
         }
         self.load(name).await
     }
 
-    async fn load(&self, name: &str) -> Result<Arc<Compiled>, String> {
-        let Some((sha, wasm)) = self.store.plugin_wasm(name).await.map_err(|e| e.to_string())? else {
-            return Err(format!("plugin \"{name}\" is not registered (gateway plugin add)"));
+    async fn load(&self, name: &str) -> Result<Arc<Compiled>, RegistryError> {
+        let Some((sha, wasm)) = self.store.plugin_wasm(name).await.map_err(RegistryError::Store)? else {
+            return Err(RegistryError::NotRegistered(name.to_owned()));
         };
         if let Some(why) = self.broken.lock().ok().and_then(|b| b.get(&sha).cloned()) {
-            return Err(why);
+            return Err(RegistryError::Broken(why));
         }
         let rt = self.rt.clone();
-        let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm))
-            .await
-            .map_err(|e| format!("plugin compilation panicked: {e}"))?;
+        let compiled = tokio::task::spawn_blocking(move || rt.load(&wasm)).await.map_err(RegistryError::Panicked)?;
         match compiled {
             Ok(c) => {
                 let c = Arc::new(c);
@@ -72,7 +104,7 @@ impl Registry {
                 if let Ok(mut b) = self.broken.lock() {
                     b.insert(sha, e.clone());
                 }
-                Err(e)
+                Err(RegistryError::Broken(e))
             }
         }
     }
@@ -95,45 +127,48 @@ pub struct TargetEnv {
     pub env: CallEnv,
 }
 
+/// How long a target's environment is used before it is read from the store again.
+const TARGET_TTL: Duration = Duration::from_secs(2);
+/// Target environments kept at most: far more than a gateway has targets (the former map had no bound);
+/// past it, the cache drops some, which are read again on their next use.
+const TARGET_CACHE_CAPACITY: u64 = 10_000;
+
 /// Target environments by pk, re-read from the store at most every couple of seconds.
 pub struct Targets {
     store: DynStore,
     secrets: Arc<SecretBox>,
-    cache: Mutex<HashMap<i64, (Instant, Arc<TargetEnv>)>>,
-    ttl: Duration,
+    /// Each entry expires [`TARGET_TTL`] after it was stored; a miss reads the store and stores anew.
+    cache: moka::sync::Cache<i64, Arc<TargetEnv>>,
 }
 
 impl Targets {
     pub fn new(store: DynStore, secrets: Arc<SecretBox>) -> Arc<Targets> {
-        Arc::new(Targets { store, secrets, cache: Mutex::new(HashMap::new()), ttl: Duration::from_secs(2) })
+        let cache = moka::sync::Cache::builder().max_capacity(TARGET_CACHE_CAPACITY).time_to_live(TARGET_TTL).build();
+        Arc::new(Targets { store, secrets, cache })
     }
 
-    pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, String> {
-        if let Some((at, t)) = self.cache.lock().ok().and_then(|c| c.get(&pk).cloned())
-            && at.elapsed() < self.ttl
-        {
+    pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, TargetError> {
+        if let Some(t) = self.cache.get(&pk) {
             return Ok(Some(t));
         }
-        let Some(row) = self.store.target_by_pk(pk).await.map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(row) = self.store.target_by_pk(pk).await.map_err(TargetError::Store)? else { return Ok(None) };
         let env = self.env_for(&row).await?;
         let t = Arc::new(TargetEnv { row, env });
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(pk, (Instant::now(), t.clone()));
-        }
+        self.cache.insert(pk, t.clone());
         Ok(Some(t))
     }
 
     /// The call environment of a target: its egress policy and credentials (decrypted here, handed to
     /// the HTTP client only; never to the plugin).
-    pub async fn env_for(&self, row: &TargetRow) -> Result<CallEnv, String> {
+    pub async fn env_for(&self, row: &TargetRow) -> Result<CallEnv, TargetError> {
         let policy = egress::Policy::new(&row.allowed_hosts, row.allow_http, row.allow_private)
-            .map_err(|e| format!("target {}: {e}", row.name))?;
+            .map_err(|error| TargetError::Policy { target: row.name.clone(), error })?;
         let mut creds = HashMap::new();
-        for (name, sealed) in self.store.target_credentials(row.pk).await.map_err(|e| e.to_string())? {
-            let secret = self
-                .secrets
-                .open(&sealed)
-                .map_err(|e| format!("credential {name} of target {} cannot be opened: {e}", row.name))?;
+        for (name, sealed) in self.store.target_credentials(row.pk).await.map_err(TargetError::Store)? {
+            let secret = match self.secrets.open(&sealed) {
+                Ok(secret) => secret,
+                Err(error) => return Err(TargetError::Credential { name, target: row.name.clone(), error }),
+            };
             creds.insert(name, secret);
         }
         Ok(CallEnv {

@@ -3,83 +3,21 @@
 //! `Store` per call from a pre-instantiated component, under fuel, wall-clock, memory, table, instance,
 //! output and log limits. A trap fails only its own call.
 
-use super::egress::{Egress, Limits as EgressLimits, Policy};
-use super::host::CallState;
-use crate::store::DynStore;
+use super::bindings::{Change, Context, Operation, Outcome, PluginError, Target, TargetPre};
+use super::call::{CallEnv, CallLimits, CallState, KvOverlay};
+use super::egress::{Egress, Limits as EgressLimits};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-wasmtime::component::bindgen!({
-    path: "../plugins/wit/lms-target-1.0.0",
-    world: "target",
-    imports: { default: async | trappable },
-    exports: { default: async },
-});
-
-pub use exports_alias::*;
-mod exports_alias {
-    pub use super::scimgw::lms_target::types::{
-        ActiveChange, CustomOp, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp, Member, MembersChange,
-        MembershipOp, RemoteId, Rename, ResourceKind, Retry, User, UserOp,
-    };
-}
-
 /// The package and interfaces a plugin may import (any 1.x version: the linker matches semver).
 pub const PACKAGE: &str = "scimgw:lms-target";
 pub const OFFERED: [&str; 5] = ["types", "log", "kv", "directory", "http"];
 pub const WORLD: &str = "scimgw:lms-target/target@1.0.0";
-
-/// Limits of one call (plugin-host.md §3).
-#[derive(Debug, Clone)]
-pub struct CallLimits {
-    pub translate_fuel: u64,
-    pub deliver_fuel: u64,
-    /// Epoch ticks (10 ms each) a translate may run.
-    pub translate_ticks: u64,
-    pub deliver_timeout: Duration,
-    pub memory_bytes: usize,
-    pub table_elements: usize,
-    pub instances: usize,
-    pub tables: usize,
-    pub memories: usize,
-    pub max_ops: usize,
-    pub max_output_bytes: usize,
-    pub max_log_lines: u32,
-    pub max_log_bytes: usize,
-    pub max_kv_writes: usize,
-    pub max_kv_key: usize,
-    pub max_kv_value: usize,
-    pub max_component_bytes: usize,
-}
-
-impl Default for CallLimits {
-    fn default() -> Self {
-        CallLimits {
-            translate_fuel: 100_000_000,
-            deliver_fuel: 100_000_000,
-            translate_ticks: 50,
-            deliver_timeout: Duration::from_secs(30),
-            memory_bytes: 64 << 20,
-            table_elements: 20_000,
-            instances: 16,
-            tables: 16,
-            memories: 4,
-            max_ops: 1_000,
-            max_output_bytes: 1 << 20,
-            max_log_lines: 50,
-            max_log_bytes: 1024,
-            max_kv_writes: 10_000,
-            max_kv_key: 256,
-            max_kv_value: 64 << 10,
-            max_component_bytes: 50 << 20,
-        }
-    }
-}
 
 const TICK: Duration = Duration::from_millis(10);
 /// Concurrent plugin calls the pooling allocator is sized for.
@@ -117,23 +55,6 @@ pub enum CallError {
     #[error("host error: {0}")]
     Host(String),
 }
-
-/// Who is calling and with what (one per call).
-#[derive(Clone)]
-pub struct CallEnv {
-    pub tenant: String,
-    pub tenant_pk: i64,
-    pub target: String,
-    pub target_pk: i64,
-    pub config_json: String,
-    /// None outside a gateway (the fixture runner): directory and kv start empty.
-    pub store: Option<DynStore>,
-    pub policy: Arc<Policy>,
-    pub credentials: Arc<HashMap<String, String>>,
-}
-
-/// kv writes made so far in a dispatch batch (None = deleted), applied on top of the stored state.
-pub type KvOverlay = BTreeMap<String, Option<String>>;
 
 pub struct Runtime {
     engine: Engine,
@@ -303,7 +224,7 @@ impl Runtime {
     }
 
     fn store(&self, env: &CallEnv, overlay: Arc<KvOverlay>, translate: bool) -> Store<CallState> {
-        let state = CallState::new(self, env.clone(), overlay, translate);
+        let state = CallState::new(&self.limits, &self.egress, env.clone(), overlay, translate);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store

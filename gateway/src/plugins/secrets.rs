@@ -11,7 +11,7 @@
 use std::fmt;
 use std::fs;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -23,6 +23,41 @@ const AAD_V1: &[u8] = b"scimgw-secret-v1";
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
+
+/// Why a key could not be loaded or created, or a sealed value not opened. The texts never contain the
+/// key or a plaintext.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret key is not valid base64")]
+    KeyNotBase64,
+    #[error("secret key must be {KEY_LEN} bytes (base64-encoded), got {0} bytes")]
+    KeyLength(usize),
+    #[error("cannot read key file {}: {error}", .path.display())]
+    ReadKeyFile { path: PathBuf, error: std::io::Error },
+    #[error("cannot create directory {}: {error}", .path.display())]
+    CreateDir { path: PathBuf, error: std::io::Error },
+    #[error("cannot generate a key: {0}")]
+    GenerateKey(getrandom::Error),
+    #[error("cannot create key file {}: {error}", .path.display())]
+    CreateKeyFile { path: PathBuf, error: std::io::Error },
+    #[error("cannot write key file {}: {error}", .path.display())]
+    WriteKeyFile { path: PathBuf, error: std::io::Error },
+    /// The key file stayed unreadable or invalid while another process may have been writing it.
+    #[error("key file {}: {reason}", .path.display())]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("sealed secret has unknown version '{0}' (expected v1)")]
+    UnknownVersion(String),
+    #[error("sealed secret is not in a known format (expected 'v1:...')")]
+    UnknownFormat,
+    #[error("sealed secret is corrupted (invalid base64)")]
+    CorruptBase64,
+    #[error("sealed secret is corrupted (too short)")]
+    TooShort,
+    #[error("cannot decrypt sealed secret: wrong key, wrong context, or the value was tampered with")]
+    Decrypt,
+    #[error("decrypted secret is not valid UTF-8")]
+    NotUtf8,
+}
 
 /// Encrypts and decrypts credentials with a 32-byte key. `Debug` never prints the key.
 #[derive(Clone)]
@@ -47,16 +82,13 @@ fn aad(context: &str) -> Vec<u8> {
 impl SecretBox {
     /// Key given as base64 (standard alphabet, padding optional) of exactly 32 bytes.
     /// Surrounding whitespace is ignored. Error messages never contain the key.
-    pub fn from_key_b64(key: &str) -> Result<SecretBox, String> {
+    pub fn from_key_b64(key: &str) -> Result<SecretBox, SecretError> {
         let trimmed = key.trim();
         let bytes = B64
             .decode(trimmed)
             .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
-            .map_err(|_| "secret key is not valid base64".to_string())?;
-        let key: [u8; KEY_LEN] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("secret key must be {KEY_LEN} bytes (base64-encoded), got {} bytes", bytes.len()))?;
+            .map_err(|_| SecretError::KeyNotBase64)?;
+        let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| SecretError::KeyLength(bytes.len()))?;
         Ok(SecretBox { key })
     }
 
@@ -64,7 +96,7 @@ impl SecretBox {
     /// created with mode 0700) when missing. Creation uses `create_new`, so two processes
     /// racing to create the file end up sharing the one that won. A key file readable by group
     /// or others is still loaded, with a warning.
-    pub fn load_or_create(path: &Path) -> Result<SecretBox, String> {
+    pub fn load_or_create(path: &Path) -> Result<SecretBox, SecretError> {
         let shown = path.display();
         match fs::read_to_string(path) {
             Ok(text) => {
@@ -77,15 +109,15 @@ impl SecretBox {
                 };
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read key file {shown}: {e}")),
+            Err(error) => return Err(SecretError::ReadKeyFile { path: path.to_owned(), error }),
         }
 
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            create_dirs(parent).map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
+            create_dirs(parent).map_err(|error| SecretError::CreateDir { path: parent.to_owned(), error })?;
         }
 
         let mut key = [0u8; KEY_LEN];
-        getrandom::fill(&mut key).map_err(|e| format!("cannot generate a key: {e}"))?;
+        getrandom::fill(&mut key).map_err(SecretError::GenerateKey)?;
         let encoded = B64.encode(key);
 
         let mut options = fs::OpenOptions::new();
@@ -99,7 +131,7 @@ impl SecretBox {
             Ok(file) => file,
             // Someone else created it between our read and our create: use theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_racing(path),
-            Err(e) => return Err(format!("cannot create key file {shown}: {e}")),
+            Err(error) => return Err(SecretError::CreateKeyFile { path: path.to_owned(), error }),
         };
         // Exactly 0600, whatever the umask.
         #[cfg(unix)]
@@ -111,11 +143,11 @@ impl SecretBox {
         let written: std::io::Result<()> = Ok(());
         let written =
             written.and_then(|()| file.write_all(format!("{encoded}\n").as_bytes())).and_then(|()| file.sync_all());
-        if let Err(e) = written {
+        if let Err(error) = written {
             drop(file);
             // Do not leave a truncated key behind for the next start to load.
             let _removed = fs::remove_file(path);
-            return Err(format!("cannot write key file {shown}: {e}"));
+            return Err(SecretError::WriteKeyFile { path: path.to_owned(), error });
         }
         sync_parent_dir(path);
         tracing::info!(path = %shown, "created a new credential encryption key");
@@ -129,7 +161,7 @@ impl SecretBox {
 
     /// Decrypts a value produced by [`SecretBox::seal`]. Errors are clear (unknown version,
     /// malformed, wrong key or tampered) and never contain the plaintext or the key.
-    pub fn open(&self, sealed: &str) -> Result<String, String> {
+    pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
         self.open_with_context(sealed, "")
     }
 
@@ -159,7 +191,7 @@ impl SecretBox {
     }
 
     /// Opens a value sealed with [`SecretBox::seal_with_context`] and the same `context`.
-    pub fn open_with_context(&self, sealed: &str, context: &str) -> Result<String, String> {
+    pub fn open_with_context(&self, sealed: &str, context: &str) -> Result<String, SecretError> {
         let sealed = sealed.trim();
         let Some(encoded) = sealed.strip_prefix(PREFIX) else {
             let version = sealed
@@ -167,46 +199,41 @@ impl SecretBox {
                 .map(|(v, _)| v)
                 .filter(|v| v.len() <= 8 && v.chars().all(|c| c.is_ascii_alphanumeric()));
             return Err(match version {
-                Some(v) => format!("sealed secret has unknown version '{v}' (expected v1)"),
-                None => "sealed secret is not in a known format (expected 'v1:...')".to_string(),
+                Some(v) => SecretError::UnknownVersion(v.to_owned()),
+                None => SecretError::UnknownFormat,
             });
         };
-        let raw = B64.decode(encoded).map_err(|_| "sealed secret is corrupted (invalid base64)".to_string())?;
+        let raw = B64.decode(encoded).map_err(|_| SecretError::CorruptBase64)?;
         if raw.len() < NONCE_LEN + TAG_LEN {
-            return Err("sealed secret is corrupted (too short)".to_string());
+            return Err(SecretError::TooShort);
         }
         let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] =
-            nonce.try_into().map_err(|_| "sealed secret is corrupted (too short)".to_string())?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SecretError::TooShort)?;
         let nonce = XNonce::from(nonce);
         let cipher = XChaCha20Poly1305::new(&self.key.into());
         let aad = aad(context);
-        let plaintext = cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: &aad }).map_err(|_| {
-            "cannot decrypt sealed secret: wrong key, wrong context, or the value was tampered \
-                 with"
-                .to_string()
-        })?;
-        String::from_utf8(plaintext).map_err(|_| "decrypted secret is not valid UTF-8".to_string())
+        let plaintext =
+            cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: &aad }).map_err(|_| SecretError::Decrypt)?;
+        String::from_utf8(plaintext).map_err(|_| SecretError::NotUtf8)
     }
 }
 
 /// Another process created the key file first and may still be writing it: give it up to
 /// about a second to become a valid key. A key file that stays invalid is reported, never
 /// replaced.
-fn load_racing(path: &Path) -> Result<SecretBox, String> {
-    let shown = path.display();
+fn load_racing(path: &Path) -> Result<SecretBox, SecretError> {
     let mut last = String::new();
     for _ in 0..20 {
         match fs::read_to_string(path) {
             Ok(text) => match SecretBox::from_key_b64(&text) {
                 Ok(sb) => return Ok(sb),
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             },
             Err(e) => last = e.to_string(),
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Err(format!("key file {shown}: {last}"))
+    Err(SecretError::KeyFile { path: path.to_owned(), reason: last })
 }
 
 /// Best effort: make the new directory entry durable, so a crash right after startup does not
@@ -312,25 +339,25 @@ mod tests {
         let mut raw = B64.decode(&sealed[3..]).unwrap();
         for i in [0, 23, 24, raw.len() - 1] {
             raw[i] ^= 0x01;
-            let err = sb.open(&format!("v1:{}", B64.encode(&raw))).unwrap_err();
+            let err = sb.open(&format!("v1:{}", B64.encode(&raw))).unwrap_err().to_string();
             assert!(err.contains("tampered"), "{err}");
             assert!(!err.contains("api-key-123"));
             raw[i] ^= 0x01;
         }
         let truncated = format!("v1:{}", B64.encode(&raw[..raw.len() - 1]));
-        assert!(sb.open(&truncated).unwrap_err().contains("tampered"));
-        assert!(sb.open("v1:AAAA").unwrap_err().contains("too short"));
-        assert!(sb.open("v1:not base64!").unwrap_err().contains("invalid base64"));
-        assert_eq!(sb.open("v2:abcd").unwrap_err(), "sealed secret has unknown version 'v2' (expected v1)");
-        assert!(sb.open("plaintext-secret").unwrap_err().contains("known format"));
-        assert!(!sb.open("plaintext-secret").unwrap_err().contains("plaintext-secret"));
+        assert!(sb.open(&truncated).unwrap_err().to_string().contains("tampered"));
+        assert!(sb.open("v1:AAAA").unwrap_err().to_string().contains("too short"));
+        assert!(sb.open("v1:not base64!").unwrap_err().to_string().contains("invalid base64"));
+        assert_eq!(sb.open("v2:abcd").unwrap_err().to_string(), "sealed secret has unknown version 'v2' (expected v1)");
+        assert!(sb.open("plaintext-secret").unwrap_err().to_string().contains("known format"));
+        assert!(!sb.open("plaintext-secret").unwrap_err().to_string().contains("plaintext-secret"));
     }
 
     #[test]
     fn wrong_key_is_rejected() {
         let a = SecretBox::from_key_b64(&key_b64(1)).unwrap();
         let b = SecretBox::from_key_b64(&key_b64(2)).unwrap();
-        let err = b.open(&a.seal("hunter2")).unwrap_err();
+        let err = b.open(&a.seal("hunter2")).unwrap_err().to_string();
         assert!(err.contains("wrong key"), "{err}");
         assert!(!err.contains("hunter2"));
     }
@@ -347,10 +374,10 @@ mod tests {
     #[test]
     fn key_parsing_errors_do_not_echo_the_key() {
         let short = B64.encode([9u8; 16]);
-        let err = SecretBox::from_key_b64(&short).unwrap_err();
+        let err = SecretBox::from_key_b64(&short).unwrap_err().to_string();
         assert!(err.contains("32 bytes") && err.contains("16"), "{err}");
         assert!(!err.contains(&short));
-        assert!(SecretBox::from_key_b64("%%%").unwrap_err().contains("base64"));
+        assert!(SecretBox::from_key_b64("%%%").unwrap_err().to_string().contains("base64"));
         // Whitespace and missing padding are tolerated.
         let k = key_b64(5);
         assert!(SecretBox::from_key_b64(&format!("  {k}\n")).is_ok());
@@ -405,7 +432,7 @@ mod tests {
         let tmp = TempDir::new();
         let path = tmp.0.join("secret.key");
         fs::write(&path, "not-a-key").unwrap();
-        let err = SecretBox::load_or_create(&path).unwrap_err();
+        let err = SecretBox::load_or_create(&path).unwrap_err().to_string();
         assert!(err.contains("secret.key"), "{err}");
         assert_eq!(fs::read_to_string(&path).unwrap(), "not-a-key");
     }

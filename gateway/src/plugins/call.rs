@@ -1,0 +1,170 @@
+//! What one plugin call runs with: who is calling and with what ([`CallEnv`]), its limits
+//! ([`CallLimits`], and the [`Limiter`] that holds a store to its memory and table share), and the
+//! [`CallState`] each fresh `Store` carries, which never outlives its call. A call's kv writes are kept
+//! in a [`KvOverlay`] and handed back to the caller, which commits them.
+
+use super::egress::{Budget, Egress, Policy};
+use crate::store::{DynStore, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Limits of one call (plugin-host.md §3).
+#[derive(Debug, Clone)]
+pub struct CallLimits {
+    pub translate_fuel: u64,
+    pub deliver_fuel: u64,
+    /// Epoch ticks (10 ms each) a translate may run.
+    pub translate_ticks: u64,
+    pub deliver_timeout: Duration,
+    pub memory_bytes: usize,
+    pub table_elements: usize,
+    pub instances: usize,
+    pub tables: usize,
+    pub memories: usize,
+    pub max_ops: usize,
+    pub max_output_bytes: usize,
+    pub max_log_lines: u32,
+    pub max_log_bytes: usize,
+    pub max_kv_writes: usize,
+    pub max_kv_key: usize,
+    pub max_kv_value: usize,
+    pub max_component_bytes: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            translate_fuel: 100_000_000,
+            deliver_fuel: 100_000_000,
+            translate_ticks: 50,
+            deliver_timeout: Duration::from_secs(30),
+            memory_bytes: 64 << 20,
+            table_elements: 20_000,
+            instances: 16,
+            tables: 16,
+            memories: 4,
+            max_ops: 1_000,
+            max_output_bytes: 1 << 20,
+            max_log_lines: 50,
+            max_log_bytes: 1024,
+            max_kv_writes: 10_000,
+            max_kv_key: 256,
+            max_kv_value: 64 << 10,
+            max_component_bytes: 50 << 20,
+        }
+    }
+}
+
+/// Who is calling and with what (one per call).
+#[derive(Clone)]
+pub struct CallEnv {
+    pub tenant: String,
+    pub tenant_pk: i64,
+    pub target: String,
+    pub target_pk: i64,
+    pub config_json: String,
+    /// None outside a gateway (the fixture runner): directory and kv start empty.
+    pub store: Option<DynStore>,
+    pub policy: Arc<Policy>,
+    pub credentials: Arc<HashMap<String, String>>,
+}
+
+/// kv writes made so far in a dispatch batch (None = deleted), applied on top of the stored state.
+pub type KvOverlay = BTreeMap<String, Option<String>>;
+
+/// Memory, table and instance limits of one store, remembering the peak and whether growth was refused.
+pub struct Limiter {
+    max_memory: usize,
+    max_table: usize,
+    instances: usize,
+    tables: usize,
+    memories: usize,
+    pub peak: usize,
+    pub denied: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.denied = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_table)
+    }
+    fn instances(&self) -> usize {
+        self.instances
+    }
+    fn tables(&self) -> usize {
+        self.tables
+    }
+    fn memories(&self) -> usize {
+        self.memories
+    }
+}
+
+/// The data of one call's `Store`. Never outlives the call; nothing crosses calls or tenants.
+pub struct CallState {
+    pub limiter: Limiter,
+    pub(super) env: CallEnv,
+    pub(super) translate: bool,
+    pub(super) limits: CallLimits,
+    pub(super) egress: Arc<Egress>,
+    pub(super) budget: Budget,
+    /// kv writes of earlier changes in the same dispatch batch.
+    pub(super) kv_base: Arc<KvOverlay>,
+    /// kv writes of this call.
+    pub(super) kv_writes: KvOverlay,
+    pub(super) logs: u32,
+    /// A host-side failure (database) that aborted the call: the call is retried, not blamed on the plugin.
+    pub host_failure: Option<String>,
+    /// The message of a panic the SDK reported through `log` before aborting.
+    pub panic_message: Option<String>,
+}
+
+impl CallState {
+    pub fn new(
+        limits: &CallLimits,
+        egress: &Arc<Egress>,
+        env: CallEnv,
+        kv_base: Arc<KvOverlay>,
+        translate: bool,
+    ) -> CallState {
+        let l = limits;
+        CallState {
+            limiter: Limiter {
+                max_memory: l.memory_bytes,
+                max_table: l.table_elements,
+                instances: l.instances,
+                tables: l.tables,
+                memories: l.memories,
+                peak: 0,
+                denied: false,
+            },
+            env,
+            translate,
+            limits: l.clone(),
+            egress: egress.clone(),
+            budget: Budget::new(egress.limits()),
+            kv_base,
+            kv_writes: KvOverlay::new(),
+            logs: 0,
+            host_failure: None,
+            panic_message: None,
+        }
+    }
+
+    pub fn take_kv_writes(&mut self) -> KvOverlay {
+        std::mem::take(&mut self.kv_writes)
+    }
+
+    pub(super) fn fail(&mut self, e: StoreError) -> wasmtime::Error {
+        let msg = format!("database unavailable during the plugin call: {e}");
+        self.host_failure = Some(msg.clone());
+        wasmtime::Error::msg(msg)
+    }
+}
