@@ -7,8 +7,7 @@ use super::credentials::build_headers;
 use super::oauth2::{TokenCache, oauth2_for};
 use super::policy::{Policy, display_host};
 use super::ssrf::{BlockedAddress, GuardedResolver};
-use super::{EgressError, Method, Request, Response};
-use reqwest::header::HeaderMap;
+use super::{EgressError, Method, Request, Response, new_request};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -184,22 +183,6 @@ impl Egress {
         }
         result
     }
-}
-
-pub(super) fn new_request(
-    method: reqwest::Method,
-    url: Url,
-    headers: HeaderMap,
-    body: Option<Vec<u8>>,
-    timeout: Duration,
-) -> reqwest::Request {
-    let mut request = reqwest::Request::new(method, url);
-    *request.headers_mut() = headers;
-    *request.timeout_mut() = Some(timeout);
-    if let Some(body) = body {
-        *request.body_mut() = Some(reqwest::Body::from(body));
-    }
-    request
 }
 
 async fn execute(

@@ -42,7 +42,7 @@ mod tests;
 
 pub use budget::{Budget, Limits};
 pub use client::{ClientError, Egress, install_crypto_provider};
-pub use oauth2::{CredentialError, OAUTH2_CLIENT_CREDENTIALS, OAuth2CredentialError, validate_credential};
+pub use credentials::{CredentialError, OAUTH2_CLIENT_CREDENTIALS, OAuth2CredentialError, validate_credential};
 pub use policy::{Policy, PolicyError};
 pub use ssrf::ip_restriction;
 
@@ -203,4 +203,21 @@ impl EgressError {
             EgressError::Transport(_) => "transport",
         }
     }
+}
+
+/// A `reqwest` request from its parts (the plugin's calls and the host's token requests alike).
+pub(super) fn new_request(
+    method: reqwest::Method,
+    url: url::Url,
+    headers: reqwest::header::HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: std::time::Duration,
+) -> reqwest::Request {
+    let mut request = reqwest::Request::new(method, url);
+    *request.headers_mut() = headers;
+    *request.timeout_mut() = Some(timeout);
+    if let Some(body) = body {
+        *request.body_mut() = Some(reqwest::Body::from(body));
+    }
+    request
 }

@@ -1,5 +1,6 @@
-//! OAuth2 client credentials (RFC 6749 §4.4): which secrets are such credentials, the token request,
-//! the strict reading of the token response and the token cache (one fetch per credential at a time,
+//! OAuth2 client credentials (RFC 6749 §4.4): the token request,
+//! the strict reading of the token response and the token cache (which secrets are such credentials is
+//! `credentials`) (one fetch per credential at a time,
 //! refreshed shortly before expiry, dropped on a `401`).
 //!
 //! Hand-written on purpose rather than built on the `oauth2` crate: the exchange itself is one form
@@ -12,23 +13,15 @@
 //! carries the token or a value of the credential (of the token endpoint's answer only the status, an
 //! RFC 6749 error code or the token type are named).
 
-use super::client::new_request;
-use super::credentials::shown;
+use super::credentials::{OAuth2Credential, oauth2_bearer_only, parse_oauth2, shown};
 use super::policy::Policy;
-use super::{Auth, Egress, EgressError, redact_url};
+use super::{Auth, Egress, EgressError, new_request};
 use reqwest::header::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use url::Url;
-
-/// `type` of a credential whose secret is an OAuth2 client-credentials configuration.
-pub const OAUTH2_CLIENT_CREDENTIALS: &str = "oauth2-client-credentials";
-
-/// Fields an OAuth2 client-credentials credential may have.
-const OAUTH2_FIELDS: &[&str] = &["type", "tokenUrl", "clientId", "clientSecret", "scope"];
 
 /// Error codes of RFC 6749 §5.2 that may be repeated in a message (anything else a token
 /// endpoint says is not shown).
@@ -46,152 +39,6 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Tokens claiming a longer lifetime are refreshed after this long anyway.
 pub(super) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-/// A parsed OAuth2 client-credentials credential. `Debug` shows the token endpoint only.
-#[derive(Clone, PartialEq, Eq)]
-pub(super) struct OAuth2Credential {
-    token_url: Url,
-    client_id: String,
-    client_secret: String,
-    scope: Option<String>,
-}
-
-impl OAuth2Credential {
-    /// `application/x-www-form-urlencoded` body of the token request (RFC 6749 §4.4.2, client
-    /// authentication in the body as in §2.3.1).
-    fn token_request_body(&self) -> Vec<u8> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("client_secret", &self.client_secret);
-        if let Some(scope) = &self.scope {
-            form.append_pair("scope", scope);
-        }
-        form.finish().into_bytes()
-    }
-}
-
-impl fmt::Debug for OAuth2Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuth2Credential").field("token_url", &redact_url(self.token_url.as_str())).finish()
-    }
-}
-
-/// What is wrong with an OAuth2 client-credentials credential. Names fields, never their values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OAuth2CredentialError {
-    #[error("unknown field {} (allowed: {})", shown(.0), OAUTH2_FIELDS.join(", "))]
-    UnknownField(String),
-    #[error("{0} is missing")]
-    Missing(&'static str),
-    #[error("{0} is empty")]
-    Empty(&'static str),
-    #[error("{0} must be a string")]
-    NotAString(&'static str),
-    #[error("tokenUrl is not a valid URL: {0}")]
-    TokenUrlInvalid(url::ParseError),
-    #[error("tokenUrl must be an https:// URL (or http:// where the target allows http)")]
-    TokenUrlScheme,
-    #[error("tokenUrl must not contain user info")]
-    TokenUrlUserInfo,
-    #[error("tokenUrl has no host")]
-    TokenUrlNoHost,
-    #[error("tokenUrl must not contain a fragment")]
-    TokenUrlFragment,
-}
-
-/// Why [`validate_credential`] refuses a secret. Never contains the secret or any of its values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialError {
-    #[error("invalid {OAUTH2_CLIENT_CREDENTIALS} credential: {0}")]
-    InvalidOAuth2(OAuth2CredentialError),
-    /// A JSON object whose `type` mentions OAuth but is not [`OAUTH2_CLIENT_CREDENTIALS`] (a typo).
-    #[error("unsupported credential type {} (the supported OAuth2 type is \"{OAUTH2_CLIENT_CREDENTIALS}\")", shown(.0))]
-    UnsupportedType(String),
-}
-
-/// `Some` when `secret` claims to be an OAuth2 client-credentials credential (a JSON object whose
-/// `type` is [`OAUTH2_CLIENT_CREDENTIALS`]), with the parsed credential or why it is malformed;
-/// `None` for every other secret, which is used verbatim. Messages name fields, never values.
-pub(super) fn parse_oauth2(secret: &str) -> Option<Result<OAuth2Credential, OAuth2CredentialError>> {
-    let obj = json_object(secret)?;
-    if obj.get("type").and_then(serde_json::Value::as_str) != Some(OAUTH2_CLIENT_CREDENTIALS) {
-        return None;
-    }
-    Some(oauth2_from_object(&obj))
-}
-
-/// The secret as a JSON object, if it is one. Cheap for ordinary secrets (no leading `{`).
-fn json_object(secret: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    if !secret.trim_start().starts_with('{') {
-        return None;
-    }
-    match serde_json::from_str(secret) {
-        Ok(serde_json::Value::Object(obj)) => Some(obj),
-        _ => None,
-    }
-}
-
-fn oauth2_from_object(
-    obj: &serde_json::Map<String, serde_json::Value>,
-) -> Result<OAuth2Credential, OAuth2CredentialError> {
-    use OAuth2CredentialError as E;
-    use serde_json::Value;
-    if let Some(unknown) = obj.keys().find(|k| !OAUTH2_FIELDS.contains(&k.as_str())) {
-        return Err(E::UnknownField(unknown.clone()));
-    }
-    let text = |field: &'static str, required: bool| -> Result<Option<String>, OAuth2CredentialError> {
-        match obj.get(field) {
-            None | Some(Value::Null) if required => Err(E::Missing(field)),
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(E::Empty(field)),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(E::NotAString(field)),
-        }
-    };
-    let token_url = text("tokenUrl", true)?.unwrap_or_default();
-    let client_id = text("clientId", true)?.unwrap_or_default();
-    let client_secret = text("clientSecret", true)?.unwrap_or_default();
-    let scope = text("scope", false)?;
-    let token_url = Url::parse(token_url.trim()).map_err(E::TokenUrlInvalid)?;
-    if !matches!(token_url.scheme(), "https" | "http") {
-        return Err(E::TokenUrlScheme);
-    }
-    if !token_url.username().is_empty() || token_url.password().is_some() {
-        return Err(E::TokenUrlUserInfo);
-    }
-    if token_url.host().is_none() {
-        return Err(E::TokenUrlNoHost);
-    }
-    if token_url.fragment().is_some() {
-        return Err(E::TokenUrlFragment);
-    }
-    Ok(OAuth2Credential { token_url, client_id, client_secret, scope })
-}
-
-/// Checks a credential's secret before it is stored. Ordinary secrets (anything that is not a
-/// JSON object claiming an OAuth2 type) are always accepted. A JSON object with
-/// `"type": "oauth2-client-credentials"` must have a string `tokenUrl` (absolute http(s) URL
-/// without user info or fragment), non-empty strings `clientId` and `clientSecret`, an optional
-/// non-empty string `scope`, and no other fields. A JSON object whose `type` mentions OAuth but
-/// is not exactly that (a typo) is refused too, since it would otherwise be sent verbatim as a
-/// secret. The error never contains the secret or any of its values.
-pub fn validate_credential(secret: &str) -> Result<(), CredentialError> {
-    if let Some(parsed) = parse_oauth2(secret) {
-        return parsed.map(drop).map_err(CredentialError::InvalidOAuth2);
-    }
-    if let Some(obj) = json_object(secret)
-        && let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str)
-        && kind.to_ascii_lowercase().contains("oauth")
-    {
-        return Err(CredentialError::UnsupportedType(kind.to_owned()));
-    }
-    Ok(())
-}
-
-pub(super) fn oauth2_bearer_only(name: &str) -> String {
-    format!("credential '{name}' is an OAuth2 client-credentials credential and can only be used with bearer auth")
-}
 
 /// An OAuth2 credential a request uses, with its token cache key.
 pub(super) struct OAuth2Use<'a> {
