@@ -1,3 +1,6 @@
+//! Unit tests of the HTML page: escaping, Learn-only links, the tables, charts and filters, an empty
+//! report, and a 100,000-learner render within its time bound.
+
 use super::super::model::{
     AppliedSkill, Award, Catalog, CatalogItem, Certification, Identity, Learner, Ranked, Report, Row, Snapshot,
     Started, Summary,

@@ -1,3 +1,6 @@
+//! Unit tests of the loader: file-name detection, aggregation, header spellings, errors naming file,
+//! line and column, the two-halves Progress read, and Parquet files loading like CSV.
+
 use super::*;
 use std::path::PathBuf;
 

@@ -1,3 +1,6 @@
+//! Unit tests of the sample generator: files, headers and exact row counts, determinism for a seed,
+//! references and consistency between datasets, dates, GUIDs, and the AT-35..AT-39 fixtures.
+
 use super::*;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
