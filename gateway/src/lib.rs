@@ -2,6 +2,7 @@
 //! `../shared/design.md` for the whole picture (plugins, outbox and reporting build on this).
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod outbox;

@@ -2,7 +2,10 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod kind;
 pub mod patch;
 pub mod query;
 pub mod resource;
 pub mod schema;
+
+pub use kind::Kind;
