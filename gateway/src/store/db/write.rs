@@ -249,7 +249,7 @@ where
         Ok(())
     }
 
-    /// Applies membership changes in order, with ids resolved by [`prepare_members`].
+    /// Applies membership changes in order, with ids resolved by [`Self::prepare_members`].
     async fn apply_member_changes(
         c: &mut DB::Connection,
         group: &Stored,

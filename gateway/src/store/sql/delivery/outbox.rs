@@ -65,7 +65,7 @@ fn outbox_where(f: &OutboxFilter) -> String {
     w
 }
 
-/// Leases deliverable operations on PostgreSQL (see [`DeliveryStore::claim_ops`]).
+/// Leases deliverable operations on PostgreSQL (see [`DeliveryStore::claim_ops`](crate::store::delivery::DeliveryStore::claim_ops)).
 pub(super) async fn claim_ops_pg(
     pool: &sqlx::PgPool,
     owner: &str,
@@ -108,7 +108,7 @@ pub(super) async fn claim_ops_pg(
     Ok(out)
 }
 
-/// Leases deliverable operations on SQLite (see [`DeliveryStore::claim_ops`]).
+/// Leases deliverable operations on SQLite (see [`DeliveryStore::claim_ops`](crate::store::delivery::DeliveryStore::claim_ops)).
 pub(super) async fn claim_ops_lite(
     read: &sqlx::SqlitePool,
     writer: &Writer,
