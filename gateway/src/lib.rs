@@ -3,6 +3,7 @@
 //! `plugins` (the WebAssembly host that translates and delivers); `reporting` joins Learn datasets with
 //! the stored identities. `docs/ARCHITECTURE.md` draws the whole picture.
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod telemetry;
 

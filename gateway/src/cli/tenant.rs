@@ -15,7 +15,7 @@ pub enum TenantCommand {
         name: String,
         /// What adding an unknown member id does: reject (400, default) or ignore (skip it).
         #[arg(long, value_enum, default_value = "reject")]
-        unknown_members: MemberPolicy,
+        unknown_members: UnknownMembers,
     },
     /// List tenants with their counts.
     List,
@@ -25,6 +25,25 @@ pub enum TenantCommand {
     RevokeToken { name: String },
     /// Delete a tenant and everything it holds.
     Delete { name: String },
+}
+
+/// `--unknown-members`: the CLI's spelling of [`MemberPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownMembers {
+    /// 400 invalidValue: nothing is recorded that the store cannot honour (the default; right for Entra,
+    /// which provisions users before memberships).
+    Reject,
+    /// Skip unknown ids, apply the rest, count them in `scim_unknown_members_skipped_total`.
+    Ignore,
+}
+
+impl From<UnknownMembers> for MemberPolicy {
+    fn from(u: UnknownMembers) -> MemberPolicy {
+        match u {
+            UnknownMembers::Reject => MemberPolicy::Reject,
+            UnknownMembers::Ignore => MemberPolicy::Ignore,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,7 +96,7 @@ pub async fn run_tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Create { name, unknown_members } => {
             valid_name(&name)?;
             let token = auth_token::generate()?;
-            store.create_tenant(&name, &auth_token::digest(&token), unknown_members).await?;
+            store.create_tenant(&name, &auth_token::digest(&token), unknown_members.into()).await?;
             print(json!({"tenant": name, "scim_path": format!("/scim/v2/{name}"), "token": token}));
         }
         TenantCommand::List => {

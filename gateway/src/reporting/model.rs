@@ -121,16 +121,7 @@ pub struct Snapshot {
     pub learners: Vec<Learner>,
 }
 
-/// The Entra side of a row: the SCIM user whose objectId matched (R1).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Identity {
-    pub display_name: Option<String>,
-    pub user_principal_name: Option<String>,
-    pub mail: Option<String>,
-    pub department: Option<String>,
-    pub job_title: Option<String>,
-    pub account_enabled: bool,
-}
+pub use crate::store::report::Identity;
 
 /// One report row per Learn user (R3, R4, R6).
 #[derive(Debug, Clone, Serialize)]

@@ -107,10 +107,10 @@ impl TenantSchemas {
     /// Whether a stored document (JSON text) may hold an attribute that must not be returned by default,
     /// so that it has to be parsed and projected rather than served as stored. Conservative: a value that
     /// merely contains the quoted name also answers true.
-    pub fn may_hide(&self, kind: crate::store::Kind, doc: &str) -> bool {
+    pub fn may_hide(&self, kind: super::Kind, doc: &str) -> bool {
         let names = match kind {
-            crate::store::Kind::User => &self.hidden_user,
-            crate::store::Kind::Group => &self.hidden_group,
+            super::Kind::User => &self.hidden_user,
+            super::Kind::Group => &self.hidden_group,
         };
         names.iter().any(|n| doc.contains(n.as_str()))
     }

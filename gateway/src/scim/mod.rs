@@ -2,8 +2,11 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod kind;
 pub mod members;
 pub mod patch;
 pub mod query;
 pub mod resource;
 pub mod schema;
+
+pub use kind::Kind;

@@ -1,7 +1,8 @@
 //! What the plugin host, the dispatcher and the outbox keep in the database: plugins, targets (with their
 //! credentials, cursor, kv state and remote ids) and the outbox of operations awaiting delivery.
 
-use super::{BoxFut, StoreResult};
+use super::StoreResult;
+use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -191,79 +192,63 @@ pub struct OutboxFilter {
 /// A plugin version's sha256 and component bytes.
 pub type PluginBytes = (String, Vec<u8>);
 
+#[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Stores a plugin version; false when this exact version was already there.
-    fn put_plugin<'a>(
-        &'a self,
-        name: &'a str,
-        sha256: &'a str,
-        world: &'a str,
-        wasm: &'a [u8],
-    ) -> BoxFut<'a, StoreResult<bool>>;
-    fn list_plugins(&self) -> BoxFut<'_, StoreResult<Vec<PluginRow>>>;
+    async fn put_plugin(&self, name: &str, sha256: &str, world: &str, wasm: &[u8]) -> StoreResult<bool>;
+    async fn list_plugins(&self) -> StoreResult<Vec<PluginRow>>;
     /// (name, sha256) of the active version of every plugin.
-    fn plugin_heads(&self) -> BoxFut<'_, StoreResult<Vec<(String, String)>>>;
+    async fn plugin_heads(&self) -> StoreResult<Vec<(String, String)>>;
     /// The active version's sha256 and bytes.
-    fn plugin_wasm<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<PluginBytes>>>;
+    async fn plugin_wasm(&self, name: &str) -> StoreResult<Option<PluginBytes>>;
 
     /// Creates a target (404 for an unknown tenant, 409 when the name is taken).
-    fn create_target<'a>(&'a self, tenant: &'a str, t: NewTarget) -> BoxFut<'a, StoreResult<TargetRow>>;
+    async fn create_target(&self, tenant: &str, t: NewTarget) -> StoreResult<TargetRow>;
     /// All targets, or one tenant's.
-    fn list_targets<'a>(&'a self, tenant: Option<&'a str>) -> BoxFut<'a, StoreResult<Vec<TargetRow>>>;
-    fn target_by_pk(&self, pk: i64) -> BoxFut<'_, StoreResult<Option<TargetRow>>>;
+    async fn list_targets(&self, tenant: Option<&str>) -> StoreResult<Vec<TargetRow>>;
+    async fn target_by_pk(&self, pk: i64) -> StoreResult<Option<TargetRow>>;
     /// Applies an admin action; false when the target does not exist.
-    fn target_action<'a>(&'a self, target_pk: i64, action: TargetAction) -> BoxFut<'a, StoreResult<bool>>;
+    async fn target_action(&self, target_pk: i64, action: TargetAction) -> StoreResult<bool>;
     /// Replaces the target's configuration (JSON text); false when the target does not exist.
-    fn set_target_config<'a>(&'a self, target_pk: i64, config: &'a str) -> BoxFut<'a, StoreResult<bool>>;
+    async fn set_target_config(&self, target_pk: i64, config: &str) -> StoreResult<bool>;
     /// The target's sealed credentials.
-    fn target_credentials(&self, target_pk: i64) -> BoxFut<'_, StoreResult<Vec<(String, String)>>>;
+    async fn target_credentials(&self, target_pk: i64) -> StoreResult<Vec<(String, String)>>;
 
     /// Takes (or renews) the right to translate this target until `until_ms`; false when another
     /// instance holds it.
-    fn claim_target<'a>(
-        &'a self,
-        target_pk: i64,
-        owner: &'a str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> BoxFut<'a, StoreResult<bool>>;
+    async fn claim_target(&self, target_pk: i64, owner: &str, now_ms: i64, until_ms: i64) -> StoreResult<bool>;
     /// Commits one dispatch step; false (and nothing written) when the cursor moved meanwhile or the
     /// lease was lost.
-    fn commit_translation(&self, t: Translated) -> BoxFut<'_, StoreResult<bool>>;
-    fn kv_get<'a>(&'a self, target_pk: i64, key: &'a str) -> BoxFut<'a, StoreResult<Option<String>>>;
-    fn kv_keys<'a>(&'a self, target_pk: i64, prefix: &'a str, limit: i64) -> BoxFut<'a, StoreResult<Vec<String>>>;
-    fn remote_id<'a>(
-        &'a self,
-        target_pk: i64,
-        kind: &'a str,
-        local: &'a str,
-    ) -> BoxFut<'a, StoreResult<Option<String>>>;
+    async fn commit_translation(&self, t: Translated) -> StoreResult<bool>;
+    async fn kv_get(&self, target_pk: i64, key: &str) -> StoreResult<Option<String>>;
+    async fn kv_keys(&self, target_pk: i64, prefix: &str, limit: i64) -> StoreResult<Vec<String>>;
+    async fn remote_id(&self, target_pk: i64, kind: &str, local: &str) -> StoreResult<Option<String>>;
 
     /// Leases up to `limit` deliverable operations: pending, due, not leased, not behind an earlier
     /// pending operation of the same (target, key), target not paused. `shared_writer`: SCIM writes are
     /// arriving, so avoid holding the (SQLite) writer during the search.
-    fn claim_ops<'a>(
-        &'a self,
-        owner: &'a str,
+    async fn claim_ops(
+        &self,
+        owner: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
         shared_writer: bool,
-    ) -> BoxFut<'a, StoreResult<Vec<ClaimedOp>>>;
+    ) -> StoreResult<Vec<ClaimedOp>>;
     /// Records delivery outcomes (only for rows this owner still leases); returns how many applied.
-    fn finish_ops<'a>(&'a self, owner: &'a str, done: Vec<(i64, i64, Finish)>) -> BoxFut<'a, StoreResult<u64>>;
+    async fn finish_ops(&self, owner: &str, done: Vec<(i64, i64, Finish)>) -> StoreResult<u64>;
     /// The earliest `next_at` among pending operations (an index lookup; leased or blocked ones included),
     /// to sleep until.
-    fn next_due(&self) -> BoxFut<'_, StoreResult<Option<i64>>>;
-    fn list_outbox(&self, f: OutboxFilter) -> BoxFut<'_, StoreResult<Vec<OutboxRow>>>;
+    async fn next_due(&self) -> StoreResult<Option<i64>>;
+    async fn list_outbox(&self, f: OutboxFilter) -> StoreResult<Vec<OutboxRow>>;
     /// Puts dead operations back to pending, due now; returns how many.
-    fn replay_dead(&self, f: OutboxFilter, now_ms: i64) -> BoxFut<'_, StoreResult<u64>>;
-    fn queue_stats(&self) -> BoxFut<'_, StoreResult<Vec<QueueStats>>>;
+    async fn replay_dead(&self, f: OutboxFilter, now_ms: i64) -> StoreResult<u64>;
+    async fn queue_stats(&self) -> StoreResult<Vec<QueueStats>>;
     /// Keeps the queue's planner statistics fresh (PostgreSQL: `ANALYZE outbox`; the table swings from
     /// empty to large in seconds, and stale statistics made claims 10× slower).
-    fn maintain_queue(&self) -> BoxFut<'_, StoreResult<()>>;
+    async fn maintain_queue(&self) -> StoreResult<()>;
     /// Drops every lease (a single-instance restart: nothing else can hold one).
-    fn release_leases(&self) -> BoxFut<'_, StoreResult<()>>;
+    async fn release_leases(&self) -> StoreResult<()>;
 
     /// Signalled after every committed SCIM write (in process) and, on PostgreSQL, on NOTIFY from other
     /// instances.

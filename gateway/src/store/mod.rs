@@ -1,26 +1,31 @@
-//! Storage: narrow traits over the tenant registry, the SCIM resources and the change log, with one
-//! implementation per backend (`sqlite`, `postgres`) sharing the same SQL (see `sql.rs`).
+//! Storage: narrow traits over the tenant registry, the SCIM resources with their change log, the
+//! delivery state (`delivery`) and the reporting data (`report`), and what the gateway holds: [`Store`],
+//! all four behind one [`DynStore`]. One implementation today, [`SqlStore`] (`sql/`), serves SQLite and
+//! PostgreSQL with the same SQL; a second backend implements the four traits in a folder of its own.
 //!
 //! Every write runs in one transaction that changes the resource AND appends its change events, so the
 //! change log is complete and ordered per tenant (`seq`).
+//!
+//! Inside: `sql/` (the store: pools, one file per trait) uses `sqlite/` (the SQLite group-commit writer
+//! and the batches it applies), and both use `db/` (the statements they share); never the other way.
 
 pub mod changelog;
+mod db;
 pub mod delivery;
 pub mod report;
 mod sql;
-mod writer;
+mod sqlite;
 
 use crate::scim::error::ScimError;
 use crate::scim::patch::MemberChange;
+use async_trait::async_trait;
 use serde_json::Value;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
+pub use crate::clock::now_rfc3339;
+pub use crate::scim::Kind;
 pub use changelog::{ChangeEvent, EventKind};
 pub use sql::{SqlStore, connect, connect_with};
-
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Errors from the store. Client-caused ones carry a SCIM error; the rest are internal.
 #[derive(Debug, thiserror::Error)]
@@ -45,22 +50,6 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// User or Group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    User,
-    Group,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::User => "User",
-            Kind::Group => "Group",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct TenantRow {
@@ -89,7 +78,7 @@ pub struct TenantAuth {
 }
 
 /// What adding a member id that is neither a user nor a group of the tenant does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberPolicy {
     /// 400 invalidValue: nothing is recorded that the store cannot honour (the default; right for Entra,
@@ -207,69 +196,66 @@ pub struct Update {
 pub type UpdateFn = Box<dyn Fn(&Stored) -> Result<Update, ScimError> + Send + Sync>;
 
 /// The tenant registry and credentials.
+#[async_trait]
 pub trait TenantStore: Send + Sync {
-    fn create_tenant<'a>(
-        &'a self,
-        name: &'a str,
-        token_hash: &'a [u8],
-        policy: MemberPolicy,
-    ) -> BoxFut<'a, StoreResult<TenantRow>>;
-    fn list_tenants(&self) -> BoxFut<'_, StoreResult<Vec<TenantSummary>>>;
-    fn tenant_auth<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<TenantAuth>>>;
+    async fn create_tenant(&self, name: &str, token_hash: &[u8], policy: MemberPolicy) -> StoreResult<TenantRow>;
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantSummary>>;
+    async fn tenant_auth(&self, name: &str) -> StoreResult<Option<TenantAuth>>;
     /// Whether a valid (unrevoked) token with this digest exists for any tenant.
-    fn token_exists<'a>(&'a self, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>>;
+    async fn token_exists(&self, token_hash: &[u8]) -> StoreResult<bool>;
     /// Adds a token; returns false when the tenant does not exist.
-    fn add_token<'a>(&'a self, name: &'a str, token_hash: &'a [u8]) -> BoxFut<'a, StoreResult<bool>>;
+    async fn add_token(&self, name: &str, token_hash: &[u8]) -> StoreResult<bool>;
     /// Revokes every token but the newest; returns how many were revoked, None if no such tenant.
-    fn revoke_old_tokens<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<Option<u64>>>;
-    fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFut<'a, StoreResult<bool>>;
-    fn put_custom_schema<'a>(&'a self, tenant: &'a str, row: CustomSchemaRow) -> BoxFut<'a, StoreResult<bool>>;
-    fn delete_custom_schema<'a>(&'a self, tenant: &'a str, schema_id: &'a str) -> BoxFut<'a, StoreResult<bool>>;
-    fn custom_schemas(&self, tenant_pk: i64) -> BoxFut<'_, StoreResult<Vec<CustomSchemaRow>>>;
+    async fn revoke_old_tokens(&self, name: &str) -> StoreResult<Option<u64>>;
+    async fn delete_tenant(&self, name: &str) -> StoreResult<bool>;
+    async fn put_custom_schema(&self, tenant: &str, row: CustomSchemaRow) -> StoreResult<bool>;
+    async fn delete_custom_schema(&self, tenant: &str, schema_id: &str) -> StoreResult<bool>;
+    async fn custom_schemas(&self, tenant_pk: i64) -> StoreResult<Vec<CustomSchemaRow>>;
 }
 
 /// SCIM resources of one tenant, and the change log their writes append to.
+#[async_trait]
 pub trait ResourceStore: Send + Sync {
     /// One resource; users come with their groups.
-    fn get<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str) -> BoxFut<'a, StoreResult<Option<Row>>>;
+    async fn get(&self, tenant: i64, kind: Kind, id: &str) -> StoreResult<Option<Row>>;
     /// Resources by an indexed key; users come with their groups.
-    fn lookup<'a>(&'a self, tenant: i64, kind: Kind, key: &'a Lookup) -> BoxFut<'a, StoreResult<Vec<Row>>>;
+    async fn lookup(&self, tenant: i64, kind: Kind, key: &Lookup) -> StoreResult<Vec<Row>>;
     /// A page in creation order and the total count.
-    fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> BoxFut<'_, StoreResult<(i64, Vec<Row>)>>;
+    async fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> StoreResult<(i64, Vec<Row>)>;
     /// Creates a resource; for groups, `members` are added in order. Fails with 409 on a userName clash.
-    fn create<'a>(
-        &'a self,
+    async fn create(
+        &self,
         tenant: i64,
         kind: Kind,
         doc: Value,
         members: Vec<MemberChange>,
         policy: MemberPolicy,
-    ) -> BoxFut<'a, StoreResult<Stored>>;
+    ) -> StoreResult<Stored>;
     /// Read-modify-write in one transaction. `if_match` is a version the row must have.
-    fn update<'a>(
-        &'a self,
+    async fn update(
+        &self,
         tenant: i64,
         kind: Kind,
-        id: &'a str,
+        id: &str,
         if_match: Option<i64>,
         f: UpdateFn,
-    ) -> BoxFut<'a, StoreResult<Stored>>;
-    fn delete<'a>(&'a self, tenant: i64, kind: Kind, id: &'a str, if_match: Option<i64>)
-    -> BoxFut<'a, StoreResult<()>>;
+    ) -> StoreResult<Stored>;
+    async fn delete(&self, tenant: i64, kind: Kind, id: &str, if_match: Option<i64>) -> StoreResult<()>;
     /// Members of the given groups (by pk), in the order they were added.
-    fn members_of<'a>(&'a self, group_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, MemberView)>>>;
+    async fn members_of(&self, group_pks: &[i64]) -> StoreResult<Vec<(i64, MemberView)>>;
     /// Groups the given users (by pk) are direct members of, in the order they were added.
-    fn groups_of<'a>(&'a self, user_pks: &'a [i64]) -> BoxFut<'a, StoreResult<Vec<(i64, GroupView)>>>;
+    async fn groups_of(&self, user_pks: &[i64]) -> StoreResult<Vec<(i64, GroupView)>>;
     /// Whether `member_id` (a user or group id of the tenant) is a direct member of group `group_pk`.
-    fn has_member<'a>(&'a self, tenant: i64, group_pk: i64, member_id: &'a str) -> BoxFut<'a, StoreResult<bool>>;
+    async fn has_member(&self, tenant: i64, group_pk: i64, member_id: &str) -> StoreResult<bool>;
     /// Change events after `after_seq`, in order.
-    fn changes(&self, tenant: i64, after_seq: i64, limit: i64) -> BoxFut<'_, StoreResult<Vec<ChangeEvent>>>;
+    async fn changes(&self, tenant: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<ChangeEvent>>;
 }
 
-/// Both traits: what the gateway holds.
+/// All four traits: what the gateway holds.
+#[async_trait]
 pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore + report::ReportStore {
     fn backend(&self) -> &'static str;
-    fn close(&self) -> BoxFut<'_, ()>;
+    async fn close(&self);
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -306,12 +292,4 @@ impl Keys {
 /// Case folding used for the case-insensitive unique/lookup columns (same on both backends).
 pub fn fold(s: &str) -> String {
     s.to_lowercase()
-}
-
-pub fn now_rfc3339() -> String {
-    use time::format_description::well_known::Rfc3339;
-    let now = time::OffsetDateTime::now_utc();
-    // Millisecond precision keeps meta.lastModified stable through JSON round-trips.
-    let now = now.replace_nanosecond((now.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_default()
 }

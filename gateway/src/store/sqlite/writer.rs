@@ -8,13 +8,18 @@
 //! writes anything, so the others in the batch are unaffected. Any other failure (database error, panic)
 //! rolls the whole batch back and every caller of that batch gets a retryable error.
 
-use super::sql::{SeqMap, lite_finish, lite_insert_many, lite_update_groups, lite_update_users};
-use super::{BoxFut, Kind, StoreError, StoreResult, Stored, UpdateFn};
+use super::batch::{self, SeqMap};
+use crate::store::{Kind, StoreError, StoreResult, Stored, UpdateFn};
 use futures_util::FutureExt;
 use serde_json::Value;
 use sqlx::{SqliteConnection, SqlitePool};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
+
+/// A boxed future a job returns, borrowing the connection for `'a`.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// At most this many jobs share one transaction.
 pub const MAX_BATCH: usize = 128;
@@ -75,6 +80,28 @@ impl Writer {
     /// Queues a job and waits until its batch is committed (or rolled back).
     pub async fn submit(&self, run: JobFn) -> StoreResult<JobOut> {
         self.send(Work::Run(run)).await
+    }
+
+    /// Queues a job that computes any value and waits for it: the value travels back as [`JobOut::Any`].
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        let out = self
+            .submit(Box::new(move |c, _seqs| {
+                Box::pin(async move {
+                    let v: T = job(c).await?;
+                    Ok(JobOut::Any(Box::new(v)))
+                })
+            }))
+            .await?;
+        match out {
+            JobOut::Any(v) => v
+                .downcast::<T>()
+                .map(|b| *b)
+                .map_err(|_| StoreError::Corrupt("write job returned an unexpected value".into())),
+            _ => Err(StoreError::Corrupt("write job returned no value".into())),
+        }
     }
 
     /// Queues a create (the writer inserts runs of them with one statement).
@@ -177,7 +204,7 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                     }
                 }
                 let (items, replies): (Vec<NewResource>, Vec<_>) = creates.into_iter().unzip();
-                (AssertUnwindSafe(lite_insert_many(&mut tx, &mut seqs, kind, items)).catch_unwind().await, replies)
+                (AssertUnwindSafe(batch::insert_many(&mut tx, &mut seqs, kind, items)).catch_unwind().await, replies)
             }
             Work::UpdateUser(tenant, first) => {
                 // Gather the updates of other users of the same tenant queued right behind this one (a
@@ -193,7 +220,7 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                     }
                 }
                 let (items, replies): (Vec<UserUpdate>, Vec<_>) = updates.into_iter().unzip();
-                (AssertUnwindSafe(lite_update_users(&mut tx, &mut seqs, tenant, items)).catch_unwind().await, replies)
+                (AssertUnwindSafe(batch::update_users(&mut tx, &mut seqs, tenant, items)).catch_unwind().await, replies)
             }
             Work::UpdateGroup(tenant, first) => {
                 // Gather the group updates of the same tenant queued right behind this one (the same group
@@ -205,7 +232,10 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                     }
                 }
                 let (items, replies): (Vec<UserUpdate>, Vec<_>) = updates.into_iter().unzip();
-                (AssertUnwindSafe(lite_update_groups(&mut tx, &mut seqs, tenant, items)).catch_unwind().await, replies)
+                (
+                    AssertUnwindSafe(batch::update_groups(&mut tx, &mut seqs, tenant, items)).catch_unwind().await,
+                    replies,
+                )
             }
         };
         match outcome {
@@ -229,7 +259,7 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
     }
     if fatal.is_none() {
         let finished = async {
-            lite_finish(&mut tx, seqs).await?;
+            batch::finish(&mut tx, seqs).await?;
             tx.commit().await.map_err(StoreError::from)
         }
         .await;
