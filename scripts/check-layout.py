@@ -109,16 +109,24 @@ def main() -> int:
         is_dir_mod = p.name == "mod.rs"
         here = mod if is_dir_mod else mod[:-1]  # the module `self::`/child paths are relative to
         children = set(re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text, flags=re.M))
+        inline, depth = [], 0  # inline `mod x { … }` blocks the current line is in, and the brace depth
         for line in text.splitlines():
+            opened = re.match(r"\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*\{", line)
+            if opened:
+                inline.append((opened.group(1), depth))
+            depth += line.count("{") - line.count("}")
+            while inline and depth <= inline[-1][1]:
+                inline.pop()
+            scope = mod + tuple(n for n, _ in inline)
             reexport = re.match(r"\s*pub(?:\([^)]*\))?\s+use\s", line)
             for m in re.finditer(r"\b(crate|super|self)((?:::\w+)+)", line):
                 root, rest = m.group(1), m.group(2).split("::")[1:]
                 if root == "crate":
                     base = ()
                 elif root == "self":
-                    base = mod
+                    base = scope
                 else:
-                    base = mod[:-1]
+                    base = scope[:-1]
                     while rest and rest[0] == "super":
                         base, rest = base[:-1], rest[1:]
                 target = resolve(base, rest)

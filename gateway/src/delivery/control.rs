@@ -6,7 +6,8 @@ use crate::plugins::call::{CallEnv, KvOverlay};
 use crate::plugins::egress::Policy;
 use crate::plugins::runtime::{CallError, Runtime};
 use crate::plugins::secrets::SecretBox;
-use crate::plugins::{fixtures, now_ms};
+use crate::clock::now_ms;
+use crate::plugins::fixtures;
 use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};
 use crate::store::{DynStore, StoreError};
 use serde_json::Value;
@@ -28,9 +29,10 @@ pub enum ControlError {
 impl From<StoreError> for ControlError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Scim(s) if s.status == 404 => ControlError::NotFound(s.detail),
-            StoreError::Scim(s) if s.status == 409 => ControlError::Conflict(s.detail),
-            StoreError::Scim(s) => ControlError::Invalid(s.detail),
+            StoreError::NotFound(m) => ControlError::NotFound(m),
+            StoreError::Conflict(m) => ControlError::Conflict(m),
+            StoreError::VersionMismatch(m) | StoreError::Invalid(m) => ControlError::Invalid(m),
+            StoreError::Rejected(s) => ControlError::Invalid(s.detail),
             other => ControlError::Internal(other.to_string()),
         }
     }

@@ -8,7 +8,8 @@
 use super::retry::RetryPolicy;
 use crate::plugins::bindings::Outcome;
 use crate::plugins::runtime::CallError;
-use crate::plugins::{Registry, Targets, convert, now_ms};
+use crate::clock::now_ms;
+use crate::plugins::{Registry, Targets, convert};
 use crate::store::DynStore;
 use crate::store::delivery::{ClaimedOp, Finish};
 use std::sync::Arc;

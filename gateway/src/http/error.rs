@@ -30,7 +30,11 @@ impl From<ScimError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Scim(s) => ApiError(s),
+            StoreError::NotFound(detail) => ApiError(ScimError::not_found(detail)),
+            StoreError::Conflict(detail) => ApiError(ScimError::uniqueness(detail)),
+            StoreError::VersionMismatch(detail) => ApiError(ScimError::precondition_failed(detail)),
+            StoreError::Invalid(detail) => ApiError(ScimError::invalid_value(detail)),
+            StoreError::Rejected(e) => ApiError(e),
             StoreError::Unavailable(why) => {
                 tracing::warn!(reason = %why, "write not applied");
                 ApiError(ScimError::unavailable("the gateway could not apply the write; retry"))

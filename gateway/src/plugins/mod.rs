@@ -24,10 +24,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 /// Why a plugin could not be had from the [`Registry`].
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -13,7 +13,6 @@ mod write;
 
 use super::changelog::{self, NewEvent};
 use super::{Kind, StoreError, StoreResult, Stored};
-use crate::scim::error::ScimError;
 use std::marker::PhantomData;
 
 /// A sqlx database the SQL store runs on. Generic code branches on [`Backend::POSTGRES`] for the few
@@ -69,7 +68,7 @@ pub(crate) type Pg = Sql<sqlx::Postgres>;
 
 pub(crate) fn map_unique(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Scim(ScimError::uniqueness(detail())),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(detail()),
         _ => StoreError::Db(e),
     }
 }
@@ -126,10 +125,10 @@ pub(crate) fn push_member_event<'r>(
 
 pub(crate) fn check_version(old: &Stored, if_match: Option<i64>) -> StoreResult<()> {
     match if_match {
-        Some(v) if v != old.version => Err(StoreError::Scim(ScimError::precondition_failed(format!(
+        Some(v) if v != old.version => Err(StoreError::VersionMismatch(format!(
             "resource version is W/\"{}\", If-Match asked for W/\"{v}\"",
             old.version
-        )))),
+        ))),
         _ => Ok(()),
     }
 }

@@ -4,7 +4,6 @@
 
 use super::rows::{sel_by_id, stored_from_row};
 use super::{Backend, Resolved, Seq, Sql, check_version, map_unique, push_member_event, user_name_taken};
-use crate::scim::error::ScimError;
 use crate::scim::patch::{MemberChange, MemberRef};
 use crate::store::changelog;
 use crate::store::{Keys, Kind, MemberPolicy, StoreError, StoreResult, Stored, Update, UpdateFn, fold, now_rfc3339};
@@ -32,7 +31,7 @@ where
             .bind(tenant)
             .fetch_optional(&mut *c)
             .await?;
-        let last = last.ok_or_else(|| StoreError::Scim(ScimError::not_found("tenant not found")))?;
+        let last = last.ok_or_else(|| StoreError::NotFound("tenant not found".into()))?;
         Ok(Seq { next: last, events: Vec::new(), users: 0, groups: 0 })
     }
 
@@ -159,9 +158,9 @@ where
         let unknown: Vec<&&str> = added.iter().filter(|i| !resolved.contains_key(**i)).collect();
         if let Some(missing) = unknown.first() {
             if policy == MemberPolicy::Reject {
-                return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                return Err(StoreError::Invalid(format!(
                     "member \"{missing}\" is not a user or group of this tenant"
-                ))));
+                )));
             }
             metrics::counter!("scim_unknown_members_skipped_total").increment(unknown.len() as u64);
         }
@@ -169,10 +168,10 @@ where
             && let Some(r) =
                 added.iter().filter_map(|i| resolved.get(*i)).find(|r| r.kind == Kind::Group && r.pk == gpk)
         {
-            return Err(StoreError::Scim(ScimError::invalid_value(format!(
+            return Err(StoreError::Invalid(format!(
                 "group \"{}\" cannot be a member of itself",
                 r.id
-            ))));
+            )));
         }
         Ok(resolved)
     }
@@ -358,10 +357,10 @@ where
         f: &UpdateFn,
     ) -> StoreResult<Stored> {
         let Some(old) = Self::load(c, tenant, kind, id).await? else {
-            return Err(StoreError::Scim(ScimError::not_found(format!("{} {id} not found", kind.as_str()))));
+            return Err(StoreError::NotFound(format!("{} {id} not found", kind.as_str())));
         };
         check_version(&old, if_match)?;
-        let update = f(&old)?;
+        let update = f(&old).map_err(StoreError::Rejected)?;
         Self::apply_update(c, seq, tenant, kind, old, update).await
     }
 
@@ -375,7 +374,7 @@ where
         if_match: Option<i64>,
     ) -> StoreResult<()> {
         let Some(old) = Self::load(c, tenant, kind, id).await? else {
-            return Err(StoreError::Scim(ScimError::not_found(format!("{} {id} not found", kind.as_str()))));
+            return Err(StoreError::NotFound(format!("{} {id} not found", kind.as_str())));
         };
         check_version(&old, if_match)?;
         query("DELETE FROM memberships WHERE member_kind = $1 AND member_pk = $2")
@@ -442,7 +441,7 @@ where
                 .await?
             }
         };
-        pk.ok_or_else(|| StoreError::Scim(ScimError::uniqueness(user_name_taken(&keys.user_name))))
+        pk.ok_or_else(|| StoreError::Conflict(user_name_taken(&keys.user_name)))
     }
 
     pub(crate) async fn update_resource(

@@ -2,7 +2,6 @@
 //! picks the backend's pool; the statements are written once below, generic over the database.
 
 use super::{Pools, SqlStore};
-use crate::scim::error::ScimError;
 use crate::store::db::{Backend, Lite, Pg, RowsAffected, Sql};
 use crate::store::{
     CustomSchemaRow, MemberPolicy, StoreError, StoreResult, TenantAuth, TenantRow, TenantStore, TenantSummary,
@@ -116,7 +115,7 @@ where
         .fetch_optional(&mut *tx)
         .await?;
         let Some(pk) = pk else {
-            return Err(StoreError::Scim(ScimError::uniqueness(format!("tenant \"{name}\" already exists"))));
+            return Err(StoreError::Conflict(format!("tenant \"{name}\" already exists")));
         };
         query("INSERT INTO tenant_tokens (tenant_pk, hash, created_at) VALUES ($1, $2, $3)")
             .bind(pk)

@@ -3,15 +3,29 @@
 //! users with a handful of statements whatever the run's length. Each item still fails alone for its
 //! own client errors (404, 409, 412, 400); the change events go to the batch's [`SeqMap`].
 
-use super::writer::{NewResource, UserUpdate};
-use crate::scim::error::ScimError;
 use crate::scim::patch::{MemberChange, MemberRef};
 use crate::store::changelog;
 use crate::store::db::rows::{GROUPS_OF_TENANT, SQLITE_USERS_OF_TENANT, row_from};
 use crate::store::db::{Lite, Seq, check_version, map_unique, user_name_taken};
 use crate::store::{Keys, Kind, MemberPolicy, StoreError, StoreResult, Stored, UpdateFn, fold, now_rfc3339};
+use serde_json::Value;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
+
+/// A resource to create without memberships: consecutive ones in a batch become one multi-row INSERT.
+pub struct NewResource {
+    pub tenant: i64,
+    pub kind: Kind,
+    pub doc: Value,
+}
+
+/// An update of one user: consecutive ones of a tenant in a batch are read and written with one
+/// statement each.
+pub struct UserUpdate {
+    pub id: String,
+    pub if_match: Option<i64>,
+    pub f: UpdateFn,
+}
 
 /// The change-log sequences of the tenants a SQLite write batch touches (loaded on first use).
 #[derive(Default)]
@@ -89,7 +103,7 @@ pub(super) async fn insert_many(
                     groups: None,
                 }));
             }
-            None => out.push(Err(StoreError::Scim(ScimError::uniqueness(user_name_taken(&k.user_name))))),
+            None => out.push(Err(StoreError::Conflict(user_name_taken(&k.user_name)))),
         }
     }
     Ok(out)
@@ -121,10 +135,10 @@ pub(super) async fn update_users(
     let mut writes: Vec<(usize, Stored, Stored)> = Vec::new(); // (index, old, new)
     for (i, it) in items.iter().enumerate() {
         let Some(old) = current.remove(&it.id) else {
-            results.push(Some(Err(StoreError::Scim(ScimError::not_found(format!("User {} not found", it.id))))));
+            results.push(Some(Err(StoreError::NotFound(format!("User {} not found", it.id)))));
             continue;
         };
-        let computed = check_version(&old, it.if_match).and_then(|()| (it.f)(&old).map_err(StoreError::Scim));
+        let computed = check_version(&old, it.if_match).and_then(|()| (it.f)(&old).map_err(StoreError::Rejected));
         match computed {
             Err(e) => results.push(Some(Err(e))),
             Ok(update) if update.doc == old.doc => results.push(Some(Ok(old))),
@@ -143,14 +157,14 @@ pub(super) async fn update_users(
     } else {
         match update_users_many(c, &writes, &now).await {
             Ok(v) => v,
-            Err(StoreError::Scim(_)) => {
+            Err(e) if e.is_client_error() => {
                 let mut v = HashMap::new();
                 for (i, _, new) in &writes {
                     match Lite::update_resource(c, Kind::User, new.pk, &new.doc, &now).await {
                         Ok(version) => {
                             v.insert(new.pk, version);
                         }
-                        Err(e @ StoreError::Scim(_)) => results[*i] = Some(Err(e)),
+                        Err(e) if e.is_client_error() => results[*i] = Some(Err(e)),
                         Err(e) => return Err(e),
                     }
                 }
@@ -223,10 +237,10 @@ async fn update_group(
     f: &UpdateFn,
 ) -> StoreResult<Stored> {
     let Some(old) = Lite::load(c, tenant, Kind::Group, id).await? else {
-        return Err(StoreError::Scim(ScimError::not_found(format!("Group {id} not found"))));
+        return Err(StoreError::NotFound(format!("Group {id} not found")));
     };
     check_version(&old, if_match)?;
-    let update = f(&old)?;
+    let update = f(&old).map_err(StoreError::Rejected)?;
     if let ([MemberChange::Add(refs)], true, MemberPolicy::Reject) =
         (update.members.as_slice(), update.doc == old.doc, update.policy)
         && let Some(done) = add_users(c, seq, tenant, &old, refs).await?
@@ -255,7 +269,7 @@ pub(super) async fn update_groups(
     for it in &items {
         let seq = seqs.get(c, tenant).await?;
         out.push(match update_group(c, seq, tenant, &it.id, it.if_match, &it.f).await {
-            Err(e @ StoreError::Scim(_)) => Err(e),
+            Err(e) if e.is_client_error() => Err(e),
             other => Ok(other?),
         });
     }
@@ -293,7 +307,7 @@ async fn add_users_many(
     let mut seen_ids = HashSet::new();
     for it in items {
         let Some(old) = state.get(&it.id) else {
-            plans.push(Plan::Fail(StoreError::Scim(ScimError::not_found(format!("Group {} not found", it.id)))));
+            plans.push(Plan::Fail(StoreError::NotFound(format!("Group {} not found", it.id))));
             continue;
         };
         // A version check inside a run would depend on the bumps before it: take the general path.
@@ -301,7 +315,7 @@ async fn add_users_many(
             return Ok(None);
         }
         match (it.f)(old) {
-            Err(e) => plans.push(Plan::Fail(StoreError::Scim(e))),
+            Err(e) => plans.push(Plan::Fail(StoreError::Rejected(e))),
             Ok(update) => match (update.members.as_slice(), update.doc == old.doc, update.policy) {
                 ([MemberChange::Add(refs)], true, MemberPolicy::Reject) => {
                     let mut mine = HashSet::new();
@@ -359,7 +373,7 @@ async fn add_users_many(
             Plan::Add(ids) => ids,
         };
         let Some(group) = state.get_mut(&it.id) else {
-            results.push(Err(StoreError::Scim(ScimError::not_found(format!("Group {} not found", it.id)))));
+            results.push(Err(StoreError::NotFound(format!("Group {} not found", it.id))));
             continue;
         };
         let new: Vec<String> = ids.into_iter().filter(|id| present.insert((group.pk, id.clone()))).collect();

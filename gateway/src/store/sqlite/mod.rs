@@ -4,4 +4,5 @@
 mod batch;
 mod writer;
 
-pub(crate) use writer::{JobOut, NewResource, UserUpdate, Writer};
+pub(crate) use batch::{NewResource, UserUpdate};
+pub(crate) use writer::{JobOut, Writer};

@@ -8,10 +8,9 @@
 //! writes anything, so the others in the batch are unaffected. Any other failure (database error, panic)
 //! rolls the whole batch back and every caller of that batch gets a retryable error.
 
-use super::batch::{self, SeqMap};
-use crate::store::{Kind, StoreError, StoreResult, Stored, UpdateFn};
+use super::batch::{self, NewResource, SeqMap, UserUpdate};
+use crate::store::{StoreError, StoreResult, Stored};
 use futures_util::FutureExt;
-use serde_json::Value;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -34,21 +33,6 @@ pub enum JobOut {
 
 pub type JobFn =
     Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut SeqMap) -> BoxFut<'c, StoreResult<JobOut>> + Send>;
-
-/// A resource to create without memberships: consecutive ones in a batch become one multi-row INSERT.
-pub struct NewResource {
-    pub tenant: i64,
-    pub kind: Kind,
-    pub doc: Value,
-}
-
-/// An update of one user: consecutive ones of a tenant in a batch are read and written with one
-/// statement each.
-pub struct UserUpdate {
-    pub id: String,
-    pub if_match: Option<i64>,
-    pub f: UpdateFn,
-}
 
 enum Work {
     Run(JobFn),
@@ -154,7 +138,7 @@ fn classify(
     match outcome {
         Ok(Ok(out)) => done.push((reply, Ok(out))),
         // Client errors fail before their job writes anything.
-        Ok(Err(e @ StoreError::Scim(_))) => done.push((reply, Err(e))),
+        Ok(Err(e)) if e.is_client_error() => done.push((reply, Err(e))),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "write failed; rolling the batch back");
             *fatal = Some("database error".into());

@@ -1,7 +1,6 @@
 //! The statements behind plugins and targets: uploaded plugin versions, targets with their credentials,
 //! admin actions and the translation lease, on either database.
 
-use crate::scim::error::ScimError;
 use crate::store::db::{Backend, RowsAffected, Sql};
 use crate::store::delivery::{NewTarget, PluginBytes, PluginRow, TargetAction, TargetRow};
 use crate::store::{StoreError, StoreResult, now_rfc3339};
@@ -138,7 +137,7 @@ where
         let tenant_pk: Option<i64> =
             query_scalar("SELECT pk FROM tenants WHERE name = $1").bind(tenant_name).fetch_optional(&mut *c).await?;
         let Some(tenant_pk) = tenant_pk else {
-            return Err(StoreError::Scim(ScimError::not_found(format!("tenant \"{tenant_name}\" not found"))));
+            return Err(StoreError::NotFound(format!("tenant \"{tenant_name}\" not found")));
         };
         let taken: Option<i64> = query_scalar("SELECT pk FROM targets WHERE tenant_pk = $1 AND name = $2")
             .bind(tenant_pk)
@@ -146,10 +145,10 @@ where
             .fetch_optional(&mut *c)
             .await?;
         if taken.is_some() {
-            return Err(StoreError::Scim(ScimError::uniqueness(format!(
+            return Err(StoreError::Conflict(format!(
                 "tenant \"{tenant_name}\" already has a target \"{}\"",
                 t.name
-            ))));
+            )));
         }
         // A new target starts at the tenant's current position: it receives the changes from
         // now on (use `target resync` to send the existing directory).
