@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The gateway's reporting join (shared/spec/targets.md §4.3, R2-R6) done with DuckDB, as a yardstick for
+"""The gateway's reporting join (docs/spec/reporting.md §5, R2-R6) done with DuckDB, as a yardstick for
 `gateway report load` + `gateway report export` (bench/report.sh).
 
   report_duckdb.py DIR SCIM_USERS.csv [--out FILE] [--threads N] [--memory-limit 4GB]

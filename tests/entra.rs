@@ -1,4 +1,4 @@
-//! The whole Entra provisioning sequence of entra.md §3, end to end, with the final state checked.
+//! The whole Entra provisioning sequence of `docs/spec/entra.md` §3, end to end, with the final state checked.
 
 use crate::common::*;
 use reqwest::StatusCode;

@@ -1,4 +1,4 @@
-//! `/Groups`: the requests Entra sends for groups and memberships (entra.md §3.2).
+//! `/Groups`: the requests Entra sends for groups and memberships (`docs/spec/entra.md` §3.2).
 
 use crate::common::*;
 use gateway::store::MemberPolicy;

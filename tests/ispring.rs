@@ -1,6 +1,6 @@
 //! The iSpring Learn target end to end: Entra-shaped SCIM requests → the real `gateway serve` → the
 //! `ispring` plugin (a real component) → the iSpring Learn simulator (`sims/ispring`, a real HTTP
-//! server with OAuth2 tokens). Acceptance scenarios AT-01..AT-12 of `shared/spec/targets.md` §5 (which
+//! server with OAuth2 tokens). Acceptance scenarios AT-01..AT-12 of `docs/spec/acceptance.md` (which
 //! cover the seed's table S1–S9, named beside each), a randomized run with I12 checked after every
 //! change, and a run with injected faults that must end in the same state as a fault-free one.
 

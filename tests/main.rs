@@ -1,5 +1,5 @@
 //! Integration tests of the SCIM gateway: a real server over SQLite and PostgreSQL, driven with the
-//! requests Microsoft Entra provisioning sends (see spec/entra.md). Every scenario runs on both backends
+//! requests Microsoft Entra provisioning sends (see `docs/spec/entra.md`). Every scenario runs on both backends
 //! (`both!`); PostgreSQL runs need `TEST_POSTGRES_URL`.
 
 #[macro_use]

@@ -1,7 +1,7 @@
 //! The reporting join end to end through the real binary: SCIM users pushed as Entra does, Learn
 //! Organizational Reporting datasets loaded with `gateway report load`, the joined report read with
 //! `gateway report export` and over the admin API (HTML, checked in headless Chromium with a
-//! screenshot). Acceptance scenarios AT-35..AT-40 of `shared/spec/targets.md` §5, and the malformed
+//! screenshot). Acceptance scenarios AT-35..AT-40 of `docs/spec/acceptance.md`, and the malformed
 //! inputs that must leave the previous snapshot in force.
 
 use crate::common::Backend;

@@ -1,4 +1,4 @@
-//! `/Users`: the requests Entra sends for users (entra.md §3.1), checked through follow-up reads.
+//! `/Users`: the requests Entra sends for users (`docs/spec/entra.md` §3.1), checked through follow-up reads.
 
 use crate::common::*;
 use reqwest::header::{ETAG, IF_MATCH, LOCATION};
@@ -234,7 +234,7 @@ both!(patch_enterprise, patch_enterprise_paths);
 
 async fn patch_pathless_value_object(app: TestApp) {
     let id = app.create_user("ivan@contoso.com").await;
-    // Keys are dotted paths and URN-qualified names, not nested objects (entra.md §3.1 table).
+    // Keys are dotted paths and URN-qualified names, not nested objects (`docs/spec/entra.md` §3.1 table).
     let got = patch_ok(
         &app,
         &id,

@@ -93,7 +93,7 @@ pub fn patch_op(ops: Value) -> Value {
     serde_json::json!({"schemas": [PATCH_OP], "Operations": ops})
 }
 
-/// The user body Entra POSTs (entra.md §3.1), for `user_name`.
+/// The user body Entra POSTs (`docs/spec/entra.md` §3.1), for `user_name`.
 pub fn entra_user(user_name: &str) -> Value {
     let local = user_name.split('@').next().unwrap_or(user_name);
     serde_json::json!({
@@ -108,7 +108,7 @@ pub fn entra_user(user_name: &str) -> Value {
     })
 }
 
-/// The group body Entra POSTs (entra.md §3.2).
+/// The group body Entra POSTs (`docs/spec/entra.md` §3.2).
 pub fn entra_group(display_name: &str) -> Value {
     serde_json::json!({
         "schemas": [GROUP_SCHEMA, ADSCIM_GROUP],

@@ -5,8 +5,8 @@ use crate::delivery::{Control, Deliverer, DeliverySettings, Dispatcher, RetryPol
 use crate::http::{self, AdminApi, AppState, HttpSettings};
 use crate::plugins::call::CallLimits;
 use crate::plugins::runtime::Runtime;
-use crate::telemetry;
 use crate::plugins::{Registry, Targets};
+use crate::telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `gateway plugin …`, `gateway target …`, `gateway outbox …`.
 
-use crate::delivery::control::{Control, TargetSpec, action_of, test_plugin};
 use crate::config::Config;
+use crate::delivery::control::{Control, TargetSpec, action_of, test_plugin};
 use crate::plugins::call::CallLimits;
 use crate::plugins::runtime::Runtime;
 use crate::store::delivery::{OutboxFilter, TargetAction};

@@ -1,13 +1,13 @@
 //! Control of the delivery pipeline: plugins, targets and the outbox, one implementation behind the CLI
 //! (`gateway plugin|target|outbox …`) and the admin API (`/admin/v1`, routes in `http::admin`).
 
+use crate::clock::now_ms;
 use crate::plugins::bindings::{Change, Event};
 use crate::plugins::call::{CallEnv, KvOverlay};
 use crate::plugins::egress::Policy;
+use crate::plugins::fixtures;
 use crate::plugins::runtime::{CallError, Runtime};
 use crate::plugins::secrets::SecretBox;
-use crate::clock::now_ms;
-use crate::plugins::fixtures;
 use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};
 use crate::store::{DynStore, StoreError};
 use serde_json::Value;

@@ -5,10 +5,10 @@
 //! gateway instances may run: a lease on the target row lets one of them translate it at a time.
 
 use super::pacing::Pacer;
+use crate::clock::now_ms;
 use crate::plugins::call::KvOverlay;
 use crate::plugins::convert;
 use crate::plugins::runtime::CallError;
-use crate::clock::now_ms;
 use crate::plugins::{Registry, Targets};
 use crate::store::delivery::{NewOp, TargetRow, Translated};
 use crate::store::{ChangeEvent, DynStore, Kind, now_rfc3339};

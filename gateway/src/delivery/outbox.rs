@@ -6,9 +6,9 @@
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances share the queue.
 
 use super::retry::RetryPolicy;
+use crate::clock::now_ms;
 use crate::plugins::bindings::Outcome;
 use crate::plugins::runtime::CallError;
-use crate::clock::now_ms;
 use crate::plugins::{Registry, Targets, convert};
 use crate::store::DynStore;
 use crate::store::delivery::{ClaimedOp, Finish};

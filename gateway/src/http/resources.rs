@@ -1,9 +1,9 @@
 //! `/Users` and `/Groups`: create, read, list/search, replace, patch, delete.
 
-use super::state::AppState;
 use super::auth::Tenant;
 use super::body::read_json;
 use super::error::{ApiError, ApiResult};
+use super::state::AppState;
 use crate::scim::discovery::LIST_RESPONSE;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};

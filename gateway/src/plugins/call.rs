@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Limits of one call (plugin-host.md §3).
+/// Limits of one call (`plugins/README.md` §6).
 #[derive(Debug, Clone)]
 pub struct CallLimits {
     pub translate_fuel: u64,

@@ -1,6 +1,6 @@
 //! What a load of Microsoft Learn Organizational Reporting datasets becomes (a [`Snapshot`], stored per
 //! tenant and replaced whole), and the report that joins it with the identities the gateway holds
-//! ([`Report`], computed on read). Rules R1–R9 of `shared/spec/targets.md` §4.3.
+//! ([`Report`], computed on read). Rules R1–R9 of `docs/spec/reporting.md` §5.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Change events (spec/targets.md §4.0): what every SCIM write appends to the tenant's ordered log, and
+//! Change events (`docs/ARCHITECTURE.md`): what every SCIM write appends to the tenant's ordered log, and
 //! the pure functions that derive them from a before/after pair of documents.
 
 use super::Kind;

@@ -38,4 +38,3 @@ pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore + report:
 }
 
 pub type DynStore = Arc<dyn Store>;
-

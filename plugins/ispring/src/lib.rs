@@ -2,7 +2,7 @@
 //! department per Entra group, a user in the department of the group synced last, root without a
 //! group), optionally mirrored as iSpring groups; delivered over iSpring's REST API v3.
 //!
-//! The rules are I1–I12 of `shared/spec/targets.md` §4.1 ([`translate`]); delivery is [`deliver`];
+//! The rules are I1–I12 of `docs/spec/ispring.md` §4 ([`translate`]); delivery is [`deliver`];
 //! the configuration is [`config::Config`]. An admin's view is in the repository README ("iSpring
 //! Learn").
 

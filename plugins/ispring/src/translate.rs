@@ -1,4 +1,4 @@
-//! The translation rules I1–I12 (`shared/spec/targets.md` §4.1): Entra changes in, iSpring operations
+//! The translation rules I1–I12 (`docs/spec/ispring.md` §4): Entra changes in, iSpring operations
 //! out. Pure over [`Env`] (the plugin's kv state and the gateway's directory), so the rules are tested
 //! natively against an in-memory model of iSpring.
 //!

@@ -33,9 +33,10 @@ impl FromRequest for Admin {
 }
 
 fn authorize(req: &HttpRequest) -> Result<AdminApi, ApiError> {
-    let api = req.app_data::<web::Data<AppState>>().and_then(|s| s.admin.get()).ok_or_else(|| {
-        ScimError::not_found("the admin API is disabled (set admin_token / GATEWAY_ADMIN_TOKEN)")
-    })?;
+    let api = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| s.admin.get())
+        .ok_or_else(|| ScimError::not_found("the admin API is disabled (set admin_token / GATEWAY_ADMIN_TOKEN)"))?;
     let header = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let basic = header
         .strip_prefix("Basic ")

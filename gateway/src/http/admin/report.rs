@@ -8,8 +8,8 @@ use super::auth::Admin;
 use crate::http::error::internal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::reporting::export::{self, Table};
-use crate::scim::error::ScimError;
 use crate::reporting::{html, join};
+use crate::scim::error::ScimError;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -29,11 +29,7 @@ fn challenge<T>(r: ApiResult<T>) -> Result<T, Box<HttpResponse>> {
     })
 }
 
-async fn joined<T>(
-    a: &Admin,
-    tenant: &str,
-    f: impl FnOnce(&crate::reporting::model::Report<'_>) -> T,
-) -> ApiResult<T> {
+async fn joined<T>(a: &Admin, tenant: &str, f: impl FnOnce(&crate::reporting::model::Report<'_>) -> T) -> ApiResult<T> {
     let (snap, ids) = a.reports.parts(tenant).await?;
     let report = join::join(tenant, &snap, &ids);
     Ok(f(&report))
@@ -53,16 +49,12 @@ async fn page(a: ApiResult<Admin>, path: web::Path<String>) -> HttpResponse {
     }
 }
 
-async fn table(
-    a: Admin,
-    path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
+async fn table(a: Admin, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
     let (tenant, file) = path.into_inner();
     let (name, ext) = file.rsplit_once('.').unwrap_or((file.as_str(), "json"));
-    let t = Table::ALL
-        .into_iter()
-        .find(|t| t.name() == name)
-        .ok_or_else(|| ScimError::new(404, None, format!("no report table {name} (learners, modules, certifications)")))?;
+    let t = Table::ALL.into_iter().find(|t| t.name() == name).ok_or_else(|| {
+        ScimError::new(404, None, format!("no report table {name} (learners, modules, certifications)"))
+    })?;
     match ext {
         "csv" => {
             let body = joined(&a, &tenant, |r| {
@@ -98,17 +90,11 @@ struct LoadBody {
     schema: Option<String>,
 }
 
-async fn load(
-    a: Admin,
-    path: web::Path<String>,
-    body: web::Json<LoadBody>,
-) -> ApiResult<HttpResponse> {
+async fn load(a: Admin, path: web::Path<String>, body: web::Json<LoadBody>) -> ApiResult<HttpResponse> {
     let tenant = path.into_inner();
     let body = body.into_inner();
     let loaded = match (body.path, body.files, body.database) {
-        (None, None, Some(url)) => {
-            a.reports.load_postgres(&tenant, &url, body.schema.as_deref()).await?
-        }
+        (None, None, Some(url)) => a.reports.load_postgres(&tenant, &url, body.schema.as_deref()).await?,
         (Some(dir), None, None) => a.reports.load_dir(&tenant, dir.into()).await?,
         (None, Some(files), None) => {
             let dir = std::env::temp_dir().join(format!("scimgw-report-{}", uuid::Uuid::new_v4().simple()));
@@ -120,7 +106,11 @@ async fn load(
                         && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
                         && !name.starts_with('.');
                     if !ok {
-                        return Err(ApiError(ScimError::new(400, None, format!("file name {name:?} is not a plain file name"))));
+                        return Err(ApiError(ScimError::new(
+                            400,
+                            None,
+                            format!("file name {name:?} is not a plain file name"),
+                        )));
                     }
                     std::fs::write(dir.join(name), text).map_err(internal)?;
                 }
@@ -131,7 +121,9 @@ async fn load(
             result?
         }
         _ => {
-            return Err(ScimError::new(400, None, "give either \"path\" (a folder) or \"files\" (name → CSV text)").into());
+            return Err(
+                ScimError::new(400, None, "give either \"path\" (a folder) or \"files\" (name → CSV text)").into()
+            );
         }
     };
     Ok(HttpResponse::Ok().json(loaded))

@@ -18,11 +18,7 @@ struct PluginQuery {
     name: String,
 }
 
-async fn add_plugin(
-    a: Admin,
-    q: web::Query<PluginQuery>,
-    body: web::Bytes,
-) -> ApiResult<HttpResponse> {
+async fn add_plugin(a: Admin, q: web::Query<PluginQuery>, body: web::Bytes) -> ApiResult<HttpResponse> {
     let added = a.control.add_plugin(&q.name, body.to_vec()).await?;
     Ok(HttpResponse::Created().json(added))
 }
@@ -32,34 +28,21 @@ struct TenantQuery {
     tenant: Option<String>,
 }
 
-async fn list_targets(
-    a: Admin,
-    q: web::Query<TenantQuery>,
-) -> ApiResult<HttpResponse> {
+async fn list_targets(a: Admin, q: web::Query<TenantQuery>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(a.control.list_targets(q.tenant.as_deref()).await?))
 }
 
-async fn add_target(
-    a: Admin,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> ApiResult<HttpResponse> {
+async fn add_target(a: Admin, path: web::Path<String>, body: web::Bytes) -> ApiResult<HttpResponse> {
     let spec: TargetSpec =
         serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("target: {e}")))?;
     Ok(HttpResponse::Created().json(a.control.add_target(&path, spec).await?))
 }
 
-async fn get_target(
-    a: Admin,
-    path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
+async fn get_target(a: Admin, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(a.control.target(&path.0, &path.1).await?.status_json()))
 }
 
-async fn delete_target(
-    a: Admin,
-    path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
+async fn delete_target(a: Admin, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
     a.control.target_action(&path.0, &path.1, TargetAction::Delete).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -72,10 +55,7 @@ async fn configure_target(
     Ok(HttpResponse::Ok().json(a.control.configure_target(&path.0, &path.1, body.into_inner()).await?.status_json()))
 }
 
-async fn target_action(
-    a: Admin,
-    path: web::Path<(String, String, String)>,
-) -> ApiResult<HttpResponse> {
+async fn target_action(a: Admin, path: web::Path<(String, String, String)>) -> ApiResult<HttpResponse> {
     let action =
         action_of(&path.2).ok_or_else(|| ScimError::not_found("unknown action (pause, resume, retry, resync)"))?;
     Ok(HttpResponse::Ok().json(a.control.target_action(&path.0, &path.1, action).await?))
@@ -89,11 +69,7 @@ struct OutboxQuery {
     limit: Option<i64>,
 }
 
-async fn list_outbox(
-    a: Admin,
-    path: web::Path<String>,
-    q: web::Query<OutboxQuery>,
-) -> ApiResult<HttpResponse> {
+async fn list_outbox(a: Admin, path: web::Path<String>, q: web::Query<OutboxQuery>) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let f = OutboxFilter {
         tenant: path.into_inner(),
@@ -112,11 +88,7 @@ struct ReplayBody {
     op_id: Option<String>,
 }
 
-async fn replay(
-    a: Admin,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> ApiResult<HttpResponse> {
+async fn replay(a: Admin, path: web::Path<String>, body: web::Bytes) -> ApiResult<HttpResponse> {
     let b: ReplayBody = if body.is_empty() {
         ReplayBody::default()
     } else {

@@ -1,6 +1,6 @@
 //! The report as one self-contained HTML5 page (`gateway report html`): inline CSS, inline SVG charts and a
 //! small inline script, no external resource of any kind, so it works offline and from a file. The pages
-//! follow the Power BI template (`shared/spec/targets.md` §3.4): High level, Learning paths, Modules,
+//! follow the Power BI template (`docs/spec/reporting.md` §4): High level, Learning paths, Modules,
 //! Certifications, plus a Learners table (one row per report row, R3/R4).
 //!
 //! Every string from Entra or the datasets is HTML-escaped (text and attributes); only

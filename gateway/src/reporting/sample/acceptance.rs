@@ -18,7 +18,7 @@ pub const AT_TENANT_ID: &str = "3f1e9a52-7c4d-4b1e-8a6f-2d9c0b7e5a13";
 /// carry 0 XP so that the AT-35 figure holds on the combined data).
 pub const AT_L1_TOTAL_XP: i64 = 300;
 
-/// Writes the data of AT-35..AT-39 (`shared/spec/targets.md` §5) into `dir` (created if missing), as
+/// Writes the data of AT-35..AT-39 (`docs/spec/acceptance.md`) into `dir` (created if missing), as
 /// `Users.csv`, `Progress.csv`, … without tenant suffix:
 /// * Users: L1 ([`AT_L1`], AADObjectId `7F3C1E2A-5B6D-4C8E-9F00-1234567890A1` = upper-case
 ///   [`AT_ADA_OBJECT_ID`]) and L2 ([`AT_L2`], [`AT_L2_OBJECT_ID`], which no SCIM user has).

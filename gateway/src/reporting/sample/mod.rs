@@ -1,5 +1,5 @@
 //! Realistic Microsoft Learn Organizational Reporting datasets of any size, written as the CSV files Azure
-//! Data Share lands (`shared/spec/targets.md` §3.2), for tests, demos and benchmarks; and the exact data of
+//! Data Share lands (`docs/spec/reporting.md` §2), for tests, demos and benchmarks; and the exact data of
 //! acceptance tests AT-35..AT-39 ([`at_fixtures`]).
 //!
 //! [`write_sample`] builds a Learn-shaped catalog (modules with units, learning paths, certifications,

@@ -158,9 +158,7 @@ where
         let unknown: Vec<&&str> = added.iter().filter(|i| !resolved.contains_key(**i)).collect();
         if let Some(missing) = unknown.first() {
             if policy == MemberPolicy::Reject {
-                return Err(StoreError::Invalid(format!(
-                    "member \"{missing}\" is not a user or group of this tenant"
-                )));
+                return Err(StoreError::Invalid(format!("member \"{missing}\" is not a user or group of this tenant")));
             }
             metrics::counter!("scim_unknown_members_skipped_total").increment(unknown.len() as u64);
         }
@@ -168,10 +166,7 @@ where
             && let Some(r) =
                 added.iter().filter_map(|i| resolved.get(*i)).find(|r| r.kind == Kind::Group && r.pk == gpk)
         {
-            return Err(StoreError::Invalid(format!(
-                "group \"{}\" cannot be a member of itself",
-                r.id
-            )));
+            return Err(StoreError::Invalid(format!("group \"{}\" cannot be a member of itself", r.id)));
         }
         Ok(resolved)
     }

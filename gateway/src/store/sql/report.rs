@@ -165,9 +165,7 @@ where
             .map(|r| Ok::<_, sqlx::Error>((r.try_get(0usize)?, r.try_get(1usize)?)))
             .transpose()?
         else {
-            return Err(StoreError::NotFound(format!(
-                "tenant \"{tenant}\" not found"
-            )));
+            return Err(StoreError::NotFound(format!("tenant \"{tenant}\" not found")));
         };
         // The identity column holds the document fields the report shows (written with the
         // document); every user comes back in one JSON array: one row instead of one hand-off per user.

@@ -145,10 +145,7 @@ where
             .fetch_optional(&mut *c)
             .await?;
         if taken.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "tenant \"{tenant_name}\" already has a target \"{}\"",
-                t.name
-            )));
+            return Err(StoreError::Conflict(format!("tenant \"{tenant_name}\" already has a target \"{}\"", t.name)));
         }
         // A new target starts at the tenant's current position: it receives the changes from
         // now on (use `target resync` to send the existing directory).
