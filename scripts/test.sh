@@ -13,6 +13,9 @@ export REQUIRE_POSTGRES=1
 command -v chromium >/dev/null 2>&1 || { say "installing Debian's chromium (the report's browser check)"; apt_install chromium; }
 export REQUIRE_CHROMIUM=1
 
+say "the layout rules (no import loop, no upward import, no code file over 700 lines, nothing outside the repository)"
+python3 scripts/check-layout.py
+
 say "building the WebAssembly plugins (Debian's Rust, -Zbuild-std, componentized)"
 bash scripts/build-plugins.sh
 export SCIMGW_PLUGINS_DIR="${SCIMGW_PLUGINS_DIR:-$SCIMGW_CACHE/plugins}"
