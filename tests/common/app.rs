@@ -111,7 +111,8 @@ impl TestAppBuilder {
         self
     }
 
-    /// How long the server caches responses (default: zero, so every read sees the last write).
+    /// How long the server caches tenant credentials and schema sets (default: zero, so a token or schema
+    /// change is seen at once).
     #[expect(dead_code, reason = "a knob for the next scenario; every current one keeps the default")]
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;

@@ -1,5 +1,5 @@
-//! The plugin host: the wasmtime runtime, the host imports, plugin registration with hot swap, target
-//! environments, and the dispatcher that walks each target's cursor over the change log.
+//! The plugin host: the wasmtime runtime, the host imports, plugin registration with hot swap and target
+//! environments (policy, credentials). The delivery pipeline that drives it is `crate::delivery`.
 //!
 //! Imports inside run one way: `runtime` (engine, validation, calls), `host` (the imports a plugin
 //! calls), `call` (one call's environment, limits and state) and `bindings` (what `bindgen!` generates
