@@ -195,7 +195,7 @@ impl Dispatcher {
             let change = match convert::change(ev) {
                 Ok(c) => c,
                 Err(reason) => {
-                    out.park = Some((ev.seq, reason));
+                    out.park = Some((ev.seq, reason.to_string()));
                     complete = false;
                     break;
                 }

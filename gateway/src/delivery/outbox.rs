@@ -180,7 +180,7 @@ impl Deliverer {
         };
         let operation = match convert::op_from_json(&op.op) {
             Ok(o) => o,
-            Err(e) => return Finish::Dead { error: e },
+            Err(e) => return Finish::Dead { error: e.to_string() },
         };
         let (result, stats) =
             self.registry.runtime().deliver(&plugin, &target.env, &op.op_id, &operation, now_ms() as u64).await;

@@ -96,8 +96,17 @@ fn members(payload: &Value) -> Vec<Member> {
         .unwrap_or_default()
 }
 
+/// A change or a stored operation that has no WIT form.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("unknown change kind {0}")]
+    UnknownKind(String),
+    #[error("stored operation does not parse: {0}")]
+    StoredOperation(serde_json::Error),
+}
+
 /// A change-log row (or a resync marker, kind `resync.started` / `resync.finished`) as a `change`.
-pub fn change(ev: &ChangeEvent) -> Result<Change, String> {
+pub fn change(ev: &ChangeEvent) -> Result<Change, ConvertError> {
     let p = &ev.payload;
     let id = ev.resource_id.clone();
     let event = match ev.kind.as_str() {
@@ -118,7 +127,7 @@ pub fn change(ev: &ChangeEvent) -> Result<Change, String> {
         "group.members_removed" => Event::MembersRemoved(MembersChange { group_id: id, members: members(p) }),
         "resync.started" => Event::ResyncStarted,
         "resync.finished" => Event::ResyncFinished,
-        other => return Err(format!("unknown change kind {other}")),
+        other => return Err(ConvertError::UnknownKind(other.to_owned())),
     };
     let resync = ev.kind.starts_with("resync.") || ev.seq == 0;
     Ok(Change { seq: ev.seq.max(0) as u64, at: ev.created_at.clone(), resync, event })
@@ -304,8 +313,8 @@ pub fn op_to_value(op: &Operation) -> Value {
     serde_json::to_value(to_j(op)).unwrap_or(Value::Null)
 }
 
-pub fn op_from_json(text: &str) -> Result<Operation, String> {
-    serde_json::from_str::<OpJ>(text).map(from_j).map_err(|e| format!("stored operation does not parse: {e}"))
+pub fn op_from_json(text: &str) -> Result<Operation, ConvertError> {
+    serde_json::from_str::<OpJ>(text).map(from_j).map_err(ConvertError::StoredOperation)
 }
 
 /// Approximate size of an operation (its strings), for the output limit.

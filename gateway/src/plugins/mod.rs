@@ -97,10 +97,11 @@ impl Registry {
             }
             Err(e) => {
                 tracing::error!(plugin = name, error = %e, "plugin failed to load");
+                let reason = e.to_string();
                 if let Ok(mut b) = self.broken.lock() {
-                    b.insert(sha, e.clone());
+                    b.insert(sha, reason.clone());
                 }
-                Err(RegistryError::Broken(e))
+                Err(RegistryError::Broken(reason))
             }
         }
     }

@@ -23,6 +23,36 @@ const TICK: Duration = Duration::from_millis(10);
 /// Concurrent plugin calls the pooling allocator is sized for.
 const POOL_SLOTS: u32 = 128;
 
+/// Why a plugin is not accepted (at registration) or cannot be loaded: each text says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("plugin is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not a WebAssembly file (no \\0asm header)")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component: componentize it first \
+         (plugins/README.md: `componentize` or `wasm-tools component new`)"
+    )]
+    CoreModule,
+    /// wasmtime's reason.
+    #[error("not a valid WebAssembly component: {0}")]
+    NotComponent(String),
+    /// The imports the gateway does not offer.
+    #[error(
+        "plugin imports {}, which the gateway does not offer (offered: {})",
+        .0.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "),
+        OFFERED.iter().map(|i| format!("{PACKAGE}/{i}@1.x")).collect::<Vec<_>>().join(", ")
+    )]
+    Imports(Vec<String>),
+    #[error("plugin does not implement world {}: missing export(s) {missing} (it exports: {have})", WORLD)]
+    MissingExports { missing: String, have: String },
+    #[error("plugin does not match world {}: {}", WORLD, .0)]
+    World(String),
+    #[error("plugin exports do not match world {}: {}", WORLD, .0)]
+    Exports(String),
+}
+
 /// A validated, compiled plugin version.
 pub struct Compiled {
     pub sha256: String,
@@ -119,29 +149,22 @@ impl Runtime {
 
     /// Validates a plugin for registration: size, a component (not a core module), imports limited to
     /// what the gateway offers (anything else is named), exports matching the `target` world.
-    pub fn validate(&self, wasm: &[u8]) -> Result<Compiled, String> {
+    pub fn validate(&self, wasm: &[u8]) -> Result<Compiled, Refused> {
         if wasm.len() > self.limits.max_component_bytes {
-            return Err(format!(
-                "plugin is {} bytes, over the limit of {} bytes",
-                wasm.len(),
-                self.limits.max_component_bytes
-            ));
+            return Err(Refused::TooLarge { size: wasm.len(), limit: self.limits.max_component_bytes });
         }
         if wasm.len() < 8 || &wasm[0..4] != b"\0asm" {
-            return Err("not a WebAssembly file (no \\0asm header)".into());
+            return Err(Refused::NotWasm);
         }
         if wasm[4..8] == [1, 0, 0, 0] {
-            return Err("this is a core WebAssembly module, not a component: componentize it first \
-                 (plugins/README.md: `componentize` or `wasm-tools component new`)"
-                .into());
+            return Err(Refused::CoreModule);
         }
-        let component =
-            Component::new(&self.engine, wasm).map_err(|e| format!("not a valid WebAssembly component: {e:#}"))?;
+        let component = Component::new(&self.engine, wasm).map_err(|e| Refused::NotComponent(format!("{e:#}")))?;
         self.check(wasm, component)
     }
 
     /// Loads a plugin version that was validated before: from the precompiled cache when present.
-    pub fn load(&self, wasm: &[u8]) -> Result<Compiled, String> {
+    pub fn load(&self, wasm: &[u8]) -> Result<Compiled, Refused> {
         let sha = Self::sha256(wasm);
         if let Some(path) = self.cache_path(&sha)
             && path.exists()
@@ -170,7 +193,7 @@ impl Runtime {
         unsafe { Component::deserialize_file(&self.engine, path) }.ok()
     }
 
-    fn check(&self, wasm: &[u8], component: Component) -> Result<Compiled, String> {
+    fn check(&self, wasm: &[u8], component: Component) -> Result<Compiled, Refused> {
         let ty = component.component_type();
         let mut refused = Vec::new();
         for (name, _) in ty.imports(&self.engine) {
@@ -179,11 +202,7 @@ impl Runtime {
             }
         }
         if !refused.is_empty() {
-            return Err(format!(
-                "plugin imports {}, which the gateway does not offer (offered: {})",
-                refused.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "),
-                OFFERED.iter().map(|i| format!("{PACKAGE}/{i}@1.x")).collect::<Vec<_>>().join(", ")
-            ));
+            return Err(Refused::Imports(refused));
         }
         let mut exports = HashMap::new();
         for (name, item) in ty.exports(&self.engine) {
@@ -194,22 +213,18 @@ impl Runtime {
         if !missing.is_empty() {
             let mut have: Vec<&String> = exports.keys().collect();
             have.sort();
-            return Err(format!(
-                "plugin does not implement world {WORLD}: missing export(s) {} (it exports: {})",
-                missing.join(", "),
-                if have.is_empty() {
+            return Err(Refused::MissingExports {
+                missing: missing.join(", "),
+                have: if have.is_empty() {
                     "nothing".to_owned()
                 } else {
                     have.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                }
-            ));
+                },
+            });
         }
         let world = if exports.get("on-schedule") == Some(&true) { "scheduled-target" } else { "target" };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| format!("plugin does not match world {WORLD}: {e:#}"))?;
-        let pre = TargetPre::new(pre).map_err(|e| format!("plugin exports do not match world {WORLD}: {e:#}"))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| Refused::World(format!("{e:#}")))?;
+        let pre = TargetPre::new(pre).map_err(|e| Refused::Exports(format!("{e:#}")))?;
         let sha = Self::sha256(wasm);
         if let Some(path) = self.cache_path(&sha)
             && !path.exists()
