@@ -65,6 +65,8 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     (cd "$ROOT" && cargo build --release -p gateway >&2)
 fi
 G="${GATEWAY_BIN:-$CARGO_TARGET_DIR/release/gateway}"
+# The gateway reads every GATEWAY_* variable as configuration and refuses unknown ones.
+unset GATEWAY_BIN
 [[ -x "$G" ]] || die "gateway binary not found: $G"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/scimgw-report-bench.XXXXXX")"

@@ -46,6 +46,8 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$ROOT" && cargo build --release -p gateway -p bench)
 fi
 GATEWAY_BIN="${GATEWAY_BIN:-$CARGO_TARGET_DIR/release/gateway}"
+# The gateway reads every GATEWAY_* variable as configuration and refuses unknown ones: keep this one to us.
+export -n GATEWAY_BIN
 BENCH_BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/release/scim-bench}"
 [[ -x "$GATEWAY_BIN" ]] || die "gateway binary not found: $GATEWAY_BIN"
 [[ -x "$BENCH_BIN" ]] || die "scim-bench binary not found: $BENCH_BIN"
