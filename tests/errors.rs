@@ -206,3 +206,29 @@ async fn not_found_bodies(app: TestApp) {
     assert_scim_error(&app.call(Method::POST, "/Bulk", Some(&json!({}))).await, 501, None);
 }
 both!(not_found, not_found_bodies);
+
+/// A body key that starts like a schema URN and continues with multibyte characters (where a schema id's
+/// length can fall inside a character) is an unknown attribute: a 400 that names it, on POST and PATCH,
+/// never a panic; and a write of another user in the same moment is unaffected.
+async fn multibyte_urn_keys(app: TestApp) {
+    let (status, _, user) = app.post("/Users", entra_user("urn-keys@contoso.com")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = user["id"].as_str().expect("id").to_owned();
+    for len in [17, 18, 19, 20, 21] {
+        let key = format!("urn:x{}", "é".repeat(len));
+        let mut body = entra_user(&format!("urn-keys-{len}@contoso.com"));
+        body[key.as_str()] = json!("v");
+        let resp = app.post("/Users", body).await;
+        assert_scim_error(&resp, 400, None);
+        let patch = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Add", "value": {key.as_str(): "v"}}]
+        });
+        let resp = app.patch(&format!("/Users/{id}"), patch).await;
+        assert_scim_error(&resp, 400, None);
+    }
+    let (status, _, again) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["userName"], "urn-keys@contoso.com");
+}
+both!(multibyte_urn_key, multibyte_urn_keys);

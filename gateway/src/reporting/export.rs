@@ -172,7 +172,7 @@ pub fn write_csv(report: &Report<'_>, table: Table, w: impl Write) -> std::io::R
         for v in &row {
             match v {
                 Value::Null => out.write_field("")?,
-                Value::String(s) => out.write_field(s)?,
+                Value::String(s) => out.write_field(spreadsheet_safe(s).as_ref())?,
                 other => {
                     text.clear();
                     use std::fmt::Write as _;
@@ -185,6 +185,13 @@ pub fn write_csv(report: &Report<'_>, table: Table, w: impl Write) -> std::io::R
         Ok(())
     })?;
     out.flush()
+}
+
+/// A text cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a leading tab or carriage
+/// return: CSV injection) gets a leading `'`, which spreadsheets show as text. Only the CSV export needs
+/// it; JSON and Parquet carry the text as it is.
+fn spreadsheet_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}").into() } else { s.into() }
 }
 
 /// One table as a JSON array of objects.
@@ -298,5 +305,37 @@ mod tests {
         let mut csv = Vec::new();
         write_csv(&report, Table::Learners, &mut csv).expect("csv");
         assert_eq!(String::from_utf8_lossy(&csv).lines().count(), 3);
+    }
+
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_text() {
+        let mut snap = Snapshot::default();
+        let names = ["=HYPERLINK(\"https://evil.example\",\"x\")", "+1", "-2", "@SUM(A1)", "\tTab", "Ada-Lovelace"];
+        for (i, _) in names.iter().enumerate() {
+            snap.learners.push(Learner {
+                user_id: format!("L{i}"),
+                aad_object_id: format!("o{i}"),
+                ..Default::default()
+            });
+        }
+        let ids = identities(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("o{i}"), Identity { display_name: Some((*n).into()), ..Default::default() })),
+        );
+        let report = join("t", &snap, &ids);
+        let mut out = Vec::new();
+        write_csv(&report, Table::Learners, &mut out).expect("csv");
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let col = reader.headers().expect("headers").iter().position(|h| h == "displayName").expect("column");
+        let cells: Vec<String> = reader.records().map(|r| r.expect("record")[col].to_owned()).collect();
+        assert_eq!(
+            cells,
+            ["'=HYPERLINK(\"https://evil.example\",\"x\")", "'+1", "'-2", "'@SUM(A1)", "'\tTab", "Ada-Lovelace"]
+        );
+        // JSON keeps the text as it is.
+        let json = json_table(&report, Table::Learners);
+        assert_eq!(json[0]["displayName"], names[0]);
     }
 }

@@ -214,8 +214,8 @@ impl ResourceSchema {
         let mut best: Option<(&'s str, bool)> = None;
         for id in self.schema_ids() {
             let n = id.len();
-            if path.len() >= n
-                && path[..n].eq_ignore_ascii_case(id)
+            // `get`, not an index: `n` may fall inside a multibyte character of the client's key.
+            if path.get(..n).is_some_and(|p| p.eq_ignore_ascii_case(id))
                 && (path.len() == n || path.as_bytes()[n] == b':')
                 && best.is_none_or(|(b, _)| b.len() < n)
             {
@@ -295,5 +295,18 @@ mod tests {
         assert!(u.resolve("urn:x:unknown:attr").is_none());
         assert!(u.resolve("nope").is_none());
         assert_eq!(u.resolve("id").map(|r| r.attr.case_exact), Some(true));
+    }
+
+    #[test]
+    fn a_urn_key_with_multibyte_characters_is_unknown_not_a_panic() {
+        let u = user();
+        // Every byte offset a schema id could end at, inside and between two-byte characters.
+        for len in 0..60 {
+            let key = format!("urn:x{}", "é".repeat(len));
+            assert!(u.resolve(&key).is_none(), "{key}");
+            assert_eq!(u.split_urn(&key), None, "{key}");
+        }
+        let key = format!("urn:ietf:params:scim:schemas:core:2.0:Usé{}", "é".repeat(3));
+        assert!(u.resolve(&key).is_none());
     }
 }
