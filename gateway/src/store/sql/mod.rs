@@ -37,6 +37,16 @@ pub struct SqlStore {
     outbox: Arc<tokio::sync::Notify>,
 }
 
+/// The SQLite writer's connection: every commit is durable before the client hears of it
+/// (`synchronous=FULL`: Entra does not resend a write it saw acknowledged, so a power loss or OS crash must
+/// not lose one; the group commit pays one fsync per batch, not per request). The writer never checkpoints
+/// inline (a commit that checkpoints stalls every write queued behind it); a background task checkpoints
+/// passively instead. In-memory databases have no WAL.
+fn writer_options(opts: SqliteConnectOptions, memory: bool) -> SqliteConnectOptions {
+    let opts = opts.synchronous(SqliteSynchronous::Full);
+    if memory { opts } else { opts.pragma("wal_autocheckpoint", "0") }
+}
+
 /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and migrates it.
 pub async fn connect(url: &str) -> StoreResult<DynStore> {
     connect_with(url, 16).await
@@ -69,9 +79,7 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<DynSto
             // a 100-row page stall the thread and wake it again mid-page.
             .row_buffer_size(1024);
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        // The writer never checkpoints inline (a commit that checkpoints stalls every write queued behind
-        // it); a background task checkpoints passively instead. In-memory databases have no WAL.
-        let write_opts = if memory { opts.clone() } else { opts.clone().pragma("wal_autocheckpoint", "0") };
+        let write_opts = writer_options(opts.clone(), memory);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -181,5 +189,27 @@ impl PgJob {
         query("SELECT pg_notify('scimgw_changes', '')").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sqlite_writer_commits_with_synchronous_full() {
+        let dir = std::env::temp_dir().join(format!("scimgw-sync-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}/t.db", dir.display()))
+            .expect("url")
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let pool =
+            SqlitePoolOptions::new().max_connections(1).connect_with(writer_options(opts, false)).await.expect("open");
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await.expect("pragma");
+        assert_eq!(level, 2, "FULL");
+        pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
