@@ -4,7 +4,7 @@
 use super::stream::hmac_hex;
 use super::{WAIT, rig};
 use crate::common::Backend;
-use crate::common::proc::{Sink, plugin_file, poll};
+use crate::common::proc::{Sink, TestEnv, free_port, gateway_bin, plugin_file, poll};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -186,4 +186,32 @@ async fn admin_api() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, list) = answer(gw.admin(Method::GET, &format!("/targets?tenant={t}")), &mut seen).await;
     assert_eq!(list, json!([]));
+}
+
+/// An empty or short admin token stops `gateway serve` at startup with a message that names the rule and
+/// not the token (an empty one used to open the admin API to any Basic password).
+#[tokio::test]
+async fn serve_refuses_an_empty_or_short_admin_token() {
+    let Some(env) = TestEnv::new(Backend::Sqlite, "admin-token").await else { return };
+    for token in ["", "   ", "short-token"] {
+        let mut cmd = tokio::process::Command::new(gateway_bin());
+        cmd.env_clear()
+            .envs(env.vars())
+            .env("GATEWAY_ADMIN_TOKEN", token)
+            .env("GATEWAY_BIND", format!("127.0.0.1:{}", free_port()))
+            .arg("serve")
+            .current_dir(&env.dir.path)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+            .await
+            .expect("gateway serve exits instead of serving")
+            .expect("gateway runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "token {token:?} was accepted: {stderr}");
+        assert!(stderr.contains("at least 16"), "{stderr}");
+        if !token.trim().is_empty() {
+            assert!(!stderr.contains(token), "the token is shown: {stderr}");
+        }
+    }
 }

@@ -18,7 +18,24 @@ fn instance_id() -> String {
     format!("{}-{}-{}", host.trim(), std::process::id(), hex::encode(r))
 }
 
+/// Shortest admin token accepted: an empty one would open the admin API to anyone (any Basic password
+/// matches it), a short one can be guessed.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+/// Refuses to start with an admin token that is empty or short (the message never shows the token).
+fn check_admin_token(token: Option<&str>) -> anyhow::Result<()> {
+    match token.map(str::trim) {
+        Some(t) if t.chars().count() < MIN_ADMIN_TOKEN => anyhow::bail!(
+            "admin_token (GATEWAY_ADMIN_TOKEN) is {} characters long; it must have at least {MIN_ADMIN_TOKEN} \
+             (for example `openssl rand -hex 32`), or be unset to turn the admin API off",
+            t.chars().count()
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(cfg: Config) -> anyhow::Result<()> {
+    check_admin_token(cfg.admin_token.as_deref())?;
     telemetry::init_tracing(cfg.log_format);
     let metrics = telemetry::init_metrics();
     crate::plugins::egress::install_crypto_provider();
