@@ -12,6 +12,9 @@
 #   SKIP_BUILD=1      do not run cargo build
 #   KEEP_TMP=1        keep the temp dir (database, server log) instead of deleting it
 #   GATEWAY_BIN, BENCH_BIN  override the binaries (default: $CARGO_TARGET_DIR/release/...)
+#   BENCH_DATABASE_URL  run against this (empty) database instead of a fresh SQLite file, e.g.
+#                     postgres://postgres@127.0.0.1:5432/scimgw_bench (create it first; it is not dropped)
+#   GATEWAY_*         passed to the gateway as configuration, e.g. GATEWAY_MAX_BODY_BYTES=16777216
 #
 # Exit status: that of scim-bench (0 ok, 1 a phase had errors, 2 setup failure),
 # or 1 if the gateway could not be started / the tenant could not be created.
@@ -58,7 +61,8 @@ if [[ "$(http_status "$HEALTH_URL")" != 000 ]]; then
 fi
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/scimgw-bench.XXXXXX")"
-DB_URL="sqlite://$TMP/bench.db"
+DB_URL="${BENCH_DATABASE_URL:-sqlite://$TMP/bench.db}"
+export -n BENCH_DATABASE_URL 2>/dev/null || true
 export GATEWAY_CREDENTIAL_KEY_FILE="$TMP/key"
 SERVER_PID=""
 

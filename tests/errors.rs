@@ -232,3 +232,49 @@ async fn multibyte_urn_keys(app: TestApp) {
     assert_eq!(again["userName"], "urn-keys@contoso.com");
 }
 both!(multibyte_urn_key, multibyte_urn_keys);
+
+fn emails(n: usize) -> serde_json::Value {
+    json!((0..n).map(|i| json!({"value": format!("m{i}@contoso.com"), "type": "other"})).collect::<Vec<_>>())
+}
+
+/// Caps on a resource and on a PATCH's work (docs/LIMITS.md): each breach is a 400 that names the
+/// limit. On 7914331 a user could hold any number of values, and a PATCH of 150 remove operations, each
+/// with a 150-term value filter, on a user with 1,000 e-mails ran for minutes inside the shared writer.
+async fn bounded_work(app: TestApp) {
+    let mut body = entra_user("many@contoso.com");
+    body["emails"] = emails(1_001);
+    let resp = app.post("/Users", body).await;
+    assert_scim_error(&resp, 400, Some("invalidValue"));
+    assert!(resp.2["detail"].as_str().is_some_and(|d| d.contains("'emails'") && d.contains("1000")), "{}", resp.2);
+
+    let mut body = entra_user("huge@contoso.com");
+    body["displayName"] = json!("x".repeat(200 * 1024));
+    let resp = app.post("/Users", body).await;
+    assert_scim_error(&resp, 400, Some("invalidValue"));
+    assert!(resp.2["detail"].as_str().is_some_and(|d| d.contains("131072")), "{}", resp.2);
+
+    let mut body = entra_user("full@contoso.com");
+    body["emails"] = emails(1_000);
+    let (st, _, u) = app.post("/Users", body).await;
+    assert_eq!(st, StatusCode::CREATED, "{}", u["detail"]);
+    let path = format!("/Users/{}", u["id"].as_str().expect("id"));
+
+    // One more value is refused; the stored user is unchanged.
+    let resp =
+        app.patch(&path, patch_op(json!([{"op": "add", "path": "emails", "value": [{"value": "x@y.z"}]}]))).await;
+    assert_scim_error(&resp, 400, Some("invalidValue"));
+
+    let terms: Vec<String> = (0..150).map(|i| format!("value eq \"nobody{i}@contoso.com\"")).collect();
+    let path_filter = format!("emails[{}]", terms.join(" or "));
+    let ops: Vec<_> = (0..150).map(|_| json!({"op": "remove", "path": path_filter})).collect();
+    let resp = app.patch(&path, patch_op(json!(ops))).await;
+    assert_scim_error(&resp, 400, Some("invalidValue"));
+    assert!(resp.2["detail"].as_str().is_some_and(|d| d.contains("2000000")), "{}", resp.2);
+
+    let (st, _, u) = app.get(&path).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(u["emails"].as_array().map(Vec::len), Some(1_000));
+    // An ordinary PATCH on the same user still works.
+    app.patch_ok(&path, json!([{"op": "replace", "path": "displayName", "value": "Still fine"}])).await;
+}
+both!(bounded, bounded_work);

@@ -215,6 +215,12 @@ async fn html_report_over_the_admin_api_in_chromium() {
 
     let page = gw.admin(reqwest::Method::GET, &path).send().await.expect("page");
     assert_eq!(page.status().as_u16(), 200);
+    // Not framed, not cached, and only the page's own script runs (by its hash, not 'unsafe-inline').
+    let h = |name: &str| page.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!((h("x-frame-options").as_str(), h("cache-control").as_str()), ("DENY", "no-store"));
+    let csp = h("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(!csp.contains("script-src 'unsafe-inline'"), "{csp}");
     let html = page.text().await.expect("html");
     assert!(
         html.contains("Ada Lovelace")

@@ -63,6 +63,8 @@ pub(crate) enum Phase {
     Precheck,
     Groups,
     Members,
+    /// One `POST /Groups` carrying the first members-per-group users as members (a large group in one request).
+    GroupPost,
     Replace,
     List,
 }
@@ -74,6 +76,7 @@ impl Phase {
             Phase::Precheck => "precheck",
             Phase::Groups => "groups",
             Phase::Members => "members",
+            Phase::GroupPost => "group-post",
             Phase::Replace => "replace",
             Phase::List => "list",
         }

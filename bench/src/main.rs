@@ -97,7 +97,8 @@ async fn run(args: Args) -> Result<bool> {
 
     for phase in phases {
         // Phases that need server ids discover them when the creating phase was skipped.
-        if matches!(phase, Phase::Members | Phase::Replace) && user_ids.is_empty() && args.users > 0 {
+        if matches!(phase, Phase::Members | Phase::GroupPost | Phase::Replace) && user_ids.is_empty() && args.users > 0
+        {
             match discover(&mut conns[0], Kind::Users, args.users, args.page_size).await {
                 Ok(ids) => user_ids = Arc::new(ids),
                 Err(e) => {
@@ -136,6 +137,7 @@ async fn run(args: Args) -> Result<bool> {
                     args.member_rounds * args.groups * patches_per_group
                 }
             }
+            Phase::GroupPost => 1,
             Phase::List => args.list_rounds * list_pages,
         };
         let ctx = Arc::new(Ctx {

@@ -91,6 +91,30 @@ pub(crate) fn build_request(ctx: &Ctx, i: usize, path: &mut String, body: &mut V
             path_encode(gid, path);
             Some("PATCH")
         }
+        Phase::GroupPost => {
+            path.push_str("/Groups");
+            let _ = write!(
+                body,
+                concat!(
+                    r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"#,
+                    r#""externalId":"{ext}","displayName":"Bench Large Group {i}","members":["#
+                ),
+                ext = uuid_like(3, i as u64),
+                i = i,
+            );
+            let mut any = false;
+            for uid in ctx.user_ids.iter().take(ctx.members_per_group).flatten() {
+                if any {
+                    body.push(b',');
+                }
+                any = true;
+                body.extend_from_slice(br#"{"value":"#);
+                json_string(body, uid);
+                body.push(b'}');
+            }
+            body.extend_from_slice(b"]}");
+            Some("POST")
+        }
         Phase::Replace => {
             let uid = ctx.user_ids.get(i)?.as_deref()?;
             path.push_str("/Users/");
@@ -124,7 +148,7 @@ pub(crate) fn check_response(phase: Phase, status: u16, body: &[u8]) -> Result<O
         if ok.contains(&status) { Ok(()) } else { Err(format!("unexpected status {status}")) }
     };
     match phase {
-        Phase::Create | Phase::Groups => {
+        Phase::Create | Phase::Groups | Phase::GroupPost => {
             expect(&[201])?;
             let v: Value =
                 serde_json::from_slice(body).map_err(|e| format!("status 201 but the body is not JSON ({e})"))?;

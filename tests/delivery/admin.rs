@@ -38,7 +38,11 @@ async fn admin_api() {
 
     // Plugins: upload bytes; a bad component is refused with the reason.
     let wasm = std::fs::read(plugin_file("webhook")).expect("webhook.wasm");
-    let (st, added) = answer(gw.admin(Method::POST, "/plugins?name=hook").body(wasm.clone()), &mut seen).await;
+    let (st, added) = answer(
+        gw.admin(Method::POST, "/plugins?name=hook").header("content-type", "application/wasm").body(wasm.clone()),
+        &mut seen,
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{added}");
     assert_eq!(
         (added["name"].as_str(), added["world"].as_str(), added["new_version"].as_bool()),
@@ -46,10 +50,20 @@ async fn admin_api() {
     );
     assert_eq!(added["size"], wasm.len());
     let bad = std::fs::read(plugin_file("bad-import")).expect("bad-import.wasm");
-    let (st, body) = answer(gw.admin(Method::POST, "/plugins?name=bad").body(bad), &mut seen).await;
+    let (st, body) = answer(
+        gw.admin(Method::POST, "/plugins?name=bad").header("content-type", "application/wasm").body(bad),
+        &mut seen,
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["detail"].as_str().unwrap_or("").contains("evil:steal/files@0.1.0"), "{body}");
-    let (st, body) = answer(gw.admin(Method::POST, "/plugins?name=junk").body(b"not wasm".to_vec()), &mut seen).await;
+    let (st, body) = answer(
+        gw.admin(Method::POST, "/plugins?name=junk")
+            .header("content-type", "application/octet-stream")
+            .body(b"not wasm".to_vec()),
+        &mut seen,
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let (st, list) = answer(gw.admin(Method::GET, "/plugins"), &mut seen).await;
     assert_eq!(st, StatusCode::OK);
@@ -103,7 +117,11 @@ async fn admin_api() {
         assert_eq!(err["status"], status.to_string(), "{err}");
         assert!(err["detail"].as_str().unwrap_or("").contains(needle), "{patch}: detail {err}");
     }
-    let (st, err) = answer(gw.admin(Method::POST, &targets).body("{not json"), &mut seen).await;
+    let (st, err) = answer(
+        gw.admin(Method::POST, &targets).header("content-type", "application/json").body("{not json"),
+        &mut seen,
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{err}");
     assert!(err["detail"].as_str().is_some_and(|d| !d.is_empty()), "{err}");
     let (st, err) = answer(gw.admin(Method::POST, "/tenants/no-such-tenant/targets").json(&spec), &mut seen).await;

@@ -6,6 +6,7 @@
 //! sharing one PostgreSQL database.
 
 mod admin;
+mod admin_access;
 mod end_to_end;
 mod faults;
 mod plugins;

@@ -23,6 +23,15 @@ pub enum TenantCommand {
     RotateToken { name: String },
     /// Revoke every token of the tenant except the newest.
     RevokeToken { name: String },
+    /// Issue a tenant admin token: the admin API for this tenant's targets, outbox and report only
+    /// (shown once). Older ones stay valid until `revoke-admin-token`.
+    RotateAdminToken { name: String },
+    /// Revoke every tenant admin token except the newest (`--all`: every one).
+    RevokeAdminToken {
+        name: String,
+        #[arg(long)]
+        all: bool,
+    },
     /// Delete a tenant and everything it holds.
     Delete { name: String },
 }
@@ -112,6 +121,17 @@ pub async fn run_tenant(cfg: Config, cmd: TenantCommand) -> anyhow::Result<()> {
             print(json!({"tenant": name, "scim_path": format!("/scim/v2/{name}"), "token": token}));
         }
         TenantCommand::RevokeToken { name } => match store.revoke_old_tokens(&name).await? {
+            Some(n) => print(json!({"tenant": name, "revoked": n})),
+            None => anyhow::bail!("no tenant named \"{name}\""),
+        },
+        TenantCommand::RotateAdminToken { name } => {
+            let token = auth_token::generate()?;
+            if !store.add_admin_token(&name, &auth_token::digest(&token)).await? {
+                anyhow::bail!("no tenant named \"{name}\"");
+            }
+            print(json!({"tenant": name, "admin_path": format!("/admin/v1/tenants/{name}"), "admin_token": token}));
+        }
+        TenantCommand::RevokeAdminToken { name, all } => match store.revoke_admin_tokens(&name, all).await? {
             Some(n) => print(json!({"tenant": name, "revoked": n})),
             None => anyhow::bail!("no tenant named \"{name}\""),
         },

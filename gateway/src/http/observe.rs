@@ -1,13 +1,16 @@
 //! Observing requests: every request gets a span with the route *pattern* (never the raw path or
 //! query: filters carry e-mail addresses), the tenant and the status, and two metrics; Prometheus text
 //! is served at `/metrics`. Tokens and bodies are never recorded. (Installing the subscriber and the
-//! recorder is `crate::telemetry`.)
+//! recorder is `crate::telemetry`.) A handler that panics (a bug) answers 500 with an RFC 7644 body
+//! instead of dropping the connection, and is counted in `http_handler_panics_total`.
 
 use super::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -23,7 +26,15 @@ pub async fn observe(
     let method = req.method().as_str().to_owned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", http.method = %method, http.route = %route, tenant = tracing::field::Empty, http.status = tracing::field::Empty, duration_ms = tracing::field::Empty);
-    let res = next.call(req).instrument(span.clone()).await;
+    let res = match AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await {
+        Ok(res) => res,
+        Err(_) => {
+            // The request went down with the handler; actix renders the error as the response.
+            metrics::counter!("http_handler_panics_total").increment(1);
+            span.in_scope(|| tracing::error!("a request handler panicked (a bug); answered 500"));
+            Err(super::error::ApiError(crate::scim::error::ScimError::internal("internal error")).into())
+        }
+    };
     let status = match &res {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),

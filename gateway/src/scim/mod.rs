@@ -3,6 +3,7 @@ pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod kind;
+pub mod limits;
 pub mod members;
 pub mod patch;
 pub mod query;

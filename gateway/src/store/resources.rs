@@ -93,8 +93,41 @@ pub struct Update {
     pub policy: MemberPolicy,
 }
 
-/// Computes the new state from the current one, inside the write transaction.
+/// Computes the new state from the current one. It must depend on the current *document* only (not
+/// its version or memberships): the store computes it once outside the write transaction against a
+/// snapshot and reuses that result when the document is still the same when written (see
+/// [`precomputed`]).
 pub type UpdateFn = Box<dyn Fn(&Stored) -> Result<Update, ScimError> + Send + Sync>;
+
+/// Runs an update closure; a panic in it is a bug that fails this update alone (500), never the
+/// write batch it is part of.
+pub(crate) fn run_update(f: &UpdateFn, old: &Stored) -> Result<Update, super::StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(old))) {
+        Ok(r) => r.map_err(super::StoreError::Rejected),
+        Err(_) => {
+            tracing::error!(kind = "update", "an update computation panicked");
+            Err(super::StoreError::Rejected(ScimError::internal("internal error while computing the update")))
+        }
+    }
+}
+
+/// Computes `f` against `snapshot` now, outside the write transaction, and returns the closure the
+/// writer runs instead: the precomputed result when the row is still at the snapshot's version or holds
+/// the same document (a group whose members changed meanwhile), else `f` again. So a costly PATCH costs
+/// its own request, not the writer every tenant shares. A client error surfaces here, before any write.
+pub(crate) fn precomputed(f: UpdateFn, snapshot: &Stored) -> Result<UpdateFn, super::StoreError> {
+    let update = run_update(&f, snapshot)?;
+    let (version, doc) = (snapshot.version, snapshot.doc.clone());
+    let ready = std::sync::Mutex::new(Some(update));
+    Ok(Box::new(move |current: &Stored| {
+        if (current.version == version || current.doc == doc)
+            && let Some(u) = ready.lock().ok().and_then(|mut r| r.take())
+        {
+            return Ok(u);
+        }
+        f(current)
+    }))
+}
 
 /// SCIM resources of one tenant, and the change log their writes append to.
 #[async_trait]

@@ -74,6 +74,12 @@ pub trait TenantStore: Send + Sync {
     async fn add_token(&self, name: &str, token_hash: &[u8]) -> StoreResult<bool>;
     /// Revokes every token but the newest; returns how many were revoked, None if no such tenant.
     async fn revoke_old_tokens(&self, name: &str) -> StoreResult<Option<u64>>;
+    /// Adds a tenant admin token (the tenant's part of the admin API); false when no such tenant.
+    async fn add_admin_token(&self, name: &str, token_hash: &[u8]) -> StoreResult<bool>;
+    /// Revokes every tenant admin token but the newest (all of them with `all`); None if no such tenant.
+    async fn revoke_admin_tokens(&self, name: &str, all: bool) -> StoreResult<Option<u64>>;
+    /// The tenant an unrevoked tenant admin token with this digest belongs to.
+    async fn admin_token_tenant(&self, token_hash: &[u8]) -> StoreResult<Option<String>>;
     async fn delete_tenant(&self, name: &str) -> StoreResult<bool>;
     async fn put_custom_schema(&self, tenant: &str, row: CustomSchemaRow) -> StoreResult<bool>;
     async fn delete_custom_schema(&self, tenant: &str, schema_id: &str) -> StoreResult<bool>;

@@ -44,6 +44,10 @@ async fn page(a: ApiResult<Admin>, path: web::Path<String>) -> HttpResponse {
         Ok(page) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, html::content_security_policy()))
             .body(page),
         Err(e) => actix_web::ResponseError::error_response(&e),
     }
@@ -64,11 +68,14 @@ async fn table(a: Admin, path: web::Path<(String, String)>) -> ApiResult<HttpRes
             .await?
             .map_err(internal)?;
             Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
                 .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
                 .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")))
                 .body(body))
         }
-        "json" => Ok(HttpResponse::Ok().json(joined(&a, &tenant, |r| export::json_table(r, t)).await?)),
+        "json" => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(joined(&a, &tenant, |r| export::json_table(r, t)).await?)),
         other => Err(ScimError::new(400, None, format!("unknown format .{other} (csv, json)")).into()),
     }
 }
@@ -93,6 +100,10 @@ struct LoadBody {
 async fn load(a: Admin, path: web::Path<String>, body: web::Json<LoadBody>) -> ApiResult<HttpResponse> {
     let tenant = path.into_inner();
     let body = body.into_inner();
+    if body.path.is_some() || body.database.is_some() {
+        // A folder on the gateway's machine or a database it connects to: the operator's call.
+        a.operator_only("loading from a folder or a database")?;
+    }
     let loaded = match (body.path, body.files, body.database) {
         (None, None, Some(url)) => a.reports.load_postgres(&tenant, &url, body.schema.as_deref()).await?,
         (Some(dir), None, None) => a.reports.load_dir(&tenant, dir.into()).await?,

@@ -29,12 +29,18 @@ struct TenantQuery {
 }
 
 async fn list_targets(a: Admin, q: web::Query<TenantQuery>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(a.control.list_targets(q.tenant.as_deref()).await?))
+    // A tenant admin token sees its own tenant's targets, whatever the query asks.
+    let tenant = a.own_tenant().or(q.tenant.as_deref());
+    Ok(HttpResponse::Ok().json(a.control.list_targets(tenant).await?))
 }
 
 async fn add_target(a: Admin, path: web::Path<String>, body: web::Bytes) -> ApiResult<HttpResponse> {
     let spec: TargetSpec =
         serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("target: {e}")))?;
+    if spec.allow_private {
+        // Egress to private and loopback addresses reaches the gateway's own network.
+        a.operator_only("a target with allow_private")?;
+    }
     Ok(HttpResponse::Created().json(a.control.add_target(&path, spec).await?))
 }
 

@@ -12,10 +12,9 @@ pub(super) fn head(out: &mut String, r: &Report<'_>) {
     out.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; \
-         script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\
          <meta name=\"referrer\" content=\"no-referrer\"><meta name=\"color-scheme\" content=\"light dark\">",
     );
+    w!(out, "<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">", super::page_policy());
     w!(out, "<title>Microsoft Learn report — {}</title><style>", Esc(&r.tenant));
     out.push_str(CSS);
     out.push_str("</style></head>");

@@ -45,6 +45,26 @@ const CSS: &str = concat!("\n", include_str!("report.css"));
 /// The page's script (tabs, filters, sorting); the page has a line break after `<script>`.
 const SCRIPT: &str = concat!("\n", include_str!("report.js"));
 
+/// The page's Content-Security-Policy as an HTTP header: [`page_policy`] and no framing.
+pub fn content_security_policy() -> String {
+    format!("{}; frame-ancestors 'none'", page_policy())
+}
+
+/// The policy the page also carries in a `<meta>` (for a saved copy): nothing loads from anywhere, the
+/// one inline script runs by its hash (an injected `<script>` would not), styles inline, no form posts.
+fn page_policy() -> &'static str {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SCRIPT.as_bytes()));
+        format!(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; img-src data:; \
+             base-uri 'none'; form-action 'none'"
+        )
+    })
+}
+
 /// Renders the report as one HTML page.
 pub fn render(report: &Report<'_>) -> String {
     let shown = report.rows.len().min(MAX_TABLE_ROWS);

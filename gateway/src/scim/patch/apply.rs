@@ -9,6 +9,7 @@ use super::merge::{merge_complex, merge_multi, merge_objects, same_identity};
 use super::ops::{PatchOpKind, PatchOperation, PatchOutcome, in_op, require_value};
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::filter::{self, AttrPath, Filter, PatchPath};
+use crate::scim::limits;
 use crate::scim::resource::{
     attr_path_string, check_required, coerce_attr, coerce_element, finish_doc, get_ci, is_absent, is_group_members,
     is_primary, prune, same_value,
@@ -25,7 +26,12 @@ pub fn apply_patch(doc: &mut Value, ops: &[PatchOperation], schema: &ResourceSch
     }
     let mut work = doc.clone();
     let mut outcome = PatchOutcome::default();
+    let mut spent: u64 = 0;
     for (i, op) in ops.iter().enumerate() {
+        spent = spent.saturating_add(limits::op_cost(op, limits::values_in(&work)));
+        if spent > limits::MAX_PATCH_WORK {
+            return Err(limits::too_much_work(spent));
+        }
         let before = work.clone();
         apply_op(&mut work, op, schema, &mut outcome).map_err(|e| in_op(e, i))?;
         fix_primaries(&before, &mut work, schema).map_err(|e| in_op(e, i))?;
@@ -33,6 +39,7 @@ pub fn apply_patch(doc: &mut Value, ops: &[PatchOperation], schema: &ResourceSch
     prune(&mut work);
     finish_doc(&mut work, schema);
     check_required(&work, schema)?;
+    limits::check_resource(&work)?;
     *doc = work;
     Ok(outcome)
 }

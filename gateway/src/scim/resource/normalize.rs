@@ -99,6 +99,7 @@ pub fn normalize_with_members(
     prune(&mut doc);
     finish_doc(&mut doc, schema);
     check_required(&doc, schema)?;
+    crate::scim::limits::check_resource(&doc)?;
     Ok(Normalized { doc, members })
 }
 

@@ -10,6 +10,7 @@
 
 pub(crate) mod rows;
 mod write;
+pub(crate) use write::IDS_PER_STATEMENT;
 
 use super::changelog::{self, NewEvent};
 use super::{Kind, StoreError, StoreResult, Stored};

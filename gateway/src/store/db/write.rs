@@ -11,6 +11,12 @@ use serde_json::Value;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type, query, query_scalar};
 use std::collections::{HashMap, HashSet};
 
+/// Rows per multi-row INSERT and ids per `IN (…)` list. SQLite allows 32,766 bound values per
+/// statement and PostgreSQL 65,535; a member row binds 7 and a change-log row 7, so 1,000 rows stay
+/// far below both, and a group of any size is written in as many statements as it takes.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
+pub(crate) const IDS_PER_STATEMENT: usize = 5_000;
+
 impl<DB> Sql<DB>
 where
     DB: Backend,
@@ -41,19 +47,21 @@ where
             return Ok(());
         }
         let now = now_rfc3339();
-        let mut qb = sqlx::QueryBuilder::<DB>::new(
-            "INSERT INTO change_log (tenant_pk, seq, kind, resource_type, resource_id, payload, created_at) ",
-        );
-        qb.push_values(seq.events.iter(), |mut b, (s, ev)| {
-            b.push_bind(tenant)
-                .push_bind(*s)
-                .push_bind(ev.kind.as_str())
-                .push_bind(ev.resource_type.as_str())
-                .push_bind(ev.resource_id.clone())
-                .push_bind(ev.payload.to_string())
-                .push_bind(now.clone());
-        });
-        qb.build().persistent(false).execute(&mut *c).await?;
+        for chunk in seq.events.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO change_log (tenant_pk, seq, kind, resource_type, resource_id, payload, created_at) ",
+            );
+            qb.push_values(chunk.iter(), |mut b, (s, ev)| {
+                b.push_bind(tenant)
+                    .push_bind(*s)
+                    .push_bind(ev.kind.as_str())
+                    .push_bind(ev.resource_type.as_str())
+                    .push_bind(ev.resource_id.clone())
+                    .push_bind(ev.payload.to_string())
+                    .push_bind(now.clone());
+            });
+            qb.build().persistent(false).execute(&mut *c).await?;
+        }
         query(
             "UPDATE tenants SET last_seq = $2, user_count = user_count + $3, group_count = group_count + $4 \
              WHERE pk = $1",
@@ -67,8 +75,8 @@ where
         Ok(())
     }
 
-    /// Resolves member ids (users first, then groups) in one statement per kind. Unknown ids are
-    /// left out; the caller decides whether that is an error.
+    /// Resolves member ids (users first, then groups), [`IDS_PER_STATEMENT`] ids per statement.
+    /// Unknown ids are left out; the caller decides whether that is an error.
     pub(crate) async fn resolve(
         c: &mut DB::Connection,
         tenant: i64,
@@ -83,21 +91,23 @@ where
             if pending.is_empty() {
                 break;
             }
-            let mut qb = sqlx::QueryBuilder::<DB>::new(if table == "users" {
-                "SELECT pk, id FROM users WHERE tenant_pk = "
-            } else {
-                "SELECT pk, id FROM groups WHERE tenant_pk = "
-            });
-            qb.push_bind(tenant).push(" AND id IN (");
-            let mut sep = qb.separated(", ");
-            for id in &pending {
-                sep.push_bind((*id).clone());
-            }
-            qb.push(")");
-            for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
-                let pk: i64 = row.try_get(0usize)?;
-                let id: String = row.try_get(1usize)?;
-                out.insert(id.clone(), Resolved { id, kind, pk });
+            for chunk in pending.chunks(IDS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<DB>::new(if table == "users" {
+                    "SELECT pk, id FROM users WHERE tenant_pk = "
+                } else {
+                    "SELECT pk, id FROM groups WHERE tenant_pk = "
+                });
+                qb.push_bind(tenant).push(" AND id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind((*id).clone());
+                }
+                qb.push(")");
+                for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
+                    let pk: i64 = row.try_get(0usize)?;
+                    let id: String = row.try_get(1usize)?;
+                    out.insert(id.clone(), Resolved { id, kind, pk });
+                }
             }
         }
         Ok(out)
@@ -172,7 +182,7 @@ where
     }
 
     /// Adds members in request order; duplicates, existing members and (under the ignore policy)
-    /// unknown ids are skipped. One statement for the whole list.
+    /// unknown ids are skipped. [`ROWS_PER_STATEMENT`] rows per statement.
     async fn add_members(
         c: &mut DB::Connection,
         group: &Stored,
@@ -188,24 +198,27 @@ where
         }
         let event_seq = seq.next + 1;
         let now = now_rfc3339();
-        let mut qb = sqlx::QueryBuilder::<DB>::new(
-            "INSERT INTO memberships (group_pk, member_kind, member_id, member_pk, added_seq, added_pos, added_at) ",
-        );
-        qb.push_values(ordered.iter().enumerate(), |mut b, (pos, r)| {
-            b.push_bind(group.pk)
-                .push_bind(r.kind.as_str())
-                .push_bind(r.id.clone())
-                .push_bind(r.pk)
-                .push_bind(event_seq)
-                .push_bind(pos as i64)
-                .push_bind(now.clone());
-        });
-        qb.push(" ON CONFLICT DO NOTHING RETURNING member_kind, member_pk");
         let mut added = HashSet::new();
-        for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
-            let k: String = row.try_get(0usize)?;
-            let pk: i64 = row.try_get(1usize)?;
-            added.insert((k, pk));
+        for (n, chunk) in ordered.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let first = n * ROWS_PER_STATEMENT;
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO memberships (group_pk, member_kind, member_id, member_pk, added_seq, added_pos, added_at) ",
+            );
+            qb.push_values(chunk.iter().enumerate(), |mut b, (pos, r)| {
+                b.push_bind(group.pk)
+                    .push_bind(r.kind.as_str())
+                    .push_bind(r.id.clone())
+                    .push_bind(r.pk)
+                    .push_bind(event_seq)
+                    .push_bind((first + pos) as i64)
+                    .push_bind(now.clone());
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING member_kind, member_pk");
+            for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
+                let k: String = row.try_get(0usize)?;
+                let pk: i64 = row.try_get(1usize)?;
+                added.insert((k, pk));
+            }
         }
         let done = ordered.into_iter().filter(|r| added.contains(&(r.kind.as_str().to_owned(), r.pk)));
         push_member_event(seq, true, group, done);
@@ -222,19 +235,18 @@ where
         let mut removed = HashSet::new();
         for kind in [Kind::User, Kind::Group] {
             let pks: Vec<i64> = targets.iter().filter(|r| r.kind == kind).map(|r| r.pk).collect();
-            if pks.is_empty() {
-                continue;
-            }
-            let mut qb = sqlx::QueryBuilder::<DB>::new("DELETE FROM memberships WHERE group_pk = ");
-            qb.push_bind(group.pk).push(" AND member_kind = ").push_bind(kind.as_str()).push(" AND member_pk IN (");
-            let mut sep = qb.separated(", ");
-            for pk in &pks {
-                sep.push_bind(*pk);
-            }
-            qb.push(") RETURNING member_pk");
-            for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
-                let pk: i64 = row.try_get(0usize)?;
-                removed.insert((kind, pk));
+            for chunk in pks.chunks(IDS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<DB>::new("DELETE FROM memberships WHERE group_pk = ");
+                qb.push_bind(group.pk).push(" AND member_kind = ").push_bind(kind.as_str()).push(" AND member_pk IN (");
+                let mut sep = qb.separated(", ");
+                for pk in chunk {
+                    sep.push_bind(*pk);
+                }
+                qb.push(") RETURNING member_pk");
+                for row in qb.build().persistent(false).fetch_all(&mut *c).await? {
+                    let pk: i64 = row.try_get(0usize)?;
+                    removed.insert((kind, pk));
+                }
             }
         }
         let mut seen = HashSet::new();
@@ -355,7 +367,7 @@ where
             return Err(StoreError::NotFound(format!("{} {id} not found", kind.as_str())));
         };
         check_version(&old, if_match)?;
-        let update = f(&old).map_err(StoreError::Rejected)?;
+        let update = crate::store::resources::run_update(f, &old)?;
         Self::apply_update(c, seq, tenant, kind, old, update).await
     }
 

@@ -5,7 +5,8 @@
 use super::{PgJob, Pools, SqlStore};
 use crate::scim::patch::MemberChange;
 use crate::store::db::rows::{row_by_id, row_from, row_lookup, row_page, sel_count};
-use crate::store::db::{Backend, Lite, Pg, Sql};
+use crate::store::db::{Backend, IDS_PER_STATEMENT, Lite, Pg, Sql, check_version};
+use crate::store::resources::precomputed;
 use crate::store::sqlite::{JobOut, NewResource, UserUpdate};
 use crate::store::{
     ChangeEvent, GroupView, Kind, Lookup, MemberPolicy, MemberView, ResourceStore, Row as StoredRow, StoreError,
@@ -88,10 +89,19 @@ impl ResourceStore for SqlStore {
         if_match: Option<i64>,
         f: UpdateFn,
     ) -> StoreResult<Stored> {
-        // Read-modify-write inside the write transaction, where this tenant's writes are serialised
-        // (PostgreSQL: the tenant row lock; SQLite: the single writer). An optimistic variant (read and
-        // compute outside, write if unchanged) was measured and gave nothing on SQLite: the machine is
-        // bound by thread hand-offs, not by the writer, and contended groups made it retry.
+        // The new state is computed here, against a snapshot read outside the write transaction, so a
+        // costly PATCH holds neither the SQLite writer every tenant shares nor this tenant's row lock on
+        // PostgreSQL. Inside the transaction the result is reused when the document is unchanged, else
+        // computed again (bounded by the caps of scim::limits); no retry loop.
+        let snapshot = match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::load(&mut *read.acquire().await?, tenant, kind, id).await?,
+            Pools::Postgres(pool) => Pg::load(&mut *pool.acquire().await?, tenant, kind, id).await?,
+        };
+        let Some(snapshot) = snapshot else {
+            return Err(StoreError::NotFound(format!("{} {id} not found", kind.as_str())));
+        };
+        check_version(&snapshot, if_match)?;
+        let f = precomputed(f, &snapshot)?;
         let out: StoreResult<_> = async {
             match &self.pools {
                 Pools::Postgres(pool) => {
@@ -253,13 +263,16 @@ where
                 ") ORDER BY group_pk, added_seq, added_pos) GROUP BY group_pk ORDER BY group_pk",
             )
         };
-        let mut qb = sqlx::QueryBuilder::<DB>::new(head);
-        let mut sep = qb.separated(", ");
-        for pk in group_pks {
-            sep.push_bind(*pk);
+        let mut rows = Vec::new();
+        for chunk in group_pks.chunks(IDS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<DB>::new(head);
+            let mut sep = qb.separated(", ");
+            for pk in chunk {
+                sep.push_bind(*pk);
+            }
+            qb.push(tail);
+            rows.extend(qb.build().persistent(false).fetch_all(read).await?);
         }
-        qb.push(tail);
-        let rows = qb.build().persistent(false).fetch_all(read).await?;
         let mut out = Vec::new();
         for r in rows {
             let group_pk: i64 = r.try_get(0usize)?;
@@ -273,16 +286,19 @@ where
     }
 
     async fn groups_of(read: &Pool<DB>, user_pks: &[i64]) -> StoreResult<Vec<(i64, GroupView)>> {
-        let mut qb = sqlx::QueryBuilder::<DB>::new(
-            "SELECT m.member_pk, g.id, g.display_name FROM memberships m JOIN groups g ON g.pk = m.group_pk \
-             WHERE m.member_kind = 'User' AND m.member_pk IN (",
-        );
-        let mut sep = qb.separated(", ");
-        for pk in user_pks {
-            sep.push_bind(*pk);
+        let mut rows = Vec::new();
+        for chunk in user_pks.chunks(IDS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "SELECT m.member_pk, g.id, g.display_name FROM memberships m JOIN groups g ON g.pk = m.group_pk \
+                 WHERE m.member_kind = 'User' AND m.member_pk IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for pk in chunk {
+                sep.push_bind(*pk);
+            }
+            qb.push(") ORDER BY m.member_pk, m.added_seq, m.added_pos");
+            rows.extend(qb.build().persistent(false).fetch_all(read).await?);
         }
-        qb.push(") ORDER BY m.member_pk, m.added_seq, m.added_pos");
-        let rows = qb.build().persistent(false).fetch_all(read).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push((r.try_get(0usize)?, GroupView { value: r.try_get(1usize)?, display: r.try_get(2usize)? }));

@@ -54,6 +54,27 @@ impl TenantStore for SqlStore {
         }
     }
 
+    async fn add_admin_token(&self, name: &str, token_hash: &[u8]) -> StoreResult<bool> {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => Lite::add_admin_token(write, name, token_hash).await,
+            Pools::Postgres(pool) => Pg::add_admin_token(pool, name, token_hash).await,
+        }
+    }
+
+    async fn revoke_admin_tokens(&self, name: &str, all: bool) -> StoreResult<Option<u64>> {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => Lite::revoke_admin_tokens(write, name, all).await,
+            Pools::Postgres(pool) => Pg::revoke_admin_tokens(pool, name, all).await,
+        }
+    }
+
+    async fn admin_token_tenant(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::admin_token_tenant(read, token_hash).await,
+            Pools::Postgres(pool) => Pg::admin_token_tenant(pool, token_hash).await,
+        }
+    }
+
     async fn delete_tenant(&self, name: &str) -> StoreResult<bool> {
         match &self.pools {
             Pools::Sqlite { write, .. } => Lite::delete_tenant(write, name).await,
@@ -212,6 +233,47 @@ where
         .await?
         .rows_affected();
         Ok(Some(n))
+    }
+
+    async fn add_admin_token(write: &Pool<DB>, name: &str, token_hash: &[u8]) -> StoreResult<bool> {
+        let n = query(
+            "INSERT INTO tenant_admin_tokens (tenant_pk, hash, created_at) \
+             SELECT pk, $2, $3 FROM tenants WHERE name = $1",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(now_rfc3339())
+        .execute(write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn revoke_admin_tokens(write: &Pool<DB>, name: &str, all: bool) -> StoreResult<Option<u64>> {
+        let pk: Option<i64> =
+            query_scalar("SELECT pk FROM tenants WHERE name = $1").bind(name).fetch_optional(write).await?;
+        let Some(pk) = pk else { return Ok(None) };
+        let n = query(
+            "UPDATE tenant_admin_tokens SET revoked_at = $2 WHERE tenant_pk = $1 AND revoked_at IS NULL AND \
+             ($3 OR pk < (SELECT MAX(pk) FROM tenant_admin_tokens WHERE tenant_pk = $1 AND revoked_at IS NULL))",
+        )
+        .bind(pk)
+        .bind(now_rfc3339())
+        .bind(all)
+        .execute(write)
+        .await?
+        .rows_affected();
+        Ok(Some(n))
+    }
+
+    async fn admin_token_tenant(read: &Pool<DB>, token_hash: &[u8]) -> StoreResult<Option<String>> {
+        Ok(query_scalar(
+            "SELECT t.name FROM tenant_admin_tokens k JOIN tenants t ON t.pk = k.tenant_pk \
+             WHERE k.hash = $1 AND k.revoked_at IS NULL LIMIT 1",
+        )
+        .bind(token_hash)
+        .fetch_optional(read)
+        .await?)
     }
 
     async fn delete_tenant(write: &Pool<DB>, name: &str) -> StoreResult<bool> {

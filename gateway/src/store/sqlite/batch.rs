@@ -7,10 +7,15 @@ use crate::scim::patch::{MemberChange, MemberRef};
 use crate::store::changelog;
 use crate::store::db::rows::{GROUPS_OF_TENANT, SQLITE_USERS_OF_TENANT, row_from};
 use crate::store::db::{Lite, Seq, check_version, map_unique, user_name_taken};
+use crate::store::resources::run_update;
 use crate::store::{Keys, Kind, MemberPolicy, StoreError, StoreResult, Stored, UpdateFn, fold, now_rfc3339};
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
+
+/// The member ids a fast path below takes in one statement (it binds each up to three times);
+/// larger lists take the general path, which writes them in chunks.
+const FAST_PATH_MAX_IDS: usize = 2_000;
 
 /// A resource to create without memberships: consecutive ones in a batch become one multi-row INSERT.
 pub struct NewResource {
@@ -31,7 +36,28 @@ pub struct UserUpdate {
 #[derive(Default)]
 pub(crate) struct SeqMap(HashMap<i64, Seq>);
 
+/// Where a [`SeqMap`] stood before a unit of a batch ran (see [`SeqMap::mark`]).
+pub(crate) struct SeqMark(Vec<(i64, i64, usize, i64, i64)>);
+
 impl SeqMap {
+    /// Remembers every tenant's position, so a unit rolled back to its savepoint leaves no events.
+    pub(crate) fn mark(&self) -> SeqMark {
+        SeqMark(self.0.iter().map(|(t, s)| (*t, s.next, s.events.len(), s.users, s.groups)).collect())
+    }
+
+    /// Forgets what was recorded after `mark` (tenants first touched since are read again when next used).
+    pub(crate) fn reset(&mut self, mark: SeqMark) {
+        let mut kept = HashMap::with_capacity(mark.0.len());
+        for (tenant, next, len, users, groups) in mark.0 {
+            if let Some(mut s) = self.0.remove(&tenant) {
+                s.events.truncate(len);
+                (s.next, s.users, s.groups) = (next, users, groups);
+                kept.insert(tenant, s);
+            }
+        }
+        self.0 = kept;
+    }
+
     pub(crate) async fn get<'a>(&'a mut self, c: &mut sqlx::SqliteConnection, tenant: i64) -> StoreResult<&'a mut Seq> {
         match self.0.entry(tenant) {
             std::collections::hash_map::Entry::Occupied(o) => Ok(o.into_mut()),
@@ -138,7 +164,7 @@ pub(super) async fn update_users(
             results.push(Some(Err(StoreError::NotFound(format!("User {} not found", it.id)))));
             continue;
         };
-        let computed = check_version(&old, it.if_match).and_then(|()| (it.f)(&old).map_err(StoreError::Rejected));
+        let computed = check_version(&old, it.if_match).and_then(|()| run_update(&it.f, &old));
         match computed {
             Err(e) => results.push(Some(Err(e))),
             Ok(update) if update.doc == old.doc => results.push(Some(Ok(old))),
@@ -240,7 +266,7 @@ async fn update_group(
         return Err(StoreError::NotFound(format!("Group {id} not found")));
     };
     check_version(&old, if_match)?;
-    let update = f(&old).map_err(StoreError::Rejected)?;
+    let update = run_update(f, &old)?;
     if let ([MemberChange::Add(refs)], true, MemberPolicy::Reject) =
         (update.members.as_slice(), update.doc == old.doc, update.policy)
         && let Some(done) = add_users(c, seq, tenant, &old, refs).await?
@@ -314,8 +340,8 @@ async fn add_users_many(
         if it.if_match.is_some() {
             return Ok(None);
         }
-        match (it.f)(old) {
-            Err(e) => plans.push(Plan::Fail(StoreError::Rejected(e))),
+        match run_update(&it.f, old) {
+            Err(e) => plans.push(Plan::Fail(e)),
             Ok(update) => match (update.members.as_slice(), update.doc == old.doc, update.policy) {
                 ([MemberChange::Add(refs)], true, MemberPolicy::Reject) => {
                     let mut mine = HashSet::new();
@@ -331,6 +357,9 @@ async fn add_users_many(
                 _ => return Ok(None),
             },
         }
+    }
+    if all_ids.len() > FAST_PATH_MAX_IDS {
+        return Ok(None);
     }
     // 3. Every id must be a user of the tenant (else the general path explains which one is not).
     let users = Lite::resolve(c, tenant, &all_ids).await?;
@@ -434,6 +463,9 @@ async fn add_users(
     let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).filter(|v| seen.insert(*v)).collect();
     if ids.is_empty() {
         return Ok(Some(group.clone()));
+    }
+    if ids.len() > FAST_PATH_MAX_IDS {
+        return Ok(None);
     }
     let event_seq = seq.next + 1;
     let now = now_rfc3339();

@@ -5,10 +5,14 @@
 //! commits once, and only then answers each caller.
 //!
 //! Contract for jobs: a job that fails for the client's reasons (404, 409, 412, 400) fails before it
-//! writes anything, so the others in the batch are unaffected. Any other failure (database error, panic)
-//! rolls the whole batch back and every caller of that batch gets a retryable error.
+//! writes anything, so the others in the batch are unaffected. Every unit of a batch (a generic job, or
+//! a run of creates / user updates / group updates applied together) runs after a `SAVEPOINT`: when it
+//! fails otherwise (a database error, a panic) it is rolled back to that savepoint, its change events
+//! are forgotten, its callers get the error, and the rest of the batch commits. Only when the rollback
+//! to the savepoint itself fails (the database gave up the whole transaction) does every caller of the
+//! batch get a retryable error.
 
-use super::batch::{self, NewResource, SeqMap, UserUpdate};
+use super::batch::{self, NewResource, SeqMap, SeqMark, UserUpdate};
 use crate::store::{StoreError, StoreResult, Stored};
 use futures_util::FutureExt;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -128,26 +132,29 @@ fn unavailable(why: &str) -> StoreError {
 
 type Done = Vec<(oneshot::Sender<StoreResult<JobOut>>, StoreResult<JobOut>)>;
 
-/// Records a generic job's outcome; anything but a client error makes the batch fatal.
-fn classify(
-    outcome: Result<StoreResult<JobOut>, Box<dyn std::any::Any + Send>>,
-    reply: oneshot::Sender<StoreResult<JobOut>>,
-    done: &mut Done,
-    fatal: &mut Option<String>,
-) {
+/// What a failed unit answers its callers: a panic is a bug (500), a database error is retryable (503).
+fn unit_error(outcome: Result<StoreError, Box<dyn std::any::Any + Send>>) -> StoreError {
     match outcome {
-        Ok(Ok(out)) => done.push((reply, Ok(out))),
-        // Client errors fail before their job writes anything.
-        Ok(Err(e)) if e.is_client_error() => done.push((reply, Err(e))),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "write failed; rolling the batch back");
-            *fatal = Some("database error".into());
-            done.push((reply, Err(e)));
+        Ok(e) => {
+            tracing::error!(error = %e, "a write failed; rolled back to its savepoint");
+            unavailable("database error")
         }
         Err(_) => {
-            tracing::error!("a write job panicked; rolling the batch back");
-            *fatal = Some("internal error".into());
-            done.push((reply, Err(StoreError::Corrupt("internal error while writing".into()))));
+            tracing::error!("a write job panicked; rolled back to its savepoint");
+            StoreError::Corrupt("internal error while writing".into())
+        }
+    }
+}
+
+/// Rolls a failed unit back to its savepoint and forgets its events; false when the database cannot,
+/// which makes the whole batch fatal.
+async fn undo_unit(tx: &mut SqliteConnection, seqs: &mut SeqMap, mark: SeqMark) -> bool {
+    seqs.reset(mark);
+    match sqlx::raw_sql("ROLLBACK TO unit").execute(&mut *tx).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot roll back to the savepoint; rolling the batch back");
+            false
         }
     }
 }
@@ -172,10 +179,28 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
             done.push((job.reply, Err(unavailable("an earlier write in the same batch failed"))));
             continue;
         }
+        // Savepoints stack; COMMIT releases them all. One statement per unit.
+        if let Err(e) = sqlx::raw_sql("SAVEPOINT unit").execute(&mut *tx).await {
+            tracing::error!(error = %e, "cannot set a savepoint; rolling the batch back");
+            fatal = Some("database error".into());
+            done.push((job.reply, Err(unavailable("database error"))));
+            continue;
+        }
+        let mark = seqs.mark();
         let outcome = match job.work {
             Work::Run(run) => {
-                let outcome = AssertUnwindSafe(run(&mut tx, &mut seqs)).catch_unwind().await;
-                classify(outcome, job.reply, &mut done, &mut fatal);
+                match AssertUnwindSafe(run(&mut tx, &mut seqs)).catch_unwind().await {
+                    Ok(Ok(out)) => done.push((job.reply, Ok(out))),
+                    // Client errors fail before their job writes anything.
+                    Ok(Err(e)) if e.is_client_error() => done.push((job.reply, Err(e))),
+                    other => {
+                        let err = unit_error(other.map(|r| r.err().unwrap_or_else(|| unavailable("unknown"))));
+                        if !undo_unit(&mut tx, &mut seqs, mark).await {
+                            fatal = Some("database error".into());
+                        }
+                        done.push((job.reply, Err(err)));
+                    }
+                }
                 continue;
             }
             Work::Create(first) => {
@@ -229,14 +254,16 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                 }
             }
             (other, replies) => {
-                let failed = match other {
-                    Ok(Err(e)) => e,
-                    _ => StoreError::Corrupt("internal error while writing".into()),
-                };
-                tracing::error!(error = %failed, "batched insert failed; rolling the batch back");
-                fatal = Some("database error".into());
+                let failed = unit_error(other.map(|r| r.err().unwrap_or_else(|| unavailable("unknown"))));
+                if !undo_unit(&mut tx, &mut seqs, mark).await {
+                    fatal = Some("database error".into());
+                }
                 for reply in replies {
-                    done.push((reply, Err(unavailable("database error"))));
+                    let again = match &failed {
+                        StoreError::Corrupt(why) => StoreError::Corrupt(why.clone()),
+                        _ => unavailable("database error"),
+                    };
+                    done.push((reply, Err(again)));
                 }
             }
         }
@@ -267,5 +294,55 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
     let why = fatal.unwrap_or_default();
     for (reply, res) in done {
         let _ = reply.send(res.and_then(|_| Err(unavailable(&why))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn insert(x: i64, panic: bool) -> JobFn {
+        Box::new(move |c, _| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (x) VALUES ($1)").bind(x).execute(&mut *c).await?;
+                if panic {
+                    panic!("a bug in job {x}");
+                }
+                Ok(JobOut::Done)
+            })
+        })
+    }
+
+    /// A job that panics after writing fails alone: the others of its batch commit, its row does not.
+    #[tokio::test]
+    async fn a_panicking_job_fails_only_itself() {
+        let pool =
+            sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.expect("open");
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&pool).await.expect("table");
+        let writer = Writer::spawn(pool.clone());
+        // The first job holds its batch for a while, so the next three queue up into one batch.
+        let w = writer.clone();
+        let first = tokio::spawn(async move {
+            w.submit(Box::new(|c, _| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    sqlx::query("INSERT INTO t (x) VALUES (1)").execute(&mut *c).await?;
+                    Ok(JobOut::Done)
+                })
+            }))
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (b, c, d) = tokio::join!(
+            writer.submit(insert(2, false)),
+            writer.submit(insert(3, true)),
+            writer.submit(insert(4, false))
+        );
+        assert!(first.await.expect("join").is_ok());
+        assert!(b.is_ok() && d.is_ok(), "the other jobs of the batch commit");
+        assert!(matches!(c, Err(StoreError::Corrupt(_))), "the panicking job fails");
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(&pool).await.expect("rows");
+        assert_eq!(rows, vec![1, 2, 4]);
     }
 }
