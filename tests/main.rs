@@ -11,6 +11,7 @@ mod delivery;
 mod discovery;
 mod entra;
 mod errors;
+mod fuzz;
 mod groups;
 mod ispring;
 mod paging;

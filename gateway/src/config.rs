@@ -30,8 +30,16 @@ pub struct Config {
     /// used (created on first use). Instances sharing a database must share the key.
     pub credential_key: Option<String>,
     pub credential_key_file: String,
-    /// Where precompiled plugins are cached (by content hash and engine version).
+    /// Where precompiled plugins are cached (by content hash and engine version); default
+    /// `plugin-cache` beside the credential key file, created 0700.
     pub plugin_cache_dir: Option<String>,
+    /// The base URL clients reach the gateway by (`https://scim.example.com`), for `meta.location`.
+    pub public_base_url: Option<String>,
+    /// Addresses of reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are believed
+    /// (comma-separated, also in GATEWAY_TRUSTED_PROXIES).
+    pub trusted_proxies: String,
+    /// Bearer token `GET /metrics` requires (at least 16 characters); open when unset.
+    pub metrics_token: Option<String>,
     /// Deliveries in flight per instance.
     pub delivery_concurrency: usize,
     /// Retry backoff: full jitter over min(cap, base·2^attempt).
@@ -60,6 +68,9 @@ impl Default for Config {
             credential_key: None,
             credential_key_file: "gateway.key".into(),
             plugin_cache_dir: None,
+            public_base_url: None,
+            trusted_proxies: String::new(),
+            metrics_token: None,
             delivery_concurrency: 64,
             retry_base_ms: 500,
             retry_cap_ms: 300_000,
@@ -111,10 +122,17 @@ impl Config {
 }
 
 impl Config {
+    /// Where precompiled plugins are cached: `plugin_cache_dir`, else `plugin-cache` beside the credential
+    /// key file (the data directory; never a shared temporary directory, since the cache is loaded as
+    /// native code). `plugins::runtime` creates it 0700 and refuses one another user could write.
     pub fn plugin_cache(&self) -> std::path::PathBuf {
         match &self.plugin_cache_dir {
             Some(d) => d.into(),
-            None => std::env::temp_dir().join("scimgw-plugin-cache"),
+            None => std::path::Path::new(&self.credential_key_file)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .join("plugin-cache"),
         }
     }
 }

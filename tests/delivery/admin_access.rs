@@ -107,3 +107,34 @@ async fn tenant_admin_tokens_reach_their_own_tenant_only() {
     assert_eq!(status_of(gw.admin(Method::GET, "/plugins")).await.0, StatusCode::OK);
     assert_eq!(status_of(gw.admin(Method::GET, &format!("/tenants/{other}/outbox"))).await.0, StatusCode::OK);
 }
+
+/// `/metrics` names tenants: with `metrics_token` set it answers only that bearer token (open on
+/// 7914331). The SCIM `meta.location` ignores `X-Forwarded-Host` from a client that is not a
+/// configured proxy (on 7914331 any client could make the gateway hand out its own host name).
+#[tokio::test]
+async fn metrics_token_and_untrusted_forwarded_headers() {
+    let token = "metrics-token-0123456789abcdef";
+    let Some(r) = rig(Backend::Sqlite, "metrics", &[("GATEWAY_METRICS_TOKEN", token)]).await else { return };
+    let url = format!("{}/metrics", r.gw.origin);
+    assert_eq!(r.gw.http.get(&url).send().await.expect("metrics").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.gw.http.get(&url).bearer_auth("wrong-token-0123456789").send().await.expect("m").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = r.gw.http.get(&url).bearer_auth(token).send().await.expect("metrics");
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.text().await.unwrap_or_default().contains("http_requests_total"));
+
+    let id = r.scim.create_user("forwarded@contoso.com").await;
+    let resp = r
+        .scim
+        .send(
+            r.scim
+                .request(Method::GET, &format!("/Users/{id}"))
+                .header("x-forwarded-host", "evil.example")
+                .header("x-forwarded-proto", "https"),
+        )
+        .await;
+    let location = resp.2["meta"]["location"].as_str().unwrap_or_default().to_owned();
+    assert!(location.starts_with(&r.gw.origin) && !location.contains("evil"), "{location}");
+}

@@ -126,9 +126,76 @@ async fn faults(backend: Backend) {
     sink.wait("the conflict replayed", WAIT, |h| h.iter().any(|x| x.op() == op && x.delivered())).await.or_log(&r.gw);
     wait_drained(env, t, "hook", &r.gw).await;
 
+    // (e) A dead operation holds back the later ones of its resource (on 7914331 they went past it, and
+    // a replay then sent the stale create after the delete): other users go on, `target status` names
+    // the blocked key, and a replay delivers the three in their order.
+    sink.push(Reply::status(400).body("rejected"), 1);
+    let u5 = r.scim.create_user("fault5@contoso.com").await;
+    let dead = poll("u5's create dead-lettered", WAIT, Duration::from_millis(100), async || {
+        let d = env.outbox(t, "hook", true).await;
+        (!d.is_empty()).then_some(d)
+    })
+    .await
+    .or_log(&r.gw);
+    let dead_op = dead[0]["op_id"].as_str().expect("op id").to_owned();
+    r.scim.patch_ok(&format!("/Users/{u5}"), json!([{"op": "Replace", "path": "displayName", "value": "Five"}])).await;
+    let (st, _, _) = r.scim.delete(&format!("/Users/{u5}")).await;
+    assert_eq!(st.as_u16(), 204);
+    let u6 = r.scim.create_user("fault6@contoso.com").await;
+    sink.wait("u6 delivered past u5's blocked key", WAIT, |h| h.iter().any(|x| x.resource_id() == u6 && x.delivered()))
+        .await
+        .or_log(&r.gw);
+    let s = poll("u5's key blocked", WAIT, Duration::from_millis(100), async || {
+        let s = env.target_status(t, "hook").await;
+        (s["blocked_keys"] == 1 && s["pending"] == 2).then_some(s)
+    })
+    .await
+    .or_log(&r.gw);
+    assert_eq!(s["blocked"][0]["key"], format!("user:{u5}"), "{s}");
+    assert_eq!(s["blocked"][0]["dead_op_id"], dead_op.as_str(), "{s}");
+    assert!(
+        sink.hits().iter().filter(|h| h.resource_id() == u5).all(|h| h.op() == dead_op),
+        "nothing of u5 past the dead op"
+    );
+    assert_eq!(env.cli_json(&["outbox", "replay", "--tenant", t, "--op-id", &dead_op]).await, json!({"replayed": 1}));
+    let hits = sink
+        .wait("u5's three changes delivered", WAIT, |h| {
+            h.iter().filter(|x| x.resource_id() == u5 && x.delivered()).count() == 3
+        })
+        .await
+        .or_log(&r.gw);
+    let seqs: Vec<i64> = hits.iter().filter(|h| h.resource_id() == u5 && h.delivered()).map(Hit::seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "u5's changes in order after the replay: {seqs:?}");
+    wait_drained(env, t, "hook", &r.gw).await;
+
     // Over everything: every event delivered, in order per user.
     let events = log_after(env, t, 0).await;
     verify_stream(&sink.hits(), t, "hook", &events, true).or_log(&r.gw);
+
+    // (f) Skipping a dead operation lets the later ones of its resource go without delivering it.
+    sink.push(Reply::status(400).body("rejected"), 1);
+    let u7 = r.scim.create_user("fault7@contoso.com").await;
+    let dead = poll("u7's create dead-lettered", WAIT, Duration::from_millis(100), async || {
+        let d = env.outbox(t, "hook", true).await;
+        (!d.is_empty()).then_some(d)
+    })
+    .await
+    .or_log(&r.gw);
+    let skipped = dead[0]["op_id"].as_str().expect("op id").to_owned();
+    r.scim.patch_ok(&format!("/Users/{u7}"), json!([{"op": "Replace", "path": "displayName", "value": "Seven"}])).await;
+    poll("u7's update held back", WAIT, Duration::from_millis(100), async || {
+        (env.target_status(t, "hook").await["blocked_keys"] == 1).then_some(())
+    })
+    .await
+    .or_log(&r.gw);
+    let out = env.cli(&["outbox", "skip", "--tenant", t]).await;
+    assert!(!out.status.success() && out.stderr.contains("target or an op id"), "{}", out.stderr);
+    assert_eq!(env.cli_json(&["outbox", "skip", "--tenant", t, "--op-id", &skipped]).await, json!({"skipped": 1}));
+    sink.wait("u7's update delivered", WAIT, |h| h.iter().any(|x| x.resource_id() == u7 && x.delivered()))
+        .await
+        .or_log(&r.gw);
+    let s = wait_drained(env, t, "hook", &r.gw).await;
+    assert_eq!((s["dead"].as_i64(), s["blocked_keys"].as_i64()), (Some(0), Some(0)), "{s}");
 }
 
 #[tokio::test]

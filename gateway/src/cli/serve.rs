@@ -23,19 +23,29 @@ fn instance_id() -> String {
 const MIN_ADMIN_TOKEN: usize = 16;
 
 /// Refuses to start with an admin token that is empty or short (the message never shows the token).
-fn check_admin_token(token: Option<&str>) -> anyhow::Result<()> {
+fn check_token(name: &str, env: &str, what: &str, token: Option<&str>) -> anyhow::Result<()> {
     match token.map(str::trim) {
         Some(t) if t.chars().count() < MIN_ADMIN_TOKEN => anyhow::bail!(
-            "admin_token (GATEWAY_ADMIN_TOKEN) is {} characters long; it must have at least {MIN_ADMIN_TOKEN} \
-             (for example `openssl rand -hex 32`), or be unset to turn the admin API off",
+            "{name} ({env}) is {} characters long; it must have at least {MIN_ADMIN_TOKEN} \
+             (for example `openssl rand -hex 32`), or be unset to {what}",
             t.chars().count()
         ),
         _ => Ok(()),
     }
 }
 
+/// `trusted_proxies` as addresses; a malformed entry stops startup with its text.
+fn proxies(list: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| anyhow::anyhow!("trusted_proxies: {s:?} is not an IP address")))
+        .collect()
+}
+
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    check_admin_token(cfg.admin_token.as_deref())?;
+    check_token("admin_token", "GATEWAY_ADMIN_TOKEN", "turn the admin API off", cfg.admin_token.as_deref())?;
+    check_token("metrics_token", "GATEWAY_METRICS_TOKEN", "leave /metrics open", cfg.metrics_token.as_deref())?;
     telemetry::init_tracing(cfg.log_format);
     let metrics = telemetry::init_metrics();
     crate::plugins::egress::install_crypto_provider();
@@ -47,10 +57,15 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let store = crate::store::connect(&cfg.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        let settings =
-            HttpSettings { max_body_bytes: cfg.max_body_bytes, cache_ttl: Duration::from_millis(cfg.cache_ttl_ms) };
+        let settings = HttpSettings {
+            max_body_bytes: cfg.max_body_bytes,
+            cache_ttl: Duration::from_millis(cfg.cache_ttl_ms),
+            public_base_url: cfg.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
+            trusted_proxies: proxies(&cfg.trusted_proxies)?,
+            metrics_token_digest: cfg.metrics_token.as_deref().map(|t| http::auth_token::digest(t.trim())),
+        };
         let rt = Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))?;
-        let secrets = Arc::new(super::keys::secret_box(&cfg)?);
+        let secrets = Arc::new(super::keys::secret_box(&cfg, &store).await?);
         let state = AppState::new(store.clone(), settings, metrics);
         if let Some(token) = &cfg.admin_token {
             let reports = crate::reporting::service::Reports::new(store.clone());

@@ -126,8 +126,19 @@ pub enum OutboxCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Put dead operations back in the queue (all of the tenant, one target's, or one op-id).
+    /// Put dead operations back in the queue (all of the tenant, one target's, or one op-id); they are
+    /// delivered in their original order, before the later operations of their keys.
     Replay {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        op_id: Option<String>,
+    },
+    /// Drop dead operations without delivering them (one target's, or one op-id), so the operations of
+    /// the same resource queued behind them go on.
+    Skip {
         #[arg(long)]
         tenant: String,
         #[arg(long)]
@@ -144,7 +155,8 @@ fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
 
 async fn control(cfg: &Config) -> anyhow::Result<Control> {
     let store = crate::store::connect(&cfg.database_url).await?;
-    Ok(Control { store, rt: runtime(cfg)?, secrets: Arc::new(super::keys::secret_box(cfg)?) })
+    let secrets = Arc::new(super::keys::secret_box(cfg, &store).await?);
+    Ok(Control { store, rt: runtime(cfg)?, secrets })
 }
 
 fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -225,7 +237,7 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
             print(&a.add_target(&tenant, spec).await?)
         }
         TargetCommand::List { tenant } => print(&a.list_targets(tenant.as_deref()).await?),
-        TargetCommand::Status { tenant, name } => print(&a.target(&tenant, &name).await?.status_json()),
+        TargetCommand::Status { tenant, name } => print(&a.target_status(&tenant, &name).await?),
         TargetCommand::Pause { tenant, name } => act(tenant, name, TargetAction::Pause).await,
         TargetCommand::Resume { tenant, name } => act(tenant, name, TargetAction::Resume).await,
         TargetCommand::Retry { tenant, name } => act(tenant, name, TargetAction::Retry).await,
@@ -251,6 +263,10 @@ pub async fn run_outbox(cfg: Config, cmd: OutboxCommand) -> anyhow::Result<()> {
         OutboxCommand::Replay { tenant, target, op_id } => {
             let n = a.outbox_replay(OutboxFilter { tenant, target, op_id, limit: 0, dead_only: true }).await?;
             print(&serde_json::json!({ "replayed": n }))
+        }
+        OutboxCommand::Skip { tenant, target, op_id } => {
+            let n = a.outbox_skip(OutboxFilter { tenant, target, op_id, limit: 0, dead_only: true }).await?;
+            print(&serde_json::json!({ "skipped": n }))
         }
     }
 }

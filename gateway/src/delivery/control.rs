@@ -224,6 +224,33 @@ impl Control {
         Ok(self.store.list_outbox(f).await?)
     }
 
+    /// A target's status (`target status`): its row, plus the keys a dead operation holds back.
+    pub async fn target_status(&self, tenant: &str, name: &str) -> ControlResult<serde_json::Value> {
+        let t = self.target(tenant, name).await?;
+        let (n, first) = self.store.blocked_keys(t.pk, 20).await?;
+        let mut v = t.status_json();
+        v["blocked_keys"] = n.into();
+        v["blocked"] = first
+            .into_iter()
+            .map(|(key, op_id, error)| serde_json::json!({"key": key, "dead_op_id": op_id, "last_error": error}))
+            .collect();
+        Ok(v)
+    }
+
+    /// Deletes dead operations without delivering them, so the later operations of their keys go on.
+    /// Needs a target or an op id: skipping every dead operation of a tenant at once is refused.
+    pub async fn outbox_skip(&self, f: OutboxFilter) -> ControlResult<u64> {
+        if f.target.is_none() && f.op_id.is_none() {
+            return Err(ControlError::Invalid("skip needs a target or an op id".into()));
+        }
+        if let Some(t) = &f.target {
+            self.target(&f.tenant, t).await?;
+        }
+        let n = self.store.skip_dead(f).await?;
+        tracing::warn!(skipped = n, "dead operations skipped by an operator (never delivered)");
+        Ok(n)
+    }
+
     pub async fn outbox_replay(&self, f: OutboxFilter) -> ControlResult<u64> {
         if let Some(t) = &f.target {
             self.target(&f.tenant, t).await?;

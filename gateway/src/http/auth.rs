@@ -38,6 +38,9 @@ impl FromRequest for Tenant {
                 .ok_or_else(|| ApiError(ScimError::internal("application state missing")))?
                 .clone();
             let name = req.match_info().get("tenant").unwrap_or_default().to_owned();
+            if name.contains('\0') {
+                return Err(ScimError::not_found("no such tenant").into());
+            }
             let Some(token) = bearer(&req) else {
                 return Err(
                     ScimError::unauthorized("missing bearer token (Authorization: Bearer <secret token>)").into()
@@ -58,11 +61,32 @@ impl FromRequest for Tenant {
                 return Err(ScimError::unauthorized("the bearer token is not valid for this tenant").into());
             };
             let schemas = state.tenant_schemas(auth.pk).await?;
-            let conn = req.connection_info();
-            let base = format!("{}://{}/scim/v2/{}", conn.scheme(), conn.host(), name);
-            drop(conn);
+            let base = format!("{}/scim/v2/{}", public_base(&req, &state.settings), name);
             tracing::Span::current().record("tenant", name.as_str());
+            // Only authenticated SCIM traffic makes delivery yield (anyone could send the rest).
+            crate::delivery::pacing::scim_request();
             Ok(Tenant { pk: auth.pk, policy: auth.policy, schemas, base })
         })
     }
+}
+
+/// `scheme://host` as clients reach this server: the configured public base URL; else the forwarded
+/// headers when the peer is a trusted proxy; else the request's own `Host` (plain HTTP).
+fn public_base(req: &HttpRequest, settings: &super::state::HttpSettings) -> String {
+    if let Some(base) = &settings.public_base_url {
+        return base.clone();
+    }
+    let trusted = req.peer_addr().is_some_and(|p| settings.trusted_proxies.contains(&p.ip()));
+    if trusted {
+        let conn = req.connection_info();
+        return format!("{}://{}", conn.scheme(), conn.host());
+    }
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .map(str::to_owned)
+        .unwrap_or_else(|| req.app_config().host().to_owned());
+    format!("{}://{host}", if req.app_config().secure() { "https" } else { "http" })
 }

@@ -20,9 +20,6 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    if req.path().starts_with("/scim/") {
-        crate::delivery::pacing::scim_request();
-    }
     let method = req.method().as_str().to_owned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", http.method = %method, http.route = %route, tenant = tracing::field::Empty, http.status = tracing::field::Empty, duration_ms = tracing::field::Empty);
@@ -54,8 +51,24 @@ pub async fn observe(
     res
 }
 
-/// `GET /metrics`: Prometheus text exposition.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /metrics`: Prometheus text exposition (it names tenants: with `metrics_token` set, only for
+/// `Authorization: Bearer <metrics_token>`).
+pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    if let Some(want) = &state.settings.metrics_token_digest {
+        use subtle::ConstantTimeEq as _;
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.split_once(' '))
+            .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| super::auth_token::digest(t.trim()));
+        if !given.is_some_and(|g| bool::from(g.ct_eq(want))) {
+            let e =
+                crate::scim::error::ScimError::unauthorized("GET /metrics needs Authorization: Bearer <metrics_token>");
+            return super::error::scim_error_response(&e);
+        }
+    }
     match &state.metrics {
         Some(h) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(h.render()),
         None => HttpResponse::NotFound().finish(),

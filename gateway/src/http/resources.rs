@@ -306,6 +306,15 @@ async fn respond_written(
     Ok(single_response(status, t, kind, &row.id, row.version, body))
 }
 
+/// The `{id}` of a resource path; one no resource can have (U+0000, which PostgreSQL text cannot even
+/// hold) is a plain 404.
+fn resource_id(kind: Kind, id: String) -> ApiResult<String> {
+    if id.contains('\0') {
+        return Err(ScimError::not_found(format!("{} not found", kind.as_str())).into());
+    }
+    Ok(id)
+}
+
 pub async fn create<R: ResourceKind>(
     t: Tenant,
     state: web::Data<AppState>,
@@ -329,7 +338,7 @@ pub async fn get<R: ResourceKind>(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let kind = R::KIND;
-    let (_, id) = path.into_inner();
+    let id = resource_id(kind, path.into_inner().1)?;
     let row = state
         .store
         .get(t.pk, kind, &id)
@@ -375,7 +384,7 @@ pub async fn replace<R: ResourceKind>(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let kind = R::KIND;
-    let (_, id) = path.into_inner();
+    let id = resource_id(kind, path.into_inner().1)?;
     let version = if_match(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let schema = schema_of(&t, kind).clone();
@@ -400,7 +409,7 @@ pub async fn patch<R: ResourceKind>(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let kind = R::KIND;
-    let (_, id) = path.into_inner();
+    let id = resource_id(kind, path.into_inner().1)?;
     let version = if_match(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let ops = patch::parse_patch(&body)?;
@@ -421,7 +430,7 @@ pub async fn delete<R: ResourceKind>(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let kind = R::KIND;
-    let (_, id) = path.into_inner();
+    let id = resource_id(kind, path.into_inner().1)?;
     let version = if_match(&req)?;
     state.store.delete(t.pk, kind, &id, version).await?;
     metrics::counter!("scim_writes_total", "kind" => kind.as_str(), "op" => "delete").increment(1);

@@ -20,11 +20,25 @@ pub struct HttpSettings {
     /// How long tenant credentials and schemas are cached in-process. Token revocation and schema
     /// changes made by another process take effect within this time.
     pub cache_ttl: Duration,
+    /// The base URL clients reach this server by (`https://scim.example.com`): `meta.location` and
+    /// `Location` are built from it. Unset: from the request's `Host` (and scheme), with the
+    /// `Forwarded` / `X-Forwarded-*` headers honoured only from `trusted_proxies`.
+    pub public_base_url: Option<String>,
+    /// Peer addresses whose forwarded headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// SHA-256 of the bearer token `GET /metrics` requires; open when unset.
+    pub metrics_token_digest: Option<[u8; 32]>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { max_body_bytes: 1024 * 1024, cache_ttl: Duration::from_secs(2) }
+        HttpSettings {
+            max_body_bytes: 1024 * 1024,
+            cache_ttl: Duration::from_secs(2),
+            public_base_url: None,
+            trusted_proxies: Vec::new(),
+            metrics_token_digest: None,
+        }
     }
 }
 

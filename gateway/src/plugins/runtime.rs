@@ -138,7 +138,7 @@ impl Runtime {
         })?;
         let egress = Arc::new(Egress::new(EgressLimits::default()).map_err(anyhow::Error::msg)?);
         if let Some(dir) = &cache_dir {
-            let _ = std::fs::create_dir_all(dir);
+            private_dir(dir)?;
         }
         Ok(Arc::new(Runtime { engine, linker, egress, limits, cache_dir, pooling }))
     }
@@ -400,4 +400,78 @@ fn check_ops(ops: &[Operation], limits: &CallLimits) -> Result<(), CallError> {
         )));
     }
     Ok(())
+}
+
+/// Creates the precompiled-plugin cache (mode 0700) or checks the existing one: a directory owned by
+/// this user that no other user can write, since what it holds is loaded as native code.
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create the plugin cache {}: {e}", dir.display()))?;
+        }
+        let meta = std::fs::symlink_metadata(dir)
+            .map_err(|e| anyhow::anyhow!("cannot read the plugin cache {}: {e}", dir.display()))?;
+        if !meta.is_dir() {
+            anyhow::bail!("the plugin cache {} is not a directory (a symbolic link is refused too)", dir.display());
+        }
+        // Our effective uid, as the owner of a file we create (no unsafe call needed).
+        let probe = dir.join(format!(".owner-probe-{}", std::process::id()));
+        let me = std::fs::File::create(&probe)
+            .and_then(|f| f.metadata())
+            .map(|m| m.uid())
+            .map_err(|e| anyhow::anyhow!("cannot write to the plugin cache {}: {e}", dir.display()));
+        let _ = std::fs::remove_file(&probe);
+        let me = me?;
+        if meta.uid() != me {
+            anyhow::bail!(
+                "the plugin cache {} belongs to another user (uid {}, this process runs as {me}); its files are \
+                 loaded as native code: use a directory of your own (plugin_cache_dir)",
+                dir.display(),
+                meta.uid()
+            );
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            anyhow::bail!(
+                "the plugin cache {} is writable by other users (mode {mode:o}); its files are loaded as native \
+                 code: `chmod 700` it or set plugin_cache_dir",
+                dir.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::private_dir;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// The cache is created 0700; one that another user could write is refused (its files are loaded
+    /// as native code). On 7914331 it defaulted to a shared temporary directory, used as found.
+    #[test]
+    fn the_plugin_cache_is_private() {
+        let base = std::env::temp_dir().join(format!("scimgw-cache-test-{}", uuid::Uuid::new_v4().simple()));
+        let dir = base.join("data").join("plugin-cache");
+        private_dir(&dir).expect("created");
+        assert_eq!(std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777, 0o700);
+        private_dir(&dir).expect("reused");
+        for mode in [0o770, 0o777, 0o702] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let e = private_dir(&dir).expect_err("refused").to_string();
+            assert!(e.contains("writable by other users") && e.contains(&format!("{mode:o}")), "{e}");
+        }
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+        assert!(private_dir(&link).expect_err("a link is refused").to_string().contains("not a directory"));
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

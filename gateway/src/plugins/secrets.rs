@@ -82,6 +82,16 @@ fn aad(context: &str) -> Vec<u8> {
 impl SecretBox {
     /// Key given as base64 (standard alphabet, padding optional) of exactly 32 bytes.
     /// Surrounding whitespace is ignored. Error messages never contain the key.
+    /// A fingerprint of the key (16 hex digits of a domain-separated SHA-256): enough to tell two keys
+    /// apart, nothing about the key itself.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"scimgw-credential-key-fingerprint-v1\0");
+        h.update(self.key);
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn from_key_b64(key: &str) -> Result<SecretBox, SecretError> {
         let trimmed = key.trim();
         let bytes = B64

@@ -8,7 +8,8 @@
 //!   resource + 1) × (terms of its value filter, at least 1) × (elements of its value, at least 1): an
 //!   upper bound of what applying it compares and copies. Entra's requests cost a few hundred.
 //!
-//! Every breach is a 400 `invalidValue` that names the limit; nothing is written.
+//! Every breach is a 400 `invalidValue` that names the limit; nothing is written. A string holding
+//! U+0000 is refused the same way: PostgreSQL text cannot store it, and both databases must agree.
 
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::filter::{Filter, PatchPath};
@@ -39,6 +40,9 @@ pub fn check_resource(doc: &Value) -> ScimResult<()> {
             }
         }
     }
+    if has_nul(doc) {
+        return Err(ScimError::invalid_value("a string value must not contain U+0000"));
+    }
     let mut size = Counter(0);
     // Writing into a counter cannot fail but for a bug in serde_json; count such a document as too large.
     if serde_json::to_writer(&mut size, doc).is_err() || size.0 > MAX_RESOURCE_BYTES {
@@ -48,6 +52,15 @@ pub fn check_resource(doc: &Value) -> ScimResult<()> {
         )));
     }
     Ok(())
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 fn check_values(attr: &str, n: usize) -> ScimResult<()> {
@@ -132,6 +145,7 @@ mod tests {
         assert!(e.detail.contains("'emails'") && e.detail.contains("1000"), "{}", e.detail);
         let ext = json!({"urn:x:ext": {"codes": vec![json!("c"); MAX_VALUES + 1]}});
         assert!(check_resource(&ext).expect_err("extension values").detail.contains("urn:x:ext:codes"));
+        assert!(check_resource(&json!({"name": {"givenName": "a\u{0}b"}})).expect_err("NUL").detail.contains("U+0000"));
         let big = json!({"displayName": "x".repeat(MAX_RESOURCE_BYTES)});
         let e = check_resource(&big).expect_err("too large");
         assert!(e.detail.contains(&MAX_RESOURCE_BYTES.to_string()), "{}", e.detail);

@@ -194,6 +194,10 @@ pub type PluginBytes = (String, Vec<u8>);
 
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
+    /// Records `fingerprint` as the credential key's when none is recorded yet; returns the recorded one.
+    async fn claim_key_fingerprint(&self, fingerprint: &str) -> StoreResult<String>;
+    /// The recorded credential key fingerprint and how many sealed credentials the database holds.
+    async fn key_state(&self) -> StoreResult<(Option<String>, i64)>;
     /// Stores a plugin version; false when this exact version was already there.
     async fn put_plugin(&self, name: &str, sha256: &str, world: &str, wasm: &[u8]) -> StoreResult<bool>;
     async fn list_plugins(&self) -> StoreResult<Vec<PluginRow>>;
@@ -243,6 +247,15 @@ pub trait DeliveryStore: Send + Sync {
     async fn list_outbox(&self, f: OutboxFilter) -> StoreResult<Vec<OutboxRow>>;
     /// Puts dead operations back to pending, due now; returns how many.
     async fn replay_dead(&self, f: OutboxFilter, now_ms: i64) -> StoreResult<u64>;
+    /// Deletes dead operations matching `f` (never delivered): the later operations of their keys go on.
+    async fn skip_dead(&self, f: OutboxFilter) -> StoreResult<u64>;
+    /// Keys of a target held back by a dead operation: their number and the first `limit` as
+    /// (key, dead op id, last error).
+    async fn blocked_keys(
+        &self,
+        target_pk: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<(String, String, Option<String>)>)>;
     async fn queue_stats(&self) -> StoreResult<Vec<QueueStats>>;
     /// Keeps the queue's planner statistics fresh (PostgreSQL: `ANALYZE outbox`; the table swings from
     /// empty to large in seconds, and stale statistics made claims 10× slower).

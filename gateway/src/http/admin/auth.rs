@@ -72,6 +72,9 @@ impl FromRequest for Admin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let checked = precheck(req);
         let path_tenant = req.match_info().get("tenant").map(str::to_owned);
+        if path_tenant.as_deref().is_some_and(|t| t.contains('\0')) {
+            return Box::pin(async { Err(ScimError::not_found("no such tenant").into()) });
+        }
         let tenant_route = path_tenant.is_some() || req.match_pattern().as_deref() == Some("/admin/v1/targets");
         let store = req.app_data::<web::Data<AppState>>().map(|s| s.store.clone());
         Box::pin(async move {

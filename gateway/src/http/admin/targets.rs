@@ -45,7 +45,7 @@ async fn add_target(a: Admin, path: web::Path<String>, body: web::Bytes) -> ApiR
 }
 
 async fn get_target(a: Admin, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(a.control.target(&path.0, &path.1).await?.status_json()))
+    Ok(HttpResponse::Ok().json(a.control.target_status(&path.0, &path.1).await?))
 }
 
 async fn delete_target(a: Admin, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
@@ -104,6 +104,12 @@ async fn replay(a: Admin, path: web::Path<String>, body: web::Bytes) -> ApiResul
     Ok(HttpResponse::Ok().json(serde_json::json!({"replayed": a.control.outbox_replay(f).await?})))
 }
 
+async fn skip(a: Admin, path: web::Path<String>, body: web::Bytes) -> ApiResult<HttpResponse> {
+    let b: ReplayBody = serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("skip: {e}")))?;
+    let f = OutboxFilter { tenant: path.into_inner(), target: b.target, op_id: b.op_id, dead_only: true, limit: 0 };
+    Ok(HttpResponse::Ok().json(serde_json::json!({"skipped": a.control.outbox_skip(f).await?})))
+}
+
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/plugins")
@@ -121,5 +127,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     .route("/tenants/{tenant}/targets/{name}/config", web::put().to(configure_target))
     .route("/tenants/{tenant}/targets/{name}/{action}", web::post().to(target_action))
     .route("/tenants/{tenant}/outbox", web::get().to(list_outbox))
-    .route("/tenants/{tenant}/outbox/replay", web::post().to(replay));
+    .route("/tenants/{tenant}/outbox/replay", web::post().to(replay))
+    .route("/tenants/{tenant}/outbox/skip", web::post().to(skip));
 }

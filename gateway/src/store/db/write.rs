@@ -87,7 +87,8 @@ where
             return Ok(out);
         }
         for (kind, table) in [(Kind::User, "users"), (Kind::Group, "groups")] {
-            let pending: Vec<&String> = ids.iter().filter(|i| !out.contains_key(*i)).collect();
+            // An id with U+0000 names nothing (and PostgreSQL text cannot bind it): left out, unknown.
+            let pending: Vec<&String> = ids.iter().filter(|i| !out.contains_key(*i) && !i.contains('\0')).collect();
             if pending.is_empty() {
                 break;
             }

@@ -29,6 +29,10 @@ impl ResourceStore for SqlStore {
         let Some((sql, value)) = row_lookup(kind, key) else {
             return Err(StoreError::Corrupt(format!("no index for {key:?} on {}", kind.as_str())));
         };
+        if value.contains('\0') {
+            // No stored value holds U+0000 (scim::limits refuses it), and PostgreSQL text cannot bind it.
+            return Ok(Vec::new());
+        }
         match &self.pools {
             Pools::Sqlite { read, .. } => Lite::lookup(read, tenant, sql.get(false), value).await,
             Pools::Postgres(pool) => Pg::lookup(pool, tenant, sql.get(true), value).await,
@@ -178,6 +182,9 @@ impl ResourceStore for SqlStore {
     }
 
     async fn has_member(&self, tenant: i64, group_pk: i64, member_id: &str) -> StoreResult<bool> {
+        if member_id.contains('\0') {
+            return Ok(false);
+        }
         match &self.pools {
             Pools::Sqlite { read, .. } => Lite::has_member(read, tenant, group_pk, member_id).await,
             Pools::Postgres(pool) => Pg::has_member(pool, tenant, group_pk, member_id).await,

@@ -129,6 +129,20 @@ impl DeliveryStore for SqlStore {
         Ok(changed)
     }
 
+    async fn claim_key_fingerprint(&self, fingerprint: &str) -> StoreResult<String> {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => Lite::claim_key_fingerprint(write, fingerprint).await,
+            Pools::Postgres(pool) => Pg::claim_key_fingerprint(pool, fingerprint).await,
+        }
+    }
+
+    async fn key_state(&self) -> StoreResult<(Option<String>, i64)> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::key_state(read).await,
+            Pools::Postgres(pool) => Pg::key_state(pool).await,
+        }
+    }
+
     async fn target_credentials(&self, target_pk: i64) -> StoreResult<Vec<(String, String)>> {
         match &self.pools {
             Pools::Sqlite { read, .. } => Lite::target_credentials(read, target_pk).await,
@@ -243,6 +257,35 @@ impl DeliveryStore for SqlStore {
         match &self.pools {
             Pools::Sqlite { read, .. } => Lite::list_outbox(read, &f).await,
             Pools::Postgres(pool) => Pg::list_outbox(pool, &f).await,
+        }
+    }
+
+    async fn skip_dead(&self, f: OutboxFilter) -> StoreResult<u64> {
+        let n = match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                writer.run(move |c| Box::pin(async move { Lite::skip_dead(c, &f).await })).await?
+            }
+            Pools::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let v = Pg::skip_dead(&mut tx, &f).await?;
+                tx.commit().await?;
+                v
+            }
+        };
+        if n > 0 {
+            self.outbox.notify_one();
+        }
+        Ok(n)
+    }
+
+    async fn blocked_keys(
+        &self,
+        target_pk: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<(String, String, Option<String>)>)> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::blocked_keys(read, target_pk, limit).await,
+            Pools::Postgres(pool) => Pg::blocked_keys(pool, target_pk, limit).await,
         }
     }
 

@@ -25,14 +25,15 @@ where
     })
 }
 
-/// The deliverable heads: pending, due, unleased, first pending of their (target, key), target running.
+/// The deliverable heads: pending, due, unleased, first of their (target, key) still in the outbox (a
+/// dead operation holds back the later ones of its key until it is replayed or skipped, so a resource's
+/// operations are never delivered out of order), target running.
 /// Operations keyed `tenant` (the resync markers) are barriers within their target: one waits for every
 /// earlier pending operation, and every later one waits for it, so `resync.started` arrives before the
 /// replayed state and `resync.finished` after all of it (what the markers promise the plugin). Three
 /// separate probes keep each one on the (target_pk, okey, pk) index.
 const CLAIMABLE: &str = "SELECT o.pk FROM outbox o WHERE o.state = 'pending' AND o.next_at <= $1 AND o.lease_until < $1 \
-     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.okey = o.okey AND p.pk < o.pk \
-     AND p.state = 'pending') \
+     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.okey = o.okey AND p.pk < o.pk) \
      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.okey = 'tenant' AND p.pk < o.pk \
      AND p.state = 'pending') \
      AND (o.okey <> 'tenant' OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target_pk = o.target_pk AND p.pk < o.pk \
@@ -408,6 +409,50 @@ where
             .execute(&mut *c)
             .await?
             .rows_affected())
+    }
+
+    /// Deletes dead operations (the filter names a target or an op id): what an operator does to let the
+    /// later operations of their keys go without delivering them.
+    pub(super) async fn skip_dead(c: &mut DB::Connection, f: &OutboxFilter) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM outbox WHERE state = 'dead' AND pk IN (SELECT o.pk FROM outbox o JOIN targets t \
+             ON t.pk = o.target_pk JOIN tenants n ON n.pk = t.tenant_pk WHERE {})",
+            outbox_where(f)
+        );
+        Ok(query(sqlx::AssertSqlSafe(sql))
+            .bind(&f.tenant)
+            .bind(f.target.clone().unwrap_or_default())
+            .bind(f.op_id.clone().unwrap_or_default())
+            .execute(&mut *c)
+            .await?
+            .rows_affected())
+    }
+
+    /// The keys of a target held back by a dead operation (with later operations waiting behind it):
+    /// how many, and the first `limit` as (key, dead op id, its last error).
+    pub(super) async fn blocked_keys(
+        read: &Pool<DB>,
+        target_pk: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<(String, String, Option<String>)>)> {
+        const HELD: &str = "FROM outbox d WHERE d.target_pk = $1 AND d.state = 'dead' AND EXISTS \
+             (SELECT 1 FROM outbox p WHERE p.target_pk = d.target_pk AND p.okey = d.okey AND p.pk > d.pk)";
+        let n: i64 = query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(DISTINCT d.okey) {HELD}")))
+            .bind(target_pk)
+            .fetch_one(read)
+            .await?;
+        let rows = query(sqlx::AssertSqlSafe(format!(
+            "SELECT d.okey, d.op_id, d.last_error {HELD} AND $2 = $2 ORDER BY d.pk LIMIT $2"
+        )))
+        .bind(target_pk)
+        .bind(limit)
+        .fetch_all(read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get(0usize)?, r.try_get(1usize)?, r.try_get(2usize)?));
+        }
+        Ok((n, out))
     }
 
     pub(super) async fn queue_stats(read: &Pool<DB>) -> StoreResult<Vec<QueueStats>> {

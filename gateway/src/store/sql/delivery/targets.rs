@@ -178,6 +178,22 @@ where
         Ok(pk)
     }
 
+    pub(super) async fn claim_key_fingerprint(write: &Pool<DB>, fingerprint: &str) -> StoreResult<String> {
+        query("INSERT INTO credential_key (id, fingerprint, created_at) VALUES (1, $1, $2) ON CONFLICT DO NOTHING")
+            .bind(fingerprint)
+            .bind(now_rfc3339())
+            .execute(write)
+            .await?;
+        Ok(query_scalar("SELECT fingerprint FROM credential_key WHERE id = 1").fetch_one(write).await?)
+    }
+
+    pub(super) async fn key_state(read: &Pool<DB>) -> StoreResult<(Option<String>, i64)> {
+        let fp: Option<String> =
+            query_scalar("SELECT fingerprint FROM credential_key WHERE id = 1").fetch_optional(read).await?;
+        let sealed: i64 = query_scalar("SELECT COUNT(*) FROM target_credentials").fetch_one(read).await?;
+        Ok((fp, sealed))
+    }
+
     pub(super) async fn list_targets(read: &Pool<DB>, tenant: Option<&str>) -> StoreResult<Vec<TargetRow>> {
         let sql = format!("SELECT {TARGET_COLUMNS} WHERE ($1 = '' OR n.name = $1) ORDER BY n.name, t.name");
         let rows = query(sqlx::AssertSqlSafe(sql)).bind(tenant.unwrap_or("")).fetch_all(read).await?;
