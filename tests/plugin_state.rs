@@ -106,3 +106,33 @@ async fn kv_directory_and_remote_ids_sqlite() {
 async fn kv_directory_and_remote_ids_postgres() {
     state_round_trip(Backend::Postgres).await;
 }
+
+/// The per-target kv quota (`plugin_kv_max_keys` here): a batch whose kv writes would pass it parks the
+/// target with a reason naming the limit, and nothing of that batch is written. On 7914331 a plugin could
+/// store any amount of state.
+#[tokio::test]
+async fn kv_quota_parks_the_target() {
+    let Some(env) = TestEnv::new(Backend::Sqlite, "kv-quota").await else { return };
+    let (tenant, token) = env.create_tenant().await;
+    env.add_plugin("probe", "probe").await;
+    let sink = Sink::start();
+    add_probe_target(&env, &tenant, "probe", &sink, json!({})).await;
+    let gw = GatewayProc::spawn(&env, "gw", &[("GATEWAY_PLUGIN_KV_MAX_KEYS", "1")]).await;
+    let scim = gw.scim(&tenant, &token);
+    // The first change: the counter key alone (1 key) fits; its delivery records a second key.
+    scim.create_user("first@contoso.example").await;
+    sink.wait("the first delivery", WAIT, |h| h.iter().any(Hit::delivered))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", gw.log_tail(40)));
+    // The next change's counter write would leave 2 keys: parked, naming the quota.
+    scim.create_user("second@contoso.example").await;
+    let status = poll("the target to park on its kv quota", WAIT, Duration::from_millis(100), async || {
+        let s = env.target_status(&tenant, "probe").await;
+        (s["state"] == "parked").then_some(s)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", gw.log_tail(40)));
+    let reason = status["parked_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("quota is 1 (plugin_kv_max_keys)"), "{reason}");
+    assert_eq!(kv_value(&env, "probe", "seen").await.as_deref(), Some("1"), "the parked batch wrote nothing");
+}

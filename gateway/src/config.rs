@@ -40,6 +40,10 @@ pub struct Config {
     pub trusted_proxies: String,
     /// Bearer token `GET /metrics` requires (at least 16 characters); open when unset.
     pub metrics_token: Option<String>,
+    /// Per-target quota of a plugin's kv state: keys, and bytes of keys and values. A batch that would
+    /// pass it parks the target with a reason naming the limit.
+    pub plugin_kv_max_keys: i64,
+    pub plugin_kv_max_bytes: i64,
     /// Deliveries in flight per instance.
     pub delivery_concurrency: usize,
     /// Retry backoff: full jitter over min(cap, base·2^attempt).
@@ -71,6 +75,8 @@ impl Default for Config {
             public_base_url: None,
             trusted_proxies: String::new(),
             metrics_token: None,
+            plugin_kv_max_keys: 100_000,
+            plugin_kv_max_bytes: 64 << 20,
             delivery_concurrency: 64,
             retry_base_ms: 500,
             retry_cap_ms: 300_000,

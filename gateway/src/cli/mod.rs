@@ -137,3 +137,12 @@ pub fn run() -> anyhow::Result<()> {
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
+
+/// The limits of every plugin call, with the configured kv quota.
+fn call_limits(cfg: &crate::config::Config) -> crate::plugins::call::CallLimits {
+    crate::plugins::call::CallLimits {
+        kv_quota_keys: cfg.plugin_kv_max_keys,
+        kv_quota_bytes: cfg.plugin_kv_max_bytes,
+        ..Default::default()
+    }
+}

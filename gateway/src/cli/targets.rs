@@ -2,7 +2,6 @@
 
 use crate::config::Config;
 use crate::delivery::control::{Control, TargetSpec, action_of, test_plugin};
-use crate::plugins::call::CallLimits;
 use crate::plugins::runtime::Runtime;
 use crate::store::delivery::{OutboxFilter, TargetAction};
 use clap::Subcommand;
@@ -150,7 +149,7 @@ pub enum OutboxCommand {
 
 fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
     crate::plugins::egress::install_crypto_provider();
-    Runtime::new(CallLimits::default(), Some(cfg.plugin_cache()))
+    Runtime::new(super::call_limits(cfg), Some(cfg.plugin_cache()))
 }
 
 async fn control(cfg: &Config) -> anyhow::Result<Control> {

@@ -20,6 +20,8 @@ use tokio::sync::watch;
 
 /// Changes translated per transaction.
 const BATCH: i64 = 200;
+/// kv bytes a batch may hold in memory before it is committed (each call may write 1 MiB).
+const MAX_OVERLAY_BYTES: usize = 8 << 20;
 /// The batch while SCIM requests are arriving: each step's transaction then holds the writer briefly.
 const BUSY_BATCH: i64 = 25;
 /// Resources replayed per resync step.
@@ -190,6 +192,7 @@ impl Dispatcher {
             }
         };
         let mut overlay = Arc::new(KvOverlay::new());
+        let mut overlay_bytes = 0usize;
         let mut complete = true;
         for (ev, id_prefix) in &events {
             let change = match convert::change(ev) {
@@ -219,10 +222,19 @@ impl Dispatcher {
                         });
                     }
                     if !writes.is_empty() {
-                        Arc::make_mut(&mut overlay).extend(writes);
+                        let o = Arc::make_mut(&mut overlay);
+                        for (k, v) in writes {
+                            overlay_bytes += k.len() + v.as_ref().map_or(0, String::len);
+                            o.insert(k, v);
+                        }
                     }
                     if ev.seq > 0 {
                         out.new_cursor = ev.seq;
+                    }
+                    // The batch's kv writes stay in memory until the commit: past a bound, commit what
+                    // is translated and go on with the next batch (changes only; a resync page is whole).
+                    if overlay_bytes > MAX_OVERLAY_BYTES && ev.seq > 0 && resync.is_none() {
+                        break;
                     }
                 }
                 Err(CallError::Host(reason)) => {
@@ -247,8 +259,53 @@ impl Dispatcher {
             return Step::Idle;
         }
         out.kv = Arc::unwrap_or_clone(overlay).into_iter().collect();
+        if let Some(reason) = self.kv_over_quota(t, &out.kv).await {
+            // Nothing of this batch is written; the target parks at its first change, the reason names
+            // the limit (raise it or clean the plugin's state, then `target retry`).
+            tracing::error!(tenant = %t.tenant, target = %t.name, reason = %reason, "target parked");
+            let first = events.first().map_or(out.old_cursor, |(e, _)| e.seq);
+            let parked = Translated {
+                ops: Vec::new(),
+                kv: Vec::new(),
+                new_cursor: out.old_cursor,
+                park: Some((first, reason)),
+                resync: None,
+                ..out
+            };
+            return self.commit(t, parked).await;
+        }
         metrics::counter!("outbox_queued_total", &labels).increment(out.ops.len() as u64);
         self.commit(t, out).await
+    }
+
+    /// Whether committing `kv` would take the target past its kv quota (keys or bytes): the reason, naming
+    /// the limit, if so. None when the usage cannot be read (the commit then goes ahead).
+    async fn kv_over_quota(&self, t: &TargetRow, kv: &[(String, Option<String>)]) -> Option<String> {
+        if kv.is_empty() {
+            return None;
+        }
+        let limits = &self.registry.runtime().limits;
+        let keys: Vec<String> = kv.iter().map(|(k, _)| k.clone()).collect();
+        let (mut n, mut bytes, existing) = self.store.kv_usage(t.pk, &keys).await.ok()?;
+        for (k, v) in kv {
+            let old = existing.get(k).copied();
+            let new = v.as_ref().map(|v| (k.len() + v.len()) as i64);
+            n += i64::from(new.is_some()) - i64::from(old.is_some());
+            bytes += new.unwrap_or(0) - old.unwrap_or(0);
+        }
+        if n > limits.kv_quota_keys {
+            return Some(format!(
+                "the plugin's kv state would hold {n} keys; the quota is {} (plugin_kv_max_keys)",
+                limits.kv_quota_keys
+            ));
+        }
+        if bytes > limits.kv_quota_bytes {
+            return Some(format!(
+                "the plugin's kv state would hold {bytes} bytes; the quota is {} (plugin_kv_max_bytes)",
+                limits.kv_quota_bytes
+            ));
+        }
+        None
     }
 
     async fn commit(&self, t: &mut TargetRow, out: Translated) -> Step {
@@ -281,6 +338,9 @@ impl Dispatcher {
         let id = state.get("id").and_then(Value::as_i64).unwrap_or(0);
         let phase = state.get("phase").and_then(Value::as_str).unwrap_or("start").to_owned();
         let offset = state.get("offset").and_then(Value::as_i64).unwrap_or(0);
+        // Keyset position: the last pk sent (a resync started by an older version has none: 0 restarts the
+        // phase from its first resource, which only sends some of them twice).
+        let after = state.get("after").and_then(Value::as_i64).unwrap_or(0);
         let marker = |kind: &str| ChangeEvent {
             seq: 0,
             kind: kind.to_owned(),
@@ -289,18 +349,19 @@ impl Dispatcher {
             payload: Value::Null,
             created_at: now_rfc3339(),
         };
-        let next =
-            |phase: &str, offset: i64| Some(Some(json!({"id": id, "phase": phase, "offset": offset}).to_string()));
+        let next = |phase: &str, offset: i64, after: i64| {
+            Some(Some(json!({"id": id, "phase": phase, "offset": offset, "after": after}).to_string()))
+        };
         let mut events = Vec::new();
         let progress = match phase.as_str() {
             "start" => {
                 events.push((marker("resync.started"), format!("r{id}-start")));
-                next("users", 0)
+                next("users", 0, 0)
             }
             "users" | "groups" => {
                 let kind = if phase == "users" { Kind::User } else { Kind::Group };
-                let page = match self.store.page(t.tenant_pk, kind, offset, RESYNC_PAGE).await {
-                    Ok((_, rows)) => rows,
+                let page = match self.store.page_after(t.tenant_pk, kind, after, RESYNC_PAGE).await {
+                    Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(error = %e, "resync cannot read the directory");
                         return Step::Idle;
@@ -363,11 +424,12 @@ impl Dispatcher {
                     }
                 }
                 let done = (page.len() as i64) < RESYNC_PAGE;
+                let last = page.last().map_or(after, |r| r.pk);
                 match (phase.as_str(), done) {
-                    ("users", true) => next("groups", 0),
-                    ("groups", true) => next("finish", 0),
-                    (p, false) => next(p, offset + page.len() as i64),
-                    _ => next("finish", 0),
+                    ("users", true) => next("groups", 0, 0),
+                    ("groups", true) => next("finish", 0, 0),
+                    (p, false) => next(p, offset + page.len() as i64, last),
+                    _ => next("finish", 0, 0),
                 }
             }
             _ => {

@@ -640,6 +640,9 @@ pub async fn search_root(
 ) -> ApiResult<HttpResponse> {
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let q = ListQuery::from_search_body(&body)?;
+    if q.filter.is_none() {
+        return search_root_page(&state, &t, &q).await;
+    }
     let mut all: Vec<(Kind, Row)> = Vec::new();
     let mut first_err: Option<ApiError> = None;
     let mut any_ok = false;
@@ -675,4 +678,16 @@ pub async fn search_root(
         resources.extend(render_rows(&state, &t, kind, &rows, &q).await?);
     }
     Ok(list_response(list_body(total, q.start_index, &resources)))
+}
+
+/// `POST /.search` without a filter: users then groups, one page read from each table as needed
+/// (never the whole tenant in memory).
+async fn search_root_page(state: &AppState, t: &Tenant, q: &ListQuery) -> ApiResult<HttpResponse> {
+    let offset = (q.start_index - 1) as i64;
+    let (users, urows) = state.store.page(t.pk, Kind::User, offset, q.count as i64).await?;
+    let left = q.count.saturating_sub(urows.len()) as i64;
+    let (groups, grows) = state.store.page(t.pk, Kind::Group, (offset - users).max(0), left).await?;
+    let mut resources = render_rows(state, t, Kind::User, &urows, q).await?;
+    resources.extend(render_rows(state, t, Kind::Group, &grows, q).await?);
+    Ok(list_response(list_body((users + groups) as usize, q.start_index, &resources)))
 }

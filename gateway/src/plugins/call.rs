@@ -29,6 +29,12 @@ pub struct CallLimits {
     pub max_kv_writes: usize,
     pub max_kv_key: usize,
     pub max_kv_value: usize,
+    /// Bytes (keys + values) one call may write to kv: what the host holds outside the guest's memory.
+    pub max_kv_bytes: usize,
+    /// Per-target kv quota (`plugin_kv_max_keys`, `plugin_kv_max_bytes`): a batch that would pass it
+    /// parks the target with a reason naming the limit.
+    pub kv_quota_keys: i64,
+    pub kv_quota_bytes: i64,
     pub max_component_bytes: usize,
 }
 
@@ -51,6 +57,9 @@ impl Default for CallLimits {
             max_kv_writes: 10_000,
             max_kv_key: 256,
             max_kv_value: 64 << 10,
+            max_kv_bytes: 1 << 20,
+            kv_quota_keys: 100_000,
+            kv_quota_bytes: 64 << 20,
             max_component_bytes: 50 << 20,
         }
     }
@@ -117,6 +126,8 @@ pub struct CallState {
     pub(super) budget: Budget,
     /// kv writes of earlier changes in the same dispatch batch.
     pub(super) kv_base: Arc<KvOverlay>,
+    /// Bytes (keys + values) written to kv by this call.
+    pub(super) kv_bytes: usize,
     /// kv writes of this call.
     pub(super) kv_writes: KvOverlay,
     pub(super) logs: u32,
@@ -152,6 +163,7 @@ impl CallState {
             budget: Budget::new(egress.limits()),
             kv_base,
             kv_writes: KvOverlay::new(),
+            kv_bytes: 0,
             logs: 0,
             host_failure: None,
             panic_message: None,

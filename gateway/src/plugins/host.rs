@@ -65,6 +65,11 @@ impl kv::Host for CallState {
         if !self.kv_writes.contains_key(&key) && self.kv_writes.len() >= self.limits.max_kv_writes {
             return Ok(Err(format!("at most {} kv writes per call", self.limits.max_kv_writes)));
         }
+        let bytes = self.kv_bytes + key.len() + value.len();
+        if bytes > self.limits.max_kv_bytes {
+            return Ok(Err(format!("at most {} bytes of kv writes per call", self.limits.max_kv_bytes)));
+        }
+        self.kv_bytes = bytes;
         self.kv_writes.insert(key, Some(value));
         Ok(Ok(()))
     }

@@ -225,6 +225,13 @@ pub trait DeliveryStore: Send + Sync {
     /// lease was lost.
     async fn commit_translation(&self, t: Translated) -> StoreResult<bool>;
     async fn kv_get(&self, target_pk: i64, key: &str) -> StoreResult<Option<String>>;
+    /// A target's stored kv: (keys, bytes of keys and values), and the stored size of each of `keys`
+    /// that exists (for a quota check of writes about to be committed).
+    async fn kv_usage(
+        &self,
+        target_pk: i64,
+        keys: &[String],
+    ) -> StoreResult<(i64, i64, std::collections::HashMap<String, i64>)>;
     async fn kv_keys(&self, target_pk: i64, prefix: &str, limit: i64) -> StoreResult<Vec<String>>;
     async fn remote_id(&self, target_pk: i64, kind: &str, local: &str) -> StoreResult<Option<String>>;
 

@@ -138,6 +138,9 @@ pub trait ResourceStore: Send + Sync {
     async fn lookup(&self, tenant: i64, kind: Kind, key: &Lookup) -> StoreResult<Vec<Row>>;
     /// A page in creation order and the total count.
     async fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> StoreResult<(i64, Vec<Row>)>;
+    /// Up to `limit` resources created after the one with `after_pk`, in creation order (keyset paging:
+    /// deletes meanwhile cannot make it skip any).
+    async fn page_after(&self, tenant: i64, kind: Kind, after_pk: i64, limit: i64) -> StoreResult<Vec<Row>>;
     /// Creates a resource; for groups, `members` are added in order. Fails with 409 on a userName clash.
     async fn create(
         &self,

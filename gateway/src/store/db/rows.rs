@@ -65,13 +65,13 @@ static GROUP_BY_DISPLAY_NAME: LazyLock<RowSql> =
 static USER_PAGE: LazyLock<RowSql> = LazyLock::new(|| {
     RowSql::users(
         ", (SELECT user_count FROM tenants WHERE pk = $1)",
-        "WHERE pk IN (SELECT pk FROM users WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk",
+        "WHERE pk IN (SELECT pk FROM users WHERE tenant_pk = $1 AND pk > $4 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk",
     )
 });
 static GROUP_PAGE: LazyLock<RowSql> = LazyLock::new(|| {
     RowSql::groups(
         ", (SELECT group_count FROM tenants WHERE pk = $1)",
-        "WHERE pk IN (SELECT pk FROM groups WHERE tenant_pk = $1 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk",
+        "WHERE pk IN (SELECT pk FROM groups WHERE tenant_pk = $1 AND pk > $4 ORDER BY pk LIMIT $2 OFFSET $3) ORDER BY pk",
     )
 });
 
@@ -100,8 +100,9 @@ pub(crate) fn row_lookup(kind: Kind, key: &Lookup) -> Option<(&'static RowSql, S
     })
 }
 
-/// Pages walk the (tenant_pk, pk) index for the offset and read documents for the page only; every row
-/// also carries the tenant's count (an eighth column), so a page is one statement.
+/// Pages walk the (tenant_pk, pk) index for the offset (after a pk: keyset paging, $4) and read documents
+/// for the page only; every row also carries the tenant's count (an eighth column), so a page is one
+/// statement.
 pub(crate) fn row_page(kind: Kind) -> &'static RowSql {
     match kind {
         Kind::User => &USER_PAGE,

@@ -41,9 +41,17 @@ impl ResourceStore for SqlStore {
 
     async fn page(&self, tenant: i64, kind: Kind, offset: i64, limit: i64) -> StoreResult<(i64, Vec<StoredRow>)> {
         match &self.pools {
-            Pools::Sqlite { read, .. } => Lite::page(read, tenant, kind, offset, limit).await,
-            Pools::Postgres(pool) => Pg::page(pool, tenant, kind, offset, limit).await,
+            Pools::Sqlite { read, .. } => Lite::page(read, tenant, kind, 0, offset, limit).await,
+            Pools::Postgres(pool) => Pg::page(pool, tenant, kind, 0, offset, limit).await,
         }
+    }
+
+    async fn page_after(&self, tenant: i64, kind: Kind, after_pk: i64, limit: i64) -> StoreResult<Vec<StoredRow>> {
+        let (_, rows) = match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::page(read, tenant, kind, after_pk, 0, limit).await?,
+            Pools::Postgres(pool) => Pg::page(pool, tenant, kind, after_pk, 0, limit).await?,
+        };
+        Ok(rows)
     }
 
     async fn create(
@@ -236,12 +244,13 @@ where
         read: &Pool<DB>,
         tenant: i64,
         kind: Kind,
+        after_pk: i64,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(i64, Vec<StoredRow>)> {
         let sql = row_page(kind).get(DB::POSTGRES);
         let rows = if limit > 0 {
-            query(sql).bind(tenant).bind(limit).bind(offset).fetch_all(read).await?
+            query(sql).bind(tenant).bind(limit).bind(offset).bind(after_pk).fetch_all(read).await?
         } else {
             Vec::new()
         };

@@ -196,6 +196,17 @@ impl DeliveryStore for SqlStore {
         }
     }
 
+    async fn kv_usage(
+        &self,
+        target_pk: i64,
+        keys: &[String],
+    ) -> StoreResult<(i64, i64, std::collections::HashMap<String, i64>)> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::kv_usage(read, target_pk, keys).await,
+            Pools::Postgres(pool) => Pg::kv_usage(pool, target_pk, keys).await,
+        }
+    }
+
     async fn kv_keys(&self, target_pk: i64, prefix: &str, limit: i64) -> StoreResult<Vec<String>> {
         match &self.pools {
             Pools::Sqlite { read, .. } => Lite::kv_keys(read, target_pk, prefix, limit).await,

@@ -411,6 +411,35 @@ where
             .rows_affected())
     }
 
+    pub(super) async fn kv_usage(
+        read: &Pool<DB>,
+        target_pk: i64,
+        keys: &[String],
+    ) -> StoreResult<(i64, i64, std::collections::HashMap<String, i64>)> {
+        let row =
+            query("SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM target_kv WHERE target_pk = $1")
+                .bind(target_pk)
+                .fetch_one(read)
+                .await?;
+        let (n, bytes): (i64, i64) = (row.try_get(0usize)?, row.try_get(1usize)?);
+        let mut sizes = std::collections::HashMap::new();
+        for chunk in keys.chunks(crate::store::db::IDS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "SELECT key, LENGTH(key) + LENGTH(value) FROM target_kv WHERE target_pk = ",
+            );
+            qb.push_bind(target_pk).push(" AND key IN (");
+            let mut sep = qb.separated(", ");
+            for k in chunk {
+                sep.push_bind(k.clone());
+            }
+            qb.push(")");
+            for r in qb.build().persistent(false).fetch_all(read).await? {
+                sizes.insert(r.try_get::<String, _>(0usize)?, r.try_get::<i64, _>(1usize)?);
+            }
+        }
+        Ok((n, bytes, sizes))
+    }
+
     /// Deletes dead operations (the filter names a target or an op id): what an operator does to let the
     /// later operations of their keys go without delivering them.
     pub(super) async fn skip_dead(c: &mut DB::Connection, f: &OutboxFilter) -> StoreResult<u64> {
