@@ -138,7 +138,7 @@ async fn root_search_pages(app: TestApp) {
     for i in 0..3 {
         users.push(app.create_user(&format!("r{i}@contoso.com")).await);
     }
-    let groups = vec![app.create_group("G0").await, app.create_group("G1").await];
+    let groups = [app.create_group("G0").await, app.create_group("G1").await];
     let search = |start: usize, count: usize| json!({"schemas": [SEARCH_REQUEST], "startIndex": start, "count": count});
     let mut seen = Vec::new();
     for start in [1, 3, 5] {

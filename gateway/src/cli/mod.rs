@@ -2,6 +2,7 @@
 //! `target …`, `outbox …`.
 
 mod keys;
+mod limits;
 mod report;
 mod serve;
 mod targets;
@@ -138,11 +139,3 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
 
-/// The limits of every plugin call, with the configured kv quota.
-fn call_limits(cfg: &crate::config::Config) -> crate::plugins::call::CallLimits {
-    crate::plugins::call::CallLimits {
-        kv_quota_keys: cfg.plugin_kv_max_keys,
-        kv_quota_bytes: cfg.plugin_kv_max_bytes,
-        ..Default::default()
-    }
-}

@@ -63,7 +63,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             trusted_proxies: proxies(&cfg.trusted_proxies)?,
             metrics_token_digest: cfg.metrics_token.as_deref().map(|t| http::auth_token::digest(t.trim())),
         };
-        let rt = Runtime::new(super::call_limits(&cfg), Some(cfg.plugin_cache()))?;
+        let rt = Runtime::new(super::limits::call_limits(&cfg), Some(cfg.plugin_cache()))?;
         let secrets = Arc::new(super::keys::secret_box(&cfg, &store).await?);
         let state = AppState::new(store.clone(), settings, metrics);
         if let Some(token) = &cfg.admin_token {

@@ -149,7 +149,7 @@ pub enum OutboxCommand {
 
 fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
     crate::plugins::egress::install_crypto_provider();
-    Runtime::new(super::call_limits(cfg), Some(cfg.plugin_cache()))
+    Runtime::new(super::limits::call_limits(cfg), Some(cfg.plugin_cache()))
 }
 
 async fn control(cfg: &Config) -> anyhow::Result<Control> {
