@@ -83,6 +83,9 @@ async fn faults(backend: Backend) {
     let s = env.target_status(t, "hook").await;
     assert_eq!((s["dead"].as_i64(), s["pending"].as_i64()), (Some(1), Some(0)), "{s}");
     assert_eq!(sink.hits().iter().filter(|h| h.op() == dead_op).count(), 1, "one attempt only");
+    // The LMS's answer (it may quote personal data) stays in the outbox; the log names the class only.
+    let log = r.gw.log();
+    assert!(log.contains("operation dead-lettered") && !log.contains("bad payload"), "{}", r.gw.log_tail(20));
     // Admin API shows the same.
     let api: Value =
         r.gw.admin(Method::GET, &format!("/tenants/{t}/outbox?dead=true"))

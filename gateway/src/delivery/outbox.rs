@@ -203,11 +203,11 @@ impl Deliverer {
         match &finish {
             Finish::Done { .. } => metrics::counter!("outbox_delivered_total", &labels).increment(1),
             Finish::Retry { error, .. } => {
-                tracing::info!(tenant = %target.row.tenant, target = %target.row.name, op_id = %op.op_id, attempt = op.attempts + 1, reason = %error, "delivery will be retried");
+                tracing::info!(tenant = %target.row.tenant, target = %target.row.name, op_id = %op.op_id, attempt = op.attempts + 1, reason = %log_reason(error), "delivery will be retried");
                 metrics::counter!("outbox_retried_total", &labels).increment(1);
             }
             Finish::Dead { error } => {
-                tracing::warn!(tenant = %target.row.tenant, target = %target.row.name, op_id = %op.op_id, reason = %error, "operation dead-lettered");
+                tracing::warn!(tenant = %target.row.tenant, target = %target.row.name, op_id = %op.op_id, reason = %log_reason(error), "operation dead-lettered");
                 metrics::counter!("outbox_dead_total", &labels).increment(1);
             }
         }
@@ -238,4 +238,13 @@ pub async fn queue_gauges(store: DynStore, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
     }
+}
+
+/// A delivery reason as the log may carry it: its class only (`HTTP 400`, `conflict`, `denied`, …, the
+/// text before the first `": "`, at most 60 characters). The rest can quote the LMS's answer, which may
+/// hold personal data; the whole reason stays in the outbox, for `outbox dead` and the admin API.
+fn log_reason(reason: &str) -> String {
+    let class = reason.split(": ").next().unwrap_or_default();
+    let class: String = class.chars().take(60).collect();
+    if class.len() < reason.len() { format!("{class}: … (the full reason is in the outbox)") } else { class }
 }

@@ -81,7 +81,9 @@ impl AppState {
             return Ok(auth);
         }
         let auth = self.store.tenant_auth(name).await?;
-        if let Some(c) = &self.auth_cache {
+        // Known tenants only: requests naming random tenants (anyone can send them) must not take the
+        // cache's room from the real ones; an unknown name costs one indexed lookup each time.
+        if let (Some(c), Some(_)) = (&self.auth_cache, &auth) {
             c.insert(name.to_owned(), auth.clone());
         }
         Ok(auth)

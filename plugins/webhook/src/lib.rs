@@ -89,15 +89,17 @@ fn request(settings: &Settings, op_id: &str, body: String) -> Request {
     request
 }
 
+/// The outcome for the log: its kind only. The reason can quote the receiver's answer (personal data);
+/// it is kept with the operation in the outbox, where an admin reads it.
 fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Done(_) => "done".to_owned(),
         Outcome::Retry(retry) => match retry.after_secs {
-            Some(secs) => format!("retry after {secs} s ({})", retry.reason),
-            None => format!("retry ({})", retry.reason),
+            Some(secs) => format!("retry after {secs} s"),
+            None => "retry".to_owned(),
         },
-        Outcome::Conflict(reason) => format!("conflict ({reason})"),
-        Outcome::Failed(reason) => format!("failed ({reason})"),
+        Outcome::Conflict(_) => "conflict".to_owned(),
+        Outcome::Failed(_) => "failed".to_owned(),
     }
 }
 
