@@ -8,6 +8,7 @@ pub mod auth_token;
 mod body;
 mod discovery;
 pub mod error;
+mod list;
 mod observe;
 mod resources;
 mod routes;

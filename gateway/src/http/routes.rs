@@ -3,7 +3,7 @@
 
 use super::error::ApiResult;
 use super::state::AppState;
-use super::{admin, auth, discovery, observe, resources};
+use super::{admin, auth, discovery, list, observe, resources};
 use crate::scim::error::ScimError;
 use actix_web::{HttpResponse, web};
 use std::sync::Arc;
@@ -44,13 +44,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/scim/v2/{tenant}")
                 .service(
                     web::resource("/Users")
-                        .route(web::get().to(resources::list::<Users>))
+                        .route(web::get().to(list::list::<Users>))
                         .route(web::post().to(resources::create::<Users>))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
                     web::resource("/Users/.search")
-                        .route(web::post().to(resources::search::<Users>))
+                        .route(web::post().to(list::search::<Users>))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
@@ -63,13 +63,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/Groups")
-                        .route(web::get().to(resources::list::<Groups>))
+                        .route(web::get().to(list::list::<Groups>))
                         .route(web::post().to(resources::create::<Groups>))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
                     web::resource("/Groups/.search")
-                        .route(web::post().to(resources::search::<Groups>))
+                        .route(web::post().to(list::search::<Groups>))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
@@ -82,7 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/.search")
-                        .route(web::post().to(resources::search_root))
+                        .route(web::post().to(list::search_root))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(

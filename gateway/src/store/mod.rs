@@ -26,7 +26,9 @@ pub use crate::clock::now_rfc3339;
 pub use crate::scim::Kind;
 pub use changelog::{ChangeEvent, EventKind};
 pub use error::{StoreError, StoreResult};
-pub use resources::{GroupView, Keys, Lookup, MemberView, ResourceStore, Row, Stored, Update, UpdateFn, fold};
+pub use resources::{
+    Evaluate, GroupView, Keys, Lookup, MemberView, ResourceStore, Row, Stored, Update, UpdateFn, fold,
+};
 pub use sql::{SqlStore, connect, connect_with};
 pub use tenants::{CustomSchemaRow, MemberPolicy, TenantAuth, TenantRow, TenantStore, TenantSummary};
 

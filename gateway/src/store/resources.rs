@@ -99,6 +99,17 @@ pub struct Update {
 /// [`precomputed`]).
 pub type UpdateFn = Box<dyn Fn(&Stored) -> Result<Update, ScimError> + Send + Sync>;
 
+/// Where the store runs an update closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluate {
+    /// First against a snapshot, outside the write transaction (see [`precomputed`]): its work depends on
+    /// the stored resource (a user PATCH, any PUT).
+    Outside,
+    /// Inside the write transaction only: its work is bounded by the request alone (a PATCH of a group's
+    /// members: a group's document holds no member list), and the writer's batched paths apply it best.
+    Inside,
+}
+
 /// Runs an update closure; a panic in it is a bug that fails this update alone (500), never the
 /// write batch it is part of.
 pub(crate) fn run_update(f: &UpdateFn, old: &Stored) -> Result<Update, super::StoreError> {
@@ -150,7 +161,8 @@ pub trait ResourceStore: Send + Sync {
         members: Vec<MemberChange>,
         policy: MemberPolicy,
     ) -> StoreResult<Stored>;
-    /// Read-modify-write in one transaction. `if_match` is a version the row must have.
+    /// Read-modify-write in one transaction. `if_match` is a version the row must have; `evaluate` says
+    /// whether `f` is computed outside the write transaction first.
     async fn update(
         &self,
         tenant: i64,
@@ -158,6 +170,7 @@ pub trait ResourceStore: Send + Sync {
         id: &str,
         if_match: Option<i64>,
         f: UpdateFn,
+        evaluate: Evaluate,
     ) -> StoreResult<Stored>;
     async fn delete(&self, tenant: i64, kind: Kind, id: &str, if_match: Option<i64>) -> StoreResult<()>;
     /// Members of the given groups (by pk), in the order they were added.

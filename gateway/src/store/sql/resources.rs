@@ -9,8 +9,8 @@ use crate::store::db::{Backend, IDS_PER_STATEMENT, Lite, Pg, Sql, check_version}
 use crate::store::resources::precomputed;
 use crate::store::sqlite::{JobOut, NewResource, UserUpdate};
 use crate::store::{
-    ChangeEvent, GroupView, Kind, Lookup, MemberPolicy, MemberView, ResourceStore, Row as StoredRow, StoreError,
-    StoreResult, Stored, UpdateFn,
+    ChangeEvent, Evaluate, GroupView, Kind, Lookup, MemberPolicy, MemberView, ResourceStore, Row as StoredRow,
+    StoreError, StoreResult, Stored, UpdateFn,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -100,20 +100,12 @@ impl ResourceStore for SqlStore {
         id: &str,
         if_match: Option<i64>,
         f: UpdateFn,
+        evaluate: Evaluate,
     ) -> StoreResult<Stored> {
-        // The new state is computed here, against a snapshot read outside the write transaction, so a
-        // costly PATCH holds neither the SQLite writer every tenant shares nor this tenant's row lock on
-        // PostgreSQL. Inside the transaction the result is reused when the document is unchanged, else
-        // computed again (bounded by the caps of scim::limits); no retry loop.
-        let snapshot = match &self.pools {
-            Pools::Sqlite { read, .. } => Lite::load(&mut *read.acquire().await?, tenant, kind, id).await?,
-            Pools::Postgres(pool) => Pg::load(&mut *pool.acquire().await?, tenant, kind, id).await?,
+        let f = match evaluate {
+            Evaluate::Inside => f,
+            Evaluate::Outside => self.precompute(tenant, kind, id, if_match, f).await?,
         };
-        let Some(snapshot) = snapshot else {
-            return Err(StoreError::NotFound(format!("{} {id} not found", kind.as_str())));
-        };
-        check_version(&snapshot, if_match)?;
-        let f = precomputed(f, &snapshot)?;
         let out: StoreResult<_> = async {
             match &self.pools {
                 Pools::Postgres(pool) => {
@@ -361,5 +353,30 @@ where
             });
         }
         Ok(out)
+    }
+}
+
+impl SqlStore {
+    /// Computes an update against a snapshot read outside the write transaction, so a costly PATCH holds
+    /// neither the SQLite writer every tenant shares nor this tenant's row lock on PostgreSQL. Inside the
+    /// transaction the result is reused when the document is unchanged, else computed again (bounded by
+    /// the caps of `scim::limits`); no retry loop. A client error (404, 412, 400) comes back from here.
+    async fn precompute(
+        &self,
+        tenant: i64,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> StoreResult<UpdateFn> {
+        let snapshot = match &self.pools {
+            Pools::Sqlite { read, .. } => Lite::load(&mut *read.acquire().await?, tenant, kind, id).await?,
+            Pools::Postgres(pool) => Pg::load(&mut *pool.acquire().await?, tenant, kind, id).await?,
+        };
+        let Some(snapshot) = snapshot else {
+            return Err(StoreError::NotFound(format!("{} {id} not found", kind.as_str())));
+        };
+        check_version(&snapshot, if_match)?;
+        precomputed(f, &snapshot)
     }
 }

@@ -207,15 +207,15 @@ where
     }
 
     async fn add_token(write: &Pool<DB>, name: &str, token_hash: &[u8]) -> StoreResult<bool> {
-        let n = query(
-            "INSERT INTO tenant_tokens (tenant_pk, hash, created_at) SELECT pk, $2, $3 FROM tenants WHERE name = $1",
-        )
-        .bind(name)
-        .bind(token_hash)
-        .bind(now_rfc3339())
-        .execute(write)
-        .await?
-        .rows_affected();
+        Self::insert_token(write, "INSERT INTO tenant_tokens (tenant_pk, hash, created_at) ", name, token_hash).await
+    }
+
+    /// `head` names the token table: SCIM tokens or tenant admin tokens, stored alike.
+    async fn insert_token(write: &Pool<DB>, head: &'static str, name: &str, token_hash: &[u8]) -> StoreResult<bool> {
+        let mut qb = sqlx::QueryBuilder::<DB>::new(head);
+        qb.push("SELECT pk, ").push_bind(token_hash.to_vec()).push(", ").push_bind(now_rfc3339());
+        qb.push(" FROM tenants WHERE name = ").push_bind(name.to_owned());
+        let n = qb.build().execute(write).await?.rows_affected();
         Ok(n == 1)
     }
 
@@ -236,17 +236,8 @@ where
     }
 
     async fn add_admin_token(write: &Pool<DB>, name: &str, token_hash: &[u8]) -> StoreResult<bool> {
-        let n = query(
-            "INSERT INTO tenant_admin_tokens (tenant_pk, hash, created_at) \
-             SELECT pk, $2, $3 FROM tenants WHERE name = $1",
-        )
-        .bind(name)
-        .bind(token_hash)
-        .bind(now_rfc3339())
-        .execute(write)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        Self::insert_token(write, "INSERT INTO tenant_admin_tokens (tenant_pk, hash, created_at) ", name, token_hash)
+            .await
     }
 
     async fn revoke_admin_tokens(write: &Pool<DB>, name: &str, all: bool) -> StoreResult<Option<u64>> {

@@ -6,9 +6,10 @@
 //!
 //! Contract for jobs: a job that fails for the client's reasons (404, 409, 412, 400) fails before it
 //! writes anything, so the others in the batch are unaffected. Every unit of a batch (a generic job, or
-//! a run of creates / user updates / group updates applied together) runs after a `SAVEPOINT`: when it
-//! fails otherwise (a database error, a panic) it is rolled back to that savepoint, its change events
-//! are forgotten, its callers get the error, and the rest of the batch commits. Only when the rollback
+//! a run of creates / user updates / group updates applied together) but the first runs after a
+//! `SAVEPOINT`: when it fails otherwise (a database error, a panic) it is rolled back to that savepoint
+//! (the first unit: the transaction is rolled back and begun again), its change events are forgotten,
+//! its callers get the error, and the rest of the batch commits. Only when the rollback
 //! to the savepoint itself fails (the database gave up the whole transaction) does every caller of the
 //! batch get a retryable error.
 
@@ -146,14 +147,17 @@ fn unit_error(outcome: Result<StoreError, Box<dyn std::any::Any + Send>>) -> Sto
     }
 }
 
-/// Rolls a failed unit back to its savepoint and forgets its events; false when the database cannot,
-/// which makes the whole batch fatal.
-async fn undo_unit(tx: &mut SqliteConnection, seqs: &mut SeqMap, mark: SeqMark) -> bool {
+/// Rolls a failed unit back and forgets its events; false when the database cannot, which makes the
+/// whole batch fatal. The first unit of a transaction has no savepoint (nothing before it to keep, and a
+/// batch of one unit, the common case under light load, then costs no extra statement): the transaction
+/// is rolled back and begun again instead.
+async fn undo_unit(tx: &mut SqliteConnection, seqs: &mut SeqMap, mark: SeqMark, first: bool) -> bool {
     seqs.reset(mark);
-    match sqlx::raw_sql("ROLLBACK TO unit").execute(&mut *tx).await {
+    let undo = if first { "ROLLBACK; BEGIN" } else { "ROLLBACK TO unit" };
+    match sqlx::raw_sql(undo).execute(&mut *tx).await {
         Ok(_) => true,
         Err(e) => {
-            tracing::error!(error = %e, "cannot roll back to the savepoint; rolling the batch back");
+            tracing::error!(error = %e, "cannot roll back the failed write; rolling the batch back");
             false
         }
     }
@@ -173,14 +177,17 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
     let mut seqs = SeqMap::default();
     let mut done: Done = Vec::with_capacity(batch.len());
     let mut fatal: Option<String> = None;
+    let mut first_unit = true;
     let mut jobs = batch.into_iter().peekable();
     while let Some(job) = jobs.next() {
         if fatal.is_some() {
             done.push((job.reply, Err(unavailable("an earlier write in the same batch failed"))));
             continue;
         }
-        // Savepoints stack; COMMIT releases them all. One statement per unit.
-        if let Err(e) = sqlx::raw_sql("SAVEPOINT unit").execute(&mut *tx).await {
+        // Savepoints stack; COMMIT releases them all. One statement per unit but the first.
+        let first_of_tx = first_unit;
+        first_unit = false;
+        if !first_of_tx && let Err(e) = sqlx::raw_sql("SAVEPOINT unit").execute(&mut *tx).await {
             tracing::error!(error = %e, "cannot set a savepoint; rolling the batch back");
             fatal = Some("database error".into());
             done.push((job.reply, Err(unavailable("database error"))));
@@ -195,9 +202,11 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                     Ok(Err(e)) if e.is_client_error() => done.push((job.reply, Err(e))),
                     other => {
                         let err = unit_error(other.map(|r| r.err().unwrap_or_else(|| unavailable("unknown"))));
-                        if !undo_unit(&mut tx, &mut seqs, mark).await {
+                        if !undo_unit(&mut tx, &mut seqs, mark, first_of_tx).await {
                             fatal = Some("database error".into());
                         }
+                        // A first unit rolled back leaves a fresh transaction: the next unit is first again.
+                        first_unit = first_of_tx;
                         done.push((job.reply, Err(err)));
                     }
                 }
@@ -255,9 +264,10 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
             }
             (other, replies) => {
                 let failed = unit_error(other.map(|r| r.err().unwrap_or_else(|| unavailable("unknown"))));
-                if !undo_unit(&mut tx, &mut seqs, mark).await {
+                if !undo_unit(&mut tx, &mut seqs, mark, first_of_tx).await {
                     fatal = Some("database error".into());
                 }
+                first_unit = first_of_tx;
                 for reply in replies {
                     let again = match &failed {
                         StoreError::Corrupt(why) => StoreError::Corrupt(why.clone()),
@@ -344,5 +354,24 @@ mod tests {
         assert!(matches!(c, Err(StoreError::Corrupt(_))), "the panicking job fails");
         let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(&pool).await.expect("rows");
         assert_eq!(rows, vec![1, 2, 4]);
+
+        // The first unit of a batch has no savepoint: when it panics, the transaction starts again and
+        // the rest of the batch still commits.
+        let w = writer.clone();
+        let hold = tokio::spawn(async move {
+            w.submit(Box::new(|_, _| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok(JobOut::Done)
+                })
+            }))
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (e, f) = tokio::join!(writer.submit(insert(5, true)), writer.submit(insert(6, false)));
+        assert!(hold.await.expect("join").is_ok());
+        assert!(matches!(e, Err(StoreError::Corrupt(_))) && f.is_ok());
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(&pool).await.expect("rows");
+        assert_eq!(rows, vec![1, 2, 4, 6]);
     }
 }

@@ -395,10 +395,17 @@ where
     }
 
     pub(super) async fn replay_dead(c: &mut DB::Connection, f: &OutboxFilter, now_ms: i64) -> StoreResult<u64> {
+        let action =
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = $4, lease_owner = NULL, lease_until = 0";
+        Self::on_dead(c, action, f, now_ms).await
+    }
+
+    /// Applies `action` (an `UPDATE outbox SET …` or `DELETE FROM outbox`) to the dead operations `f`
+    /// selects; `$4` is `now_ms`.
+    async fn on_dead(c: &mut DB::Connection, action: &str, f: &OutboxFilter, now_ms: i64) -> StoreResult<u64> {
         let sql = format!(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = $4, lease_owner = NULL, lease_until = 0 \
-             WHERE state = 'dead' AND pk IN (SELECT o.pk FROM outbox o JOIN targets t ON t.pk = o.target_pk \
-             JOIN tenants n ON n.pk = t.tenant_pk WHERE {})",
+            "{action} WHERE state = 'dead' AND $4 = $4 AND pk IN (SELECT o.pk FROM outbox o JOIN targets t \
+             ON t.pk = o.target_pk JOIN tenants n ON n.pk = t.tenant_pk WHERE {})",
             outbox_where(f)
         );
         Ok(query(sqlx::AssertSqlSafe(sql))
@@ -443,18 +450,7 @@ where
     /// Deletes dead operations (the filter names a target or an op id): what an operator does to let the
     /// later operations of their keys go without delivering them.
     pub(super) async fn skip_dead(c: &mut DB::Connection, f: &OutboxFilter) -> StoreResult<u64> {
-        let sql = format!(
-            "DELETE FROM outbox WHERE state = 'dead' AND pk IN (SELECT o.pk FROM outbox o JOIN targets t \
-             ON t.pk = o.target_pk JOIN tenants n ON n.pk = t.tenant_pk WHERE {})",
-            outbox_where(f)
-        );
-        Ok(query(sqlx::AssertSqlSafe(sql))
-            .bind(&f.tenant)
-            .bind(f.target.clone().unwrap_or_default())
-            .bind(f.op_id.clone().unwrap_or_default())
-            .execute(&mut *c)
-            .await?
-            .rows_affected())
+        Self::on_dead(c, "DELETE FROM outbox", f, 0).await
     }
 
     /// The keys of a target held back by a dead operation (with later operations waiting behind it):
