@@ -138,3 +138,23 @@ async fn metrics_token_and_untrusted_forwarded_headers() {
     let location = resp.2["meta"]["location"].as_str().unwrap_or_default().to_owned();
     assert!(location.starts_with(&r.gw.origin) && !location.contains("evil"), "{location}");
 }
+
+/// Only authenticated SCIM requests make delivery yield (on 7914331 any request under `/scim/` did, so
+/// anyone could slow delivery down): `scim_paced_requests_total` counts them.
+#[tokio::test]
+async fn only_authenticated_scim_traffic_paces_delivery() {
+    let Some(r) = rig(Backend::Sqlite, "pacing", &[]).await else { return };
+    let url = format!("{}/Users", r.scim.base());
+    for _ in 0..50 {
+        let resp = r.gw.http.get(&url).bearer_auth("not-a-token").send().await.expect("answer");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let resp = r.gw.http.get(format!("{}/scim/v2/no-such-tenant/Users", r.gw.origin)).send().await.expect("a");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(r.gw.counter("scim_paced_requests_total").await, 0.0, "unauthenticated requests were counted");
+    for _ in 0..5 {
+        let (st, _, _) = r.scim.get("/Users").await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    assert_eq!(r.gw.counter("scim_paced_requests_total").await, 5.0);
+}

@@ -95,9 +95,26 @@ async fn run(app: TestApp, seed: u64, n: usize) {
         let per = n / WORKERS as usize + usize::from((w as usize) < n % WORKERS as usize);
         set.spawn(worker(app.clone(), seed, w, per, shared.clone()));
     }
+    // A progress line every 10 % on long runs.
+    let progress = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut shown = 0;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let done: u64 = shared.lock().map(|s| s.statuses.values().sum()).unwrap_or(0);
+                let tenth = done as usize * 10 / n.max(1);
+                if n >= 100_000 && tenth > shown {
+                    shown = tenth;
+                    println!("fuzz: seed {seed}: {done} of {n} requests answered");
+                }
+            }
+        })
+    };
     while let Some(done) = set.join_next().await {
         done.expect("fuzz worker");
     }
+    progress.abort();
     let secs = started.elapsed().as_secs_f64();
     let (statuses, failures) = {
         let s = shared.lock().expect("state");

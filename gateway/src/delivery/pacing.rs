@@ -49,9 +49,11 @@ fn micros() -> u64 {
     EPOCH.elapsed().as_micros() as u64
 }
 
-/// Records one SCIM request (called by the HTTP layer as a request starts).
+/// Records one authenticated SCIM request (called by the HTTP layer once the tenant's token is checked:
+/// requests anyone can send must not slow delivery down). Counted in `scim_paced_requests_total`.
 pub fn scim_request() {
     SCIM.record();
+    metrics::counter!("scim_paced_requests_total").increment(1);
 }
 
 pub struct Pacer {

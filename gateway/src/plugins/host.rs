@@ -208,3 +208,48 @@ impl http::Host for CallState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::call::{CallEnv, CallLimits, CallState, KvOverlay};
+    use super::super::egress::{Egress, Limits, Policy};
+    use super::kv::Host as _;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// kv writes are the host's memory, outside the guest's 64 MiB: one call may write at most
+    /// `max_kv_bytes` (on 7914331, 10,000 × 64 KiB = 640 MiB per call, times a batch of 200 calls).
+    #[tokio::test]
+    async fn a_call_writes_at_most_max_kv_bytes() {
+        crate::plugins::egress::install_crypto_provider();
+        let limits = CallLimits::default();
+        let egress = Arc::new(Egress::new(Limits::default()).expect("egress"));
+        let env = CallEnv {
+            tenant: "t".into(),
+            tenant_pk: 1,
+            target: "x".into(),
+            target_pk: 1,
+            config_json: "{}".into(),
+            store: None,
+            policy: Arc::new(Policy::new(&[], false, false).expect("policy")),
+            credentials: Arc::new(HashMap::new()),
+        };
+        let mut state = CallState::new(&limits, &egress, env, Arc::new(KvOverlay::new()), true);
+        let value = "v".repeat(limits.max_kv_value);
+        let mut accepted = 0;
+        for i in 0..limits.max_kv_writes {
+            match state.set(format!("k{i}"), value.clone()).await.expect("host call") {
+                Ok(()) => accepted += 1,
+                Err(e) => {
+                    assert!(e.contains(&format!("at most {} bytes of kv writes per call", limits.max_kv_bytes)), "{e}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(accepted, limits.max_kv_bytes / (limits.max_kv_value + 2), "the budget, not the count, stopped it");
+        assert!(
+            state.take_kv_writes().iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, String::len)).sum::<usize>()
+                <= limits.max_kv_bytes
+        );
+    }
+}
