@@ -319,7 +319,7 @@ impl Runtime {
                 "deliver exceeded the time limit of {} s",
                 self.limits.deliver_timeout.as_secs()
             ))),
-            Ok(Ok(Ok(outcome))) => Ok((outcome, store.data_mut().take_kv_writes())),
+            Ok(Ok(Ok(outcome))) => check_outcome(outcome, &self.limits).map(|o| (o, store.data_mut().take_kv_writes())),
             Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error(&e))),
             Ok(Err(e)) => Err(trap(e, &store, &self.limits, fuel)),
         };
@@ -402,6 +402,45 @@ fn check_ops(ops: &[Operation], limits: &CallLimits) -> Result<(), CallError> {
     Ok(())
 }
 
+/// Longest reason a delivery outcome keeps (the outbox stores it; an LMS's answer can be long).
+const MAX_REASON_BYTES: usize = 1024;
+
+/// Output limits of a delivery: the remote ids (count and bytes, like a translation's operations), the
+/// reason of a retry, conflict or failure shortened to [`MAX_REASON_BYTES`].
+fn check_outcome(outcome: Outcome, limits: &CallLimits) -> Result<Outcome, CallError> {
+    fn short(mut s: String) -> String {
+        if s.len() > MAX_REASON_BYTES {
+            let mut cut = MAX_REASON_BYTES;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            s.truncate(cut);
+            s.push('…');
+        }
+        s
+    }
+    Ok(match outcome {
+        Outcome::Done(ids) => {
+            let size: usize = ids.iter().map(|r| r.kind.len() + r.local_id.len() + r.remote_id.len()).sum();
+            if ids.len() > limits.max_ops || size > limits.max_output_bytes {
+                return Err(CallError::Output(format!(
+                    "{} remote ids ({size} bytes) from one delivery, over the limit of {} ids or {} bytes",
+                    ids.len(),
+                    limits.max_ops,
+                    limits.max_output_bytes
+                )));
+            }
+            Outcome::Done(ids)
+        }
+        Outcome::Retry(mut r) => {
+            r.reason = short(r.reason);
+            Outcome::Retry(r)
+        }
+        Outcome::Conflict(m) => Outcome::Conflict(short(m)),
+        Outcome::Failed(m) => Outcome::Failed(short(m)),
+    })
+}
+
 /// Creates the precompiled-plugin cache (mode 0700) or checks the existing one: a directory owned by
 /// this user that no other user can write, since what it holds is loaded as native code.
 fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -448,6 +487,36 @@ fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     #[cfg(not(unix))]
     std::fs::create_dir_all(dir)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::super::bindings::{Outcome, RemoteId, Retry};
+    use super::{CallLimits, MAX_REASON_BYTES, check_outcome};
+
+    /// What a delivery hands back is bounded like a translation's output: remote ids by count and
+    /// bytes, reasons shortened (the outbox stores them).
+    #[test]
+    fn delivery_outcomes_are_bounded() {
+        let limits = CallLimits::default();
+        let id = |i: usize| RemoteId { kind: "user".into(), local_id: format!("l{i}"), remote_id: format!("r{i}") };
+        assert!(check_outcome(Outcome::Done((0..limits.max_ops).map(id).collect()), &limits).is_ok());
+        let many = check_outcome(Outcome::Done((0..=limits.max_ops).map(id).collect()), &limits);
+        assert!(many.is_err_and(|e| e.to_string().contains("remote ids")));
+        let big =
+            RemoteId { kind: "user".into(), local_id: "l".into(), remote_id: "r".repeat(limits.max_output_bytes) };
+        assert!(check_outcome(Outcome::Done(vec![big]), &limits).is_err());
+        let Ok(Outcome::Failed(m)) = check_outcome(Outcome::Failed("é".repeat(5_000)), &limits) else {
+            panic!("a failure stays a failure");
+        };
+        assert!(m.len() <= MAX_REASON_BYTES + '…'.len_utf8() && m.ends_with('…'));
+        let Ok(Outcome::Retry(r)) =
+            check_outcome(Outcome::Retry(Retry { after_secs: Some(3), reason: "x".repeat(2_000) }), &limits)
+        else {
+            panic!("a retry stays a retry");
+        };
+        assert_eq!((r.after_secs, r.reason.len()), (Some(3), MAX_REASON_BYTES + '…'.len_utf8()));
+    }
 }
 
 #[cfg(all(test, unix))]
