@@ -31,11 +31,13 @@ struct Shared {
     failures: Vec<String>,
 }
 
-fn remember(pool: &mut Vec<String>, id: String) {
-    if pool.len() >= POOL {
-        pool.remove(0);
-    }
+/// Keeps `id` for later requests; returns the one it pushed out, which the worker deletes so the tenant
+/// stays about `2 × POOL` resources over a run of any length (filters that scan the tenant then cost the
+/// same at the millionth request as at the first).
+fn remember(pool: &mut Vec<String>, id: String) -> Option<String> {
+    let old = (pool.len() >= POOL).then(|| pool.remove(0));
     pool.push(id);
+    old
 }
 
 async fn worker(app: TestApp, seed: u64, w: u64, n: usize, shared: Arc<Mutex<Shared>>) {
@@ -57,6 +59,7 @@ async fn worker(app: TestApp, seed: u64, w: u64, n: usize, shared: Arc<Mutex<Sha
             rb = rb.body(b);
         }
         let shown: String = req.path.chars().take(120).collect();
+        let mut evicted: Option<(&str, String)> = None;
         match rb.send().await {
             Err(e) => {
                 shared.lock().expect("state").failures.push(format!("{} {shown}: no answer: {e}", req.method));
@@ -74,10 +77,18 @@ async fn worker(app: TestApp, seed: u64, w: u64, n: usize, shared: Arc<Mutex<Sha
                         .ok()
                         .and_then(|v| v["id"].as_str().map(str::to_owned));
                     if let Some(id) = id {
-                        let pool = if req.path.starts_with("/Users") { &mut s.users } else { &mut s.groups };
-                        remember(pool, id);
+                        let users = req.path.starts_with("/Users");
+                        let pool = if users { &mut s.users } else { &mut s.groups };
+                        evicted = remember(pool, id).map(|old| (if users { "Users" } else { "Groups" }, old));
                     }
                 }
+            }
+        }
+        if let Some((kind, id)) = evicted {
+            // Not a fuzzed request: 204, or 404 when a fuzzed DELETE got there first.
+            let st = app.delete(&format!("/{kind}/{id}")).await.0.as_u16();
+            if st >= 500 {
+                shared.lock().expect("state").failures.push(format!("DELETE /{kind}/{id}: {st}"));
             }
         }
     }
