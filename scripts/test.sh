@@ -13,6 +13,15 @@ export REQUIRE_POSTGRES=1
 command -v chromium >/dev/null 2>&1 || { say "installing Debian's chromium (the report's browser check)"; apt_install chromium; }
 export REQUIRE_CHROMIUM=1
 
+# Plugin notifications are e-mailed to a real SMTP server in the tests: aiosmtpd from PyPI, in a venv.
+SMTP_VENV="$SCIMGW_CACHE/smtp-venv"
+if ! "$SMTP_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    say "installing aiosmtpd (the SMTP server the notification test sends to) into $SMTP_VENV"
+    python3 -m venv "$SMTP_VENV" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$SMTP_VENV"; }
+    "$SMTP_VENV/bin/python" -m pip install --disable-pip-version-check --quiet aiosmtpd==1.4.6
+fi
+export SCIMGW_SMTP_PYTHON="$SMTP_VENV/bin/python" REQUIRE_SMTP=1
+
 say "the layout rules (no import loop, no upward import, no code file over 700 lines, nothing outside the repository)"
 python3 scripts/check-layout.py
 
@@ -36,9 +45,12 @@ say "building the release binary"
 cargo build --release -p gateway
 GATEWAY="$CARGO_TARGET_DIR/release/gateway"
 
-say "golden fixtures of the webhook plugin (gateway plugin test)"
-"$GATEWAY" plugin test "$SCIMGW_PLUGINS_DIR/webhook.wasm" --fixtures plugins/webhook/fixtures | tee "$SCIMGW_CACHE/fixtures.log"
-fixtures_passed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$SCIMGW_CACHE/fixtures.log")
+say "golden fixtures of the plugins we ship (gateway plugin test: translate, deliver over scripted HTTP, iSpring S1-S9)"
+: >"$SCIMGW_CACHE/fixtures.log"
+for p in webhook template ispring; do
+    "$GATEWAY" plugin test "$SCIMGW_PLUGINS_DIR/$p.wasm" --fixtures "plugins/$p/fixtures" | tee -a "$SCIMGW_CACHE/fixtures.log"
+done
+fixtures_passed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$SCIMGW_CACHE/fixtures.log" | awk '{s+=$1} END {print s+0}')
 
 work="$(mktemp -d)"
 export GATEWAY_CREDENTIAL_KEY_FILE="$work/credential.key"

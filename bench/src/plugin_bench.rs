@@ -129,6 +129,9 @@ async fn translate(
         store: None,
         policy: Arc::new(Policy::new(&[], false, false).map_err(anyhow::Error::msg)?),
         credentials: Arc::new(HashMap::new()),
+        capture_logs: false,
+        seed: None,
+        egress: None,
     };
     let overlay = Arc::new(KvOverlay::new());
     let changes: Vec<_> =

@@ -56,6 +56,16 @@ pub struct Config {
     /// While SCIM requests are arriving, translation and delivery keep to this share of the time and
     /// catch up when the traffic stops (1 = no pacing).
     pub background_share: f64,
+    /// SMTP relay for plugin notifications: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://host:465`. None = notifications are only recorded.
+    pub smtp_url: Option<String>,
+    /// The sender of notification e-mails.
+    pub smtp_from: String,
+    /// Where a notification without a recipient of its own goes.
+    pub smtp_default_to: Option<String>,
+    /// Start the scheduler on a virtual clock at this time (RFC 3339), advanced only by the admin API
+    /// (`POST /admin/v1/clock/advance`): for tests and demos, never on by default.
+    pub virtual_clock: Option<String>,
 }
 
 impl Default for Config {
@@ -83,6 +93,10 @@ impl Default for Config {
             max_attempts: 15,
             delivery: true,
             background_share: 0.1,
+            smtp_url: None,
+            smtp_from: "scimgw@localhost".into(),
+            smtp_default_to: None,
+            virtual_clock: None,
         }
     }
 }
@@ -107,6 +121,8 @@ pub struct Overrides {
     pub workers: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_clock: Option<String>,
 }
 
 impl Config {

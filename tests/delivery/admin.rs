@@ -46,7 +46,7 @@ async fn admin_api() {
     assert_eq!(st, StatusCode::CREATED, "{added}");
     assert_eq!(
         (added["name"].as_str(), added["world"].as_str(), added["new_version"].as_bool()),
-        (Some("hook"), Some("target"), Some(true))
+        (Some("hook"), Some("target+schedule+admin"), Some(true))
     );
     assert_eq!(added["size"], wasm.len());
     let bad = std::fs::read(plugin_file("bad-import")).expect("bad-import.wasm");

@@ -9,6 +9,7 @@ mod admin;
 mod admin_access;
 mod end_to_end;
 mod faults;
+mod jobs;
 mod keys;
 mod plugins;
 mod processes;

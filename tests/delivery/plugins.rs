@@ -4,7 +4,7 @@
 
 use super::stream::verify_stream;
 use super::{WAIT, add_target, log_after, rig, wait_all, wait_drained};
-use crate::common::proc::{Sink, plugin_file, poll};
+use crate::common::proc::{Sink, TestEnv, plugin_file, poll};
 use crate::common::{Backend, enc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -23,7 +23,8 @@ async fn misbehaving_plugins_are_contained() {
     let out = env.cli(&["plugin", "add", &plugin_file("wrong-world").display().to_string()]).await;
     assert!(!out.status.success(), "wrong-world must be refused: {}", out.stdout);
     assert!(
-        out.stderr.contains("missing export(s) deliver") && out.stderr.contains("scimgw:lms-target/target@1.0.0"),
+        out.stderr.contains("missing export(s) scimgw:plugin/provisioning (translate, deliver)")
+            && out.stderr.contains("scimgw:plugin/target@1.0.0"),
         "the refusal names the missing export and the world: {}",
         out.stderr
     );
@@ -279,4 +280,36 @@ async fn hot_swap_then_retry_delivers_from_the_parked_change() {
     assert!(order.iter().any(|o| o.0 == first + 1 && o.2 == u2), "{order:?}");
     assert!(hits.iter().any(|h| h.seq() == first), "the parked change itself is delivered");
     assert!(r.gw.log().contains("plugin swapped to a new version"), "the swap is logged");
+}
+
+/// Plugins built with the first frozen SDK (committed as `.wasm` in `plugins/longevity/`) keep loading
+/// and passing the fixtures they passed when they were built; a plugin recording a newer contract minor
+/// is refused with both versions named.
+#[tokio::test]
+async fn plugins_built_with_the_first_frozen_sdk_keep_working() {
+    let Some(env) = TestEnv::new(Backend::Sqlite, "longevity").await else { return };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/longevity");
+    for name in ["webhook", "template"] {
+        let dir = root.join(format!("{name}-1.0.0"));
+        let wasm = dir.join(format!("{name}.wasm")).display().to_string();
+        let fixtures = dir.join("fixtures").display().to_string();
+        let out = env.cli(&["plugin", "test", &wasm, "--fixtures", &fixtures]).await;
+        assert!(out.status.success(), "{name} 1.0.0: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains(" 0 failed"), "{}", out.stdout);
+        let added = env.cli_json(&["plugin", "add", &wasm, "--name", &format!("{name}-1")]).await;
+        assert_eq!(added["world"], "target+schedule+admin", "{added}");
+    }
+    // The same webhook, its recorded contract version patched to 1.2.0: refused, naming both.
+    let mut wasm = std::fs::read(root.join("webhook-1.0.0/webhook.wasm")).expect("webhook 1.0.0");
+    let at = wasm.windows(23).position(|w| w == b"scimgw:api-version1.0.0").expect("the version section") + 18;
+    wasm[at..at + 5].copy_from_slice(b"1.2.0");
+    let patched = env.dir.path.join("webhook-1.2.wasm");
+    std::fs::write(&patched, &wasm).expect("write");
+    let out = env.cli(&["plugin", "add", &patched.display().to_string(), "--name", "newer"]).await;
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("built for contract 1.2.0") && out.stderr.contains("supports 1.0–1.0"),
+        "{}",
+        out.stderr
+    );
 }

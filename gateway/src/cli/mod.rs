@@ -1,6 +1,7 @@
 //! The `gateway` command line: `serve`, `migrate`, `tenant …`, `schema …`, `changes`, `plugin …`,
 //! `target …`, `outbox …`.
 
+mod fixture_report;
 mod keys;
 mod limits;
 mod report;
@@ -39,6 +40,10 @@ pub enum Command {
         /// Log format (also GATEWAY_LOG_FORMAT).
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
+        /// Run scheduled jobs on a virtual clock starting at this RFC 3339 time, moved only by
+        /// `POST /admin/v1/clock/advance` (tests and demos; also GATEWAY_VIRTUAL_CLOCK).
+        #[arg(long, value_name = "RFC3339")]
+        virtual_clock: Option<String>,
     },
     /// Create or upgrade the database schema and exit.
     Migrate {},
@@ -92,8 +97,8 @@ pub fn run() -> anyhow::Result<()> {
     let db = cli.database_url.clone();
     let config = |extra: Overrides| Config::load(cfg_file.as_deref(), Overrides { database_url: db.clone(), ..extra });
     match cli.command {
-        Command::Serve { bind, workers, log_format } => {
-            let cfg = config(Overrides { bind, workers, log_format, ..Overrides::default() })?;
+        Command::Serve { bind, workers, log_format, virtual_clock } => {
+            let cfg = config(Overrides { bind, workers, log_format, virtual_clock, ..Overrides::default() })?;
             serve::run(cfg)
         }
         Command::Migrate {} => {

@@ -1,6 +1,9 @@
 //! `gateway serve`: the SCIM server, plus the dispatcher and delivery workers of the targets.
 
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::delivery::jobs::Jobs;
+use crate::delivery::notify::Notifier;
 use crate::delivery::{Control, Deliverer, DeliverySettings, Dispatcher, RetryPolicy, queue_gauges};
 use crate::http::{self, AdminApi, AppState, HttpSettings};
 use crate::plugins::runtime::Runtime;
@@ -66,23 +69,41 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let rt = Runtime::new(super::limits::call_limits(&cfg), Some(cfg.plugin_cache()))?;
         let secrets = Arc::new(super::keys::secret_box(&cfg, &store).await?);
         let state = AppState::new(store.clone(), settings, metrics);
+        let clock = match &cfg.virtual_clock {
+            Some(start) => {
+                let clock = Clock::parse_virtual(start).map_err(|e| anyhow::anyhow!("virtual_clock: {e}"))?;
+                tracing::warn!(start = %start, "scheduled jobs run on a VIRTUAL clock, moved only by POST /admin/v1/clock/advance");
+                clock
+            }
+            None => Clock::wall(),
+        };
+        let notifier = Arc::new(Notifier::new(
+            store.clone(),
+            cfg.smtp_url.as_deref(),
+            &cfg.smtp_from,
+            cfg.smtp_default_to.as_deref(),
+        )?);
+        let owner = instance_id();
+        let registry = Registry::new(rt.clone(), store.clone());
+        let targets = Targets::new(store.clone(), secrets.clone());
+        let jobs = cfg.delivery.then(|| {
+            Jobs::new(store.clone(), registry.clone(), targets.clone(), owner.clone(), clock.clone(), notifier.clone())
+        });
         if let Some(token) = &cfg.admin_token {
             let reports = crate::reporting::service::Reports::new(store.clone());
             // Decode the loaded reports in the background, so the first admin to open one does not wait.
             tokio::spawn(reports.clone().warm_up());
             let control = Arc::new(Control { store: store.clone(), rt: rt.clone(), secrets: secrets.clone() });
-            let _ = state.admin.set(AdminApi { control, reports, token_digest: http::auth_token::digest(token) });
+            let token_digest = http::auth_token::digest(token);
+            let _ = state.admin.set(AdminApi { control, jobs: jobs.clone(), reports, token_digest });
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if cfg.delivery {
-            let owner = instance_id();
             if store.backend() == "sqlite" {
                 // SQLite has one gateway process: leases left by a killed one are stale.
                 store.release_leases().await?;
             }
-            let registry = Registry::new(rt.clone(), store.clone());
-            let targets = Targets::new(store.clone(), secrets.clone());
             let delivery = DeliverySettings {
                 concurrency: cfg.delivery_concurrency.max(1),
                 background_share: cfg.background_share,
@@ -95,9 +116,12 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             };
             let dispatcher =
                 Dispatcher::new(store.clone(), registry.clone(), targets.clone(), owner.clone(), cfg.background_share);
-            let deliverer = Deliverer::new(store.clone(), registry, targets, owner.clone(), delivery);
+            let deliverer = Deliverer::new(store.clone(), registry, targets, owner.clone(), delivery, notifier);
             workers.push(tokio::spawn(dispatcher.run(stop_rx.clone())));
             workers.push(tokio::spawn(deliverer.run(stop_rx.clone())));
+            if let Some(jobs) = &jobs {
+                workers.push(tokio::spawn(jobs.clone().run(stop_rx.clone())));
+            }
             workers.push(tokio::spawn(queue_gauges(store.clone(), stop_rx.clone())));
             tracing::info!(instance = %owner, pooling = rt.pooling, "dispatcher and delivery workers started");
         }

@@ -24,6 +24,12 @@ pub enum PluginCommand {
         file: PathBuf,
         #[arg(long)]
         fixtures: PathBuf,
+        /// Write what the plugin produced into each failing fixture's expectations.
+        #[arg(long)]
+        update: bool,
+        /// One JSON document with every result (for CI) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -103,6 +109,41 @@ pub enum TargetCommand {
         tenant: String,
         name: String,
     },
+    /// The target's scheduled jobs (declared by its plugin): cron, next run, the run in progress, the
+    /// last run's time, result and summary.
+    Jobs {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
+    /// Make a scheduled job due now: the gateway serving the target runs it within a second.
+    RunJob {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        job: String,
+    },
+    /// The target's notification log (what its plugin asked to tell people), newest first.
+    Notifications {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Call one of the plugin's admin resources, e.g. `resource --tenant acme lms GET profiles`.
+    Resource {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        /// GET, POST, PUT, PATCH or DELETE.
+        method: String,
+        /// The resource's path (what follows `resources/` in the admin API).
+        path: String,
+        /// JSON body, inline or @file.json.
+        #[arg(long)]
+        body: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,26 +216,17 @@ pub async fn run_plugin(cfg: Config, cmd: PluginCommand) -> anyhow::Result<()> {
             print(&a.add_plugin(&name, wasm).await?)
         }
         PluginCommand::List => print(&control(&cfg).await?.list_plugins().await?),
-        PluginCommand::Test { file, fixtures } => {
+        PluginCommand::Test { file, fixtures, update, json } => {
             let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let rt = runtime(&cfg)?;
-            let results = test_plugin(&rt, &wasm, &fixtures).await?;
-            let failed = results.iter().filter(|r| !r.passed).count();
-            println!("{:<40} {:>6} {:>12} {:>10} {:>9}", "fixture", "result", "fuel", "peak KiB", "time µs");
-            for r in &results {
-                println!(
-                    "{:<40} {:>6} {:>12} {:>10} {:>9}",
-                    r.name,
-                    if r.passed { "ok" } else { "FAIL" },
-                    r.stats.fuel,
-                    r.stats.peak_memory_bytes / 1024,
-                    r.stats.micros
-                );
-                if !r.passed {
-                    println!("    {}", r.message.replace('\n', "\n    "));
-                }
+            let results = test_plugin(&rt, &wasm, &fixtures, update).await?;
+            let failed = results.iter().filter(|r| !r.passed && !r.updated).count();
+            if json {
+                print(&serde_json::json!({"passed": results.len() - failed, "failed": failed, "fixtures": results}))?;
+            } else {
+                super::fixture_report::print_table(&results);
+                println!("{} passed, {} failed", results.len() - failed, failed);
             }
-            println!("{} passed, {} failed", results.len() - failed, failed);
             if failed > 0 {
                 anyhow::bail!("{failed} fixture(s) failed");
             }
@@ -247,6 +279,36 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
             print(&a.configure_target(&tenant, &name, config_arg(&config)?).await?.status_json())
         }
         TargetCommand::Delete { tenant, name } => act(tenant, name, TargetAction::Delete).await,
+        TargetCommand::Jobs { tenant, name } => print(&a.target_jobs(&tenant, &name).await?),
+        TargetCommand::RunJob { tenant, name, job } => {
+            a.run_job_now(&tenant, &name, &job).await?;
+            print(&serde_json::json!({"job": job, "due": "now"}))
+        }
+        TargetCommand::Notifications { tenant, name, limit } => print(&a.target_notices(&tenant, &name, limit).await?),
+        TargetCommand::Resource { tenant, name, method, path, body } => {
+            let pk = a.target_pk(&tenant, &name).await?;
+            let body = body.as_deref().map(config_arg).transpose()?;
+            let notifier = crate::delivery::notify::Notifier::new(
+                a.store.clone(),
+                cfg.smtp_url.as_deref(),
+                &cfg.smtp_from,
+                cfg.smtp_default_to.as_deref(),
+            )?;
+            let jobs = crate::delivery::jobs::Jobs::new(
+                a.store.clone(),
+                crate::plugins::Registry::new(a.rt.clone(), a.store.clone()),
+                crate::plugins::Targets::new(a.store.clone(), a.secrets.clone()),
+                format!("cli-{}", std::process::id()),
+                crate::clock::Clock::wall(),
+                Arc::new(notifier),
+            );
+            let (status, value) = jobs.resource(pk, &method.to_ascii_uppercase(), &path, Vec::new(), body).await;
+            print(&value)?;
+            if status >= 400 {
+                anyhow::bail!("the plugin answered {status}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -11,8 +11,22 @@ use crate::plugins::secrets::SecretBox;
 use crate::store::delivery::{NewTarget, OutboxFilter, OutboxRow, PluginRow, TargetAction, TargetRow};
 use crate::store::{DynStore, StoreError};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Jobs with their times as RFC 3339 besides the raw milliseconds.
+fn jobs_json(jobs: &[crate::store::jobs::JobRow]) -> serde_json::Value {
+    use crate::clock::rfc3339_of_ms;
+    let t = |ms: Option<i64>| ms.filter(|m| *m != i64::MAX).map(rfc3339_of_ms);
+    jobs.iter()
+        .map(|j| {
+            let mut v = serde_json::to_value(j).unwrap_or_default();
+            v["next_run"] = t(Some(j.next_ms)).into();
+            v["running_since"] = t(j.run_ms).into();
+            v["last_run"] = t(j.last_ms).into();
+            v
+        })
+        .collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -160,16 +174,7 @@ impl Control {
             .await
             .map_err(|e| ControlError::Invalid(format!("plugin compilation panicked: {e}")))?
             .map_err(|e| ControlError::Invalid(format!("plugin \"{plugin}\" cannot be loaded: {e}")))?;
-        let env = CallEnv {
-            tenant: String::new(),
-            tenant_pk: 0,
-            target: String::new(),
-            target_pk: 0,
-            config_json: config.to_string(),
-            store: None,
-            policy: Arc::new(Policy::new(&[], false, false).map_err(|e| ControlError::Invalid(e.to_string()))?),
-            credentials: Arc::new(HashMap::new()),
-        };
+        let env = CallEnv::detached("", "", config.to_string());
         let change = Change { seq: 0, at: String::new(), resync: true, event: Event::ResyncStarted };
         let (result, _) = self
             .rt
@@ -234,7 +239,36 @@ impl Control {
             .into_iter()
             .map(|(key, op_id, error)| serde_json::json!({"key": key, "dead_op_id": op_id, "last_error": error}))
             .collect();
+        v["jobs"] = jobs_json(&self.store.list_jobs(t.pk).await?);
         Ok(v)
+    }
+
+    /// A target's scheduled jobs as `gateway target jobs` and the admin API show them.
+    pub async fn target_jobs(&self, tenant: &str, name: &str) -> ControlResult<serde_json::Value> {
+        let t = self.target(tenant, name).await?;
+        Ok(jobs_json(&self.store.list_jobs(t.pk).await?))
+    }
+
+    /// Makes a job due now, whatever the scheduler's clock reads (due time 0 = "at once"; the scheduler
+    /// of the gateway holding the target runs it within a second, as scheduled at its clock's now).
+    pub async fn run_job_now(&self, tenant: &str, name: &str, job: &str) -> ControlResult<()> {
+        let t = self.target(tenant, name).await?;
+        if !self.store.set_job_due(t.pk, job, 0).await? {
+            return Err(ControlError::NotFound(format!("target {name} has no job {job:?} (gateway target jobs)")));
+        }
+        Ok(())
+    }
+
+    /// A target's newest notifications, newest first.
+    pub async fn target_notices(&self, tenant: &str, name: &str, limit: i64) -> ControlResult<serde_json::Value> {
+        let t = self.target(tenant, name).await?;
+        let rows = self.store.list_notices(t.pk, limit.clamp(1, 1000)).await?;
+        Ok(serde_json::to_value(rows).unwrap_or_default())
+    }
+
+    /// The pk of a target (404 when it does not exist).
+    pub async fn target_pk(&self, tenant: &str, name: &str) -> ControlResult<i64> {
+        Ok(self.target(tenant, name).await?.pk)
     }
 
     /// Deletes dead operations without delivering them, so the later operations of their keys go on.
@@ -264,9 +298,10 @@ pub async fn test_plugin(
     rt: &Runtime,
     wasm: &[u8],
     dir: &std::path::Path,
+    update: bool,
 ) -> ControlResult<Vec<fixtures::FixtureResult>> {
     let compiled = rt.validate(wasm).map_err(|e| ControlError::Invalid(format!("plugin refused: {e}")))?;
-    fixtures::run(rt, &compiled, dir).await.map_err(ControlError::Invalid)
+    fixtures::run(rt, &compiled, dir, update).await.map_err(ControlError::Invalid)
 }
 
 pub fn action_of(word: &str) -> Option<TargetAction> {

@@ -3,10 +3,15 @@
 //! cursor); the [`outbox`] worker leases deliverable operations and delivers them through the plugin,
 //! with the [`retry`] policy and dead letters; [`pacing`] keeps this background work to a share of the
 //! time while SCIM requests arrive. [`control`] is the one service behind the CLI and the admin API that
-//! manages plugins, targets and the outbox.
+//! manages plugins, targets and the outbox. Beside the change flow, [`jobs`] runs the plugins' scheduled
+//! jobs (on [`cron`] schedules) and their admin resources, and [`notify`] records and e-mails what
+//! plugins ask to tell people.
 
 pub mod control;
+pub mod cron;
 pub mod dispatch;
+pub mod jobs;
+pub mod notify;
 pub mod outbox;
 pub mod pacing;
 pub mod retry;

@@ -37,6 +37,7 @@ pub struct Deliverer {
     targets: Arc<Targets>,
     owner: String,
     settings: DeliverySettings,
+    notifier: Arc<super::notify::Notifier>,
 }
 
 impl Deliverer {
@@ -46,8 +47,9 @@ impl Deliverer {
         targets: Arc<Targets>,
         owner: String,
         settings: DeliverySettings,
+        notifier: Arc<super::notify::Notifier>,
     ) -> Arc<Deliverer> {
-        Arc::new(Deliverer { store, registry, targets, owner, settings })
+        Arc::new(Deliverer { store, registry, targets, owner, settings, notifier })
     }
 
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -182,9 +184,20 @@ impl Deliverer {
             Ok(o) => o,
             Err(e) => return Finish::Dead { error: e.to_string() },
         };
-        let (result, stats) =
-            self.registry.runtime().deliver(&plugin, &target.env, &op.op_id, &operation, now_ms() as u64).await;
+        let attempt = u32::try_from(op.attempts + 1).unwrap_or(u32::MAX);
+        let (result, stats, _) = self
+            .registry
+            .runtime()
+            .deliver(&plugin, &target.env, &op.op_id, &operation, now_ms() as u64, attempt)
+            .await;
         metrics::histogram!("plugin_deliver_seconds", &labels).record(stats.micros as f64 / 1e6);
+        let result = match result {
+            Ok((outcome, effects)) => {
+                self.record_notices(&target.row, &effects.notices).await;
+                Ok((outcome, effects.kv))
+            }
+            Err(e) => Err(e),
+        };
         let finish = match result {
             Ok((Outcome::Done(ids), kv)) => {
                 let latency = (now_ms() - op.created_ms).max(0) as f64 / 1000.0;
@@ -212,6 +225,20 @@ impl Deliverer {
             }
         }
         finish
+    }
+
+    /// Records (and e-mails) the notifications a delivery asked for.
+    async fn record_notices(&self, row: &crate::store::delivery::TargetRow, notices: &[crate::plugins::call::Notice]) {
+        if notices.is_empty() {
+            return;
+        }
+        let records = self.notifier.to_record(notices);
+        match self.store.commit_effects(row.pk, &[], &records, now_ms()).await {
+            Ok(ids) => self.notifier.send(&row.tenant, &row.name, &ids, &records).await,
+            Err(e) => {
+                tracing::warn!(tenant = %row.tenant, target = %row.name, error = %e, "cannot record a delivery's notifications")
+            }
+        }
     }
 }
 

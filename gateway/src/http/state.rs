@@ -46,6 +46,8 @@ impl Default for HttpSettings {
 #[derive(Clone)]
 pub struct AdminApi {
     pub control: Arc<Control>,
+    /// Scheduled jobs, plugin resources and the clock (None when the gateway runs without delivery).
+    pub jobs: Option<Arc<crate::delivery::jobs::Jobs>>,
     pub reports: Arc<Reports>,
     /// SHA-256 of the admin token.
     pub token_digest: [u8; 32],

@@ -27,6 +27,8 @@ pub struct CallLimits {
     pub max_log_lines: u32,
     pub max_log_bytes: usize,
     pub max_kv_writes: usize,
+    /// Notifications one call may send.
+    pub max_notices: usize,
     pub max_kv_key: usize,
     pub max_kv_value: usize,
     /// Bytes (keys + values) one call may write to kv: what the host holds outside the guest's memory.
@@ -55,6 +57,7 @@ impl Default for CallLimits {
             max_log_lines: 50,
             max_log_bytes: 1024,
             max_kv_writes: 10_000,
+            max_notices: 5,
             max_kv_key: 256,
             max_kv_value: 64 << 10,
             max_kv_bytes: 1 << 20,
@@ -77,10 +80,75 @@ pub struct CallEnv {
     pub store: Option<DynStore>,
     pub policy: Arc<Policy>,
     pub credentials: Arc<HashMap<String, String>>,
+    /// Keep every log line of each call in [`CallState::captured`] (the fixture runner shows them).
+    pub capture_logs: bool,
+    /// The fixture runner's world when there is no store: directory contents, remote ids and kv.
+    pub seed: Option<Arc<Seed>>,
+    /// An egress other than the runtime's (the fixture runner's scripted one).
+    pub egress: Option<Arc<Egress>>,
+}
+
+impl CallEnv {
+    /// An environment outside a gateway's targets: no store, no hosts allowed, no credentials (a
+    /// configuration check, a benchmark).
+    pub fn detached(tenant: &str, target: &str, config_json: String) -> CallEnv {
+        CallEnv {
+            tenant: tenant.to_owned(),
+            tenant_pk: 0,
+            target: target.to_owned(),
+            target_pk: 0,
+            config_json,
+            store: None,
+            policy: Arc::new(Policy::deny_all()),
+            credentials: Arc::new(HashMap::new()),
+            capture_logs: false,
+            seed: None,
+            egress: None,
+        }
+    }
+}
+
+/// A directory and kv given by a fixture (the host answers `directory` and `kv` reads from it when a
+/// call has no store).
+#[derive(Debug, Default)]
+pub struct Seed {
+    /// (id, SCIM document), in the order given.
+    pub users: Vec<(String, serde_json::Value)>,
+    /// (id, SCIM document, members as (id, is a group)) in the order given.
+    pub groups: Vec<(String, serde_json::Value, Vec<(String, bool)>)>,
+    /// (kind, local id) → remote id.
+    pub remote_ids: HashMap<(String, String), String>,
+    pub kv: BTreeMap<String, String>,
 }
 
 /// kv writes made so far in a dispatch batch (None = deleted), applied on top of the stored state.
 pub type KvOverlay = BTreeMap<String, Option<String>>;
+
+/// Which export a call runs: it decides what the imports allow (`http` only in deliver and
+/// on-schedule, `notify` everywhere but translate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallMode {
+    Translate,
+    Deliver,
+    Schedule,
+    Admin,
+}
+
+/// A notification a call asked for (`notify.send`); kept only if the call succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Notice {
+    pub kind: String,
+    pub subject: String,
+    pub text: String,
+    pub recipient: Option<String>,
+}
+
+/// What a successful call leaves behind besides its result: kv writes and notifications.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub kv: KvOverlay,
+    pub notices: Vec<Notice>,
+}
 
 /// Memory, table and instance limits of one store, remembering the peak and whether growth was refused.
 pub struct Limiter {
@@ -120,7 +188,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub struct CallState {
     pub limiter: Limiter,
     pub(super) env: CallEnv,
-    pub(super) translate: bool,
+    pub(super) mode: CallMode,
     pub(super) limits: CallLimits,
     pub(super) egress: Arc<Egress>,
     pub(super) budget: Budget,
@@ -131,6 +199,10 @@ pub struct CallState {
     /// kv writes of this call.
     pub(super) kv_writes: KvOverlay,
     pub(super) logs: u32,
+    /// Notifications of this call.
+    pub(super) notices: Vec<Notice>,
+    /// Log lines of this call, kept when [`CallEnv::capture_logs`] is set (the fixture runner).
+    pub captured: Vec<(String, String)>,
     /// A host-side failure (database) that aborted the call: the call is retried, not blamed on the plugin.
     pub host_failure: Option<String>,
     /// The message of a panic the SDK reported through `log` before aborting.
@@ -143,7 +215,7 @@ impl CallState {
         egress: &Arc<Egress>,
         env: CallEnv,
         kv_base: Arc<KvOverlay>,
-        translate: bool,
+        mode: CallMode,
     ) -> CallState {
         let l = limits;
         CallState {
@@ -157,7 +229,7 @@ impl CallState {
                 denied: false,
             },
             env,
-            translate,
+            mode,
             limits: l.clone(),
             egress: egress.clone(),
             budget: Budget::new(egress.limits()),
@@ -165,6 +237,8 @@ impl CallState {
             kv_writes: KvOverlay::new(),
             kv_bytes: 0,
             logs: 0,
+            notices: Vec::new(),
+            captured: Vec::new(),
             host_failure: None,
             panic_message: None,
         }
@@ -172,6 +246,11 @@ impl CallState {
 
     pub fn take_kv_writes(&mut self) -> KvOverlay {
         std::mem::take(&mut self.kv_writes)
+    }
+
+    /// The call's kv writes and notifications, taken out of the state.
+    pub fn take_effects(&mut self) -> Effects {
+        Effects { kv: std::mem::take(&mut self.kv_writes), notices: std::mem::take(&mut self.notices) }
     }
 
     pub(super) fn fail(&mut self, e: StoreError) -> wasmtime::Error {

@@ -4,7 +4,7 @@
 
 use super::bindings::{
     ActiveChange, Change, CustomOp, DepartmentOp, Email, EnrollmentOp, Event, Group, GroupOp, Member, MembersChange,
-    MembershipOp, Operation, Rename, ResourceKind, User, UserOp,
+    MembershipOp, Operation, Ordering, OtherEvent, Principal, Rename, ResourceKind, User, UserOp,
 };
 use crate::store::ChangeEvent;
 use serde::{Deserialize, Serialize};
@@ -96,16 +96,16 @@ fn members(payload: &Value) -> Vec<Member> {
         .unwrap_or_default()
 }
 
-/// A change or a stored operation that has no WIT form.
+/// A stored operation that has no WIT form.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    #[error("unknown change kind {0}")]
-    UnknownKind(String),
     #[error("stored operation does not parse: {0}")]
     StoredOperation(serde_json::Error),
 }
 
-/// A change-log row (or a resync marker, kind `resync.started` / `resync.finished`) as a `change`.
+/// A change-log row (or a resync marker, kind `resync.started` / `resync.finished`) as a `change`. A
+/// kind the contract has no case for reaches the plugin as `other` (kind and payload as they are), so
+/// a plugin built for an older 1.x can ignore it.
 pub fn change(ev: &ChangeEvent) -> Result<Change, ConvertError> {
     let p = &ev.payload;
     let id = ev.resource_id.clone();
@@ -127,7 +127,7 @@ pub fn change(ev: &ChangeEvent) -> Result<Change, ConvertError> {
         "group.members_removed" => Event::MembersRemoved(MembersChange { group_id: id, members: members(p) }),
         "resync.started" => Event::ResyncStarted,
         "resync.finished" => Event::ResyncFinished,
-        other => return Err(ConvertError::UnknownKind(other.to_owned())),
+        other => Event::Other(OtherEvent { kind: other.to_owned(), payload_json: p.to_string() }),
     };
     let resync = ev.kind.starts_with("resync.") || ev.seq == 0;
     Ok(Change { seq: ev.seq.max(0) as u64, at: ev.created_at.clone(), resync, event })
@@ -145,16 +145,27 @@ pub fn ordering_key(ev: &ChangeEvent) -> String {
 /// The ordering key of one operation: operations with the same key are delivered one after the other in
 /// the order they were produced, different keys in parallel. An operation acting on one user is keyed
 /// by that user, whichever change produced it (a membership change on a group moves users: each user's
-/// moves must not overtake each other, nor the user's creation); a custom operation by the `resource` it
-/// names (`tenant` makes it a barrier, like the resync markers); anything else by the change's resource.
+/// moves must not overtake each other, nor the user's creation); an enrollment by its principal; a
+/// custom operation as its `ordering` says (`barrier` is the key `tenant`, which the outbox delivers after
+/// every earlier operation of the target and before every later one, like the resync markers); anything
+/// else by the change's resource.
 pub fn op_ordering_key(op: &Operation, change_key: &str) -> String {
     let user = |id: &str| format!("user:{id}");
     match op {
         Operation::UpsertUser(u) => user(&u.user_id),
         Operation::DeactivateUser(id) | Operation::DeleteUser(id) => user(id),
         Operation::AssignDepartment(m) | Operation::AddMember(m) | Operation::RemoveMember(m) => user(&m.user_id),
-        Operation::Enroll(e) | Operation::Unenroll(e) => user(&e.user_id),
-        Operation::Custom(c) if !c.resource.trim().is_empty() => c.resource.trim().to_owned(),
+        Operation::Enroll(e) | Operation::Unenroll(e) => match &e.principal {
+            Principal::User(id) => user(id),
+            Principal::Group(id) => format!("group:{id}"),
+        },
+        Operation::Custom(c) => match &c.ordering {
+            Ordering::User(id) => user(id),
+            Ordering::Group(id) => format!("group:{id}"),
+            // A plugin key never collides with ours (`user:`, `group:`, `tenant`).
+            Ordering::Key(k) => format!("key:{k}"),
+            Ordering::Barrier => "tenant".to_owned(),
+        },
         _ => change_key.to_owned(),
     }
 }
@@ -194,18 +205,36 @@ struct MembershipOpJ {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum PrincipalJ {
+    User(String),
+    Group(String),
+}
+
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct EnrollmentOpJ {
-    user_id: String,
+    principal: PrincipalJ,
     item: String,
     item_kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum OrderingJ {
+    User(String),
+    Group(String),
+    Key(String),
+    Barrier,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct CustomOpJ {
     kind: String,
-    resource: String,
+    ordering: OrderingJ,
     payload_json: String,
 }
 
@@ -234,10 +263,34 @@ fn m_w(m: MembershipOpJ) -> MembershipOp {
     MembershipOp { container: m.container, user_id: m.user_id }
 }
 fn e_j(e: &EnrollmentOp) -> EnrollmentOpJ {
-    EnrollmentOpJ { user_id: e.user_id.clone(), item: e.item.clone(), item_kind: e.item_kind.clone() }
+    let principal = match &e.principal {
+        Principal::User(id) => PrincipalJ::User(id.clone()),
+        Principal::Group(id) => PrincipalJ::Group(id.clone()),
+    };
+    EnrollmentOpJ { principal, item: e.item.clone(), item_kind: e.item_kind.clone(), source: e.source.clone() }
 }
 fn e_w(e: EnrollmentOpJ) -> EnrollmentOp {
-    EnrollmentOp { user_id: e.user_id, item: e.item, item_kind: e.item_kind }
+    let principal = match e.principal {
+        PrincipalJ::User(id) => Principal::User(id),
+        PrincipalJ::Group(id) => Principal::Group(id),
+    };
+    EnrollmentOp { principal, item: e.item, item_kind: e.item_kind, source: e.source }
+}
+fn o_j(o: &Ordering) -> OrderingJ {
+    match o {
+        Ordering::User(id) => OrderingJ::User(id.clone()),
+        Ordering::Group(id) => OrderingJ::Group(id.clone()),
+        Ordering::Key(k) => OrderingJ::Key(k.clone()),
+        Ordering::Barrier => OrderingJ::Barrier,
+    }
+}
+fn o_w(o: OrderingJ) -> Ordering {
+    match o {
+        OrderingJ::User(id) => Ordering::User(id),
+        OrderingJ::Group(id) => Ordering::Group(id),
+        OrderingJ::Key(k) => Ordering::Key(k),
+        OrderingJ::Barrier => Ordering::Barrier,
+    }
 }
 
 fn to_j(op: &Operation) -> OpJ {
@@ -268,7 +321,7 @@ fn to_j(op: &Operation) -> OpJ {
         Operation::Unenroll(e) => OpJ::Unenroll(e_j(e)),
         Operation::Custom(c) => OpJ::Custom(CustomOpJ {
             kind: c.kind.clone(),
-            resource: c.resource.clone(),
+            ordering: o_j(&c.ordering),
             payload_json: c.payload_json.clone(),
         }),
     }
@@ -299,7 +352,7 @@ fn from_j(op: OpJ) -> Operation {
         OpJ::Enroll(e) => Operation::Enroll(e_w(e)),
         OpJ::Unenroll(e) => Operation::Unenroll(e_w(e)),
         OpJ::Custom(c) => {
-            Operation::Custom(CustomOp { kind: c.kind, resource: c.resource, payload_json: c.payload_json })
+            Operation::Custom(CustomOp { kind: c.kind, ordering: o_w(c.ordering), payload_json: c.payload_json })
         }
     }
 }
@@ -337,8 +390,17 @@ pub fn op_size(op: &Operation) -> usize {
             m.container.len() + m.user_id.len()
         }
         Operation::UpsertGroup(g) => g.key.len() + g.name.len(),
-        Operation::Enroll(e) | Operation::Unenroll(e) => e.user_id.len() + e.item.len() + e.item_kind.len(),
-        Operation::Custom(c) => c.kind.len() + c.resource.len() + c.payload_json.len(),
+        Operation::Enroll(e) | Operation::Unenroll(e) => {
+            let (Principal::User(p) | Principal::Group(p)) = &e.principal;
+            p.len() + e.item.len() + e.item_kind.len() + e.source.as_ref().map_or(0, String::len)
+        }
+        Operation::Custom(c) => {
+            let key = match &c.ordering {
+                Ordering::User(k) | Ordering::Group(k) | Ordering::Key(k) => k.len(),
+                Ordering::Barrier => 0,
+            };
+            c.kind.len() + key + c.payload_json.len()
+        }
     }
 }
 
@@ -363,8 +425,15 @@ mod tests {
             Operation::DeleteUser("u1".into()),
             Operation::Custom(CustomOp {
                 kind: "k".into(),
-                resource: "user:u1".into(),
+                ordering: Ordering::User("u1".into()),
                 payload_json: "{\"a\":1}".into(),
+            }),
+            Operation::Custom(CustomOp { kind: "k".into(), ordering: Ordering::Barrier, payload_json: "{}".into() }),
+            Operation::Enroll(EnrollmentOp {
+                principal: Principal::Group("g1".into()),
+                item: "c1".into(),
+                item_kind: "course".into(),
+                source: Some("group:g1".into()),
             }),
         ];
         for op in &ops {
@@ -375,6 +444,14 @@ mod tests {
         assert_eq!(op_to_value(&ops[2]), json!({"delete-user": "u1"}));
         assert_eq!(op_to_value(&ops[1]), json!({"add-member": {"container": "g", "user-id": "u1"}}));
         assert!(op_from_json("{\"explode\": 1}").is_err());
+        assert_eq!(op_to_value(&ops[4])["custom"]["ordering"], json!("barrier"));
+        assert_eq!(op_ordering_key(&ops[4], "user:x"), "tenant");
+        assert_eq!(op_ordering_key(&ops[3], "tenant"), "user:u1");
+        assert_eq!(op_ordering_key(&ops[5], "tenant"), "group:g1");
+        assert_eq!(
+            op_to_value(&ops[5]),
+            json!({"enroll": {"principal": {"group": "g1"}, "item": "c1", "item-kind": "course", "source": "group:g1"}})
+        );
     }
 
     #[test]

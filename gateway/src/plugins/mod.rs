@@ -1,10 +1,10 @@
 //! The plugin host: the wasmtime runtime, the host imports, plugin registration with hot swap and target
 //! environments (policy, credentials). The delivery pipeline that drives it is `crate::delivery`.
 //!
-//! Imports inside run one way: `runtime` (engine, validation, calls), `host` (the imports a plugin
-//! calls), `call` (one call's environment, limits and state) and `bindings` (what `bindgen!` generates
-//! from the WIT), each using only those after it besides `egress` and `convert`; `convert` uses only
-//! `bindings`.
+//! Imports inside run one way: `fixtures` (the vendor's test runner), `invoke` (the calls), `runtime`
+//! (engine, validation), `host` (the imports a plugin calls), `call` (one call's environment, limits and
+//! state) and `bindings` (what `bindgen!` generates from the WIT), each using only those after it besides
+//! `egress` and `convert`; `convert` uses only `bindings`.
 
 pub mod bindings;
 pub mod call;
@@ -12,6 +12,7 @@ pub mod convert;
 pub mod egress;
 pub mod fixtures;
 pub mod host;
+pub mod invoke;
 pub mod runtime;
 pub mod secrets;
 
@@ -177,6 +178,9 @@ impl Targets {
             store: Some(self.store.clone()),
             policy: Arc::new(policy),
             credentials: Arc::new(creds),
+            capture_logs: false,
+            seed: None,
+            egress: None,
         })
     }
 }

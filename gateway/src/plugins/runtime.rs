@@ -1,25 +1,29 @@
 //! The wasmtime host: one `Engine` (pooling allocator with an on-demand fallback, fuel and epoch
-//! interruption), validation at registration, precompiled components cached by content hash, and a fresh
-//! `Store` per call from a pre-instantiated component, under fuel, wall-clock, memory, table, instance,
-//! output and log limits. A trap fails only its own call.
+//! interruption), validation at registration (imports, exports, the contract version a plugin was built
+//! for), precompiled components cached by content hash. The calls themselves, each in a fresh `Store`
+//! under fuel, wall-clock, memory, table, instance, output and log limits, are in `invoke`.
 
-use super::bindings::{Change, Context, Operation, Outcome, PluginError, Target, TargetPre};
-use super::call::{CallEnv, CallLimits, CallState, KvOverlay};
+use super::bindings::{Plugin, admin, provisioning, schedule};
+use super::call::{CallLimits, CallState};
 use super::egress::{Egress, Limits as EgressLimits};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, types::ComponentItem};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use std::time::Duration;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// The package and interfaces a plugin may import (any 1.x version: the linker matches semver).
-pub const PACKAGE: &str = "scimgw:lms-target";
-pub const OFFERED: [&str; 5] = ["types", "log", "kv", "directory", "http"];
-pub const WORLD: &str = "scimgw:lms-target/target@1.0.0";
+/// The package and interfaces a plugin may import (1.0 up to [`MINOR`]: the linker matches semver).
+pub const PACKAGE: &str = "scimgw:plugin";
+pub const OFFERED: [&str; 6] = ["types", "log", "kv", "directory", "http", "notify"];
+pub const WORLD: &str = "scimgw:plugin/target@1.0.0";
+/// The contract versions this gateway runs: 1.0 to 1.[`MINOR`].
+pub const MAJOR: u64 = 1;
+pub const MINOR: u64 = 0;
+/// The custom section in which the SDK records the contract version a plugin was built for.
+pub const VERSION_SECTION: &str = "scimgw:api-version";
 
-const TICK: Duration = Duration::from_millis(10);
+pub(super) const TICK: Duration = Duration::from_millis(10);
 /// Concurrent plugin calls the pooling allocator is sized for.
 const POOL_SLOTS: u32 = 128;
 
@@ -51,14 +55,26 @@ pub enum Refused {
     World(String),
     #[error("plugin exports do not match world {}: {}", WORLD, .0)]
     Exports(String),
+    /// Built for a contract version this gateway does not run.
+    #[error(
+        "plugin was built for contract {built}; this gateway supports {MAJOR}.0–{MAJOR}.{MINOR} \
+         (rebuild it with an SDK for {MAJOR}.{MINOR}, or upgrade the gateway)"
+    )]
+    Version { built: String },
 }
 
-/// A validated, compiled plugin version.
+/// A validated, compiled plugin version: what it exports (`provisioning` always; `schedule` and `admin`
+/// when present) and the contract version it was built for (when its SDK recorded one).
 pub struct Compiled {
     pub sha256: String,
+    /// `target`, plus `+schedule` and `+admin` for the optional exports it has.
     pub world: String,
     pub size: usize,
-    pub(super) pre: TargetPre<CallState>,
+    pub api_version: Option<String>,
+    pub(super) pre: InstancePre<CallState>,
+    pub(super) provisioning: provisioning::GuestIndices,
+    pub(super) schedule: Option<schedule::GuestIndices>,
+    pub(super) admin: Option<admin::GuestIndices>,
 }
 
 /// Resource usage of one call.
@@ -87,7 +103,7 @@ pub enum CallError {
 }
 
 pub struct Runtime {
-    engine: Engine,
+    pub(super) engine: Engine,
     linker: Linker<CallState>,
     pub egress: Arc<Egress>,
     pub limits: CallLimits,
@@ -127,7 +143,7 @@ impl Runtime {
             }
         };
         let mut linker = Linker::new(&engine);
-        Target::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
+        Plugin::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
         let weak = engine.weak();
         std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
             while let Some(engine) = weak.upgrade() {
@@ -147,8 +163,9 @@ impl Runtime {
         hex::encode(Sha256::digest(wasm))
     }
 
-    /// Validates a plugin for registration: size, a component (not a core module), imports limited to
-    /// what the gateway offers (anything else is named), exports matching the `target` world.
+    /// Validates a plugin for registration: size, a component (not a core module), the contract version
+    /// it was built for, imports limited to what the gateway offers (anything else is named), exports
+    /// matching the `target` world (plus the optional `schedule` and `admin`).
     pub fn validate(&self, wasm: &[u8]) -> Result<Compiled, Refused> {
         if wasm.len() > self.limits.max_component_bytes {
             return Err(Refused::TooLarge { size: wasm.len(), limit: self.limits.max_component_bytes });
@@ -158,6 +175,11 @@ impl Runtime {
         }
         if wasm[4..8] == [1, 0, 0, 0] {
             return Err(Refused::CoreModule);
+        }
+        if let Some(built) = api_version(wasm)
+            && !supported(&built)
+        {
+            return Err(Refused::Version { built });
         }
         let component = Component::new(&self.engine, wasm).map_err(|e| Refused::NotComponent(format!("{e:#}")))?;
         self.check(wasm, component)
@@ -196,35 +218,48 @@ impl Runtime {
     fn check(&self, wasm: &[u8], component: Component) -> Result<Compiled, Refused> {
         let ty = component.component_type();
         let mut refused = Vec::new();
+        let mut newer = None;
         for (name, _) in ty.imports(&self.engine) {
-            if !offered(name) {
-                refused.push(name.to_owned());
+            match offered(name) {
+                Offered::Yes => {}
+                Offered::Newer(v) => newer = Some(v),
+                Offered::No => refused.push(name.to_owned()),
             }
         }
         if !refused.is_empty() {
             return Err(Refused::Imports(refused));
         }
-        let mut exports = HashMap::new();
-        for (name, item) in ty.exports(&self.engine) {
-            exports.insert(name.to_owned(), matches!(item.ty, ComponentItem::ComponentFunc(_)));
+        if let Some(built) = newer {
+            return Err(Refused::Version { built });
         }
-        let missing: Vec<&str> =
-            ["translate", "deliver"].into_iter().filter(|n| exports.get(*n) != Some(&true)).collect();
-        if !missing.is_empty() {
-            let mut have: Vec<&String> = exports.keys().collect();
-            have.sort();
+        let mut exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        exports.sort();
+        if !exports.iter().any(|e| e.starts_with(&format!("{PACKAGE}/provisioning@"))) {
             return Err(Refused::MissingExports {
-                missing: missing.join(", "),
-                have: if have.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    have.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                },
+                missing: format!("{PACKAGE}/provisioning (translate, deliver)"),
+                have: if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") },
             });
         }
-        let world = if exports.get("on-schedule") == Some(&true) { "scheduled-target" } else { "target" };
         let pre = self.linker.instantiate_pre(&component).map_err(|e| Refused::World(format!("{e:#}")))?;
-        let pre = TargetPre::new(pre).map_err(|e| Refused::Exports(format!("{e:#}")))?;
+        let provisioning = provisioning::GuestIndices::new(&pre).map_err(|e| Refused::Exports(format!("{e:#}")))?;
+        let has = |iface: &str| exports.iter().any(|e| e.starts_with(&format!("{PACKAGE}/{iface}@")));
+        let schedule = if has("schedule") {
+            Some(schedule::GuestIndices::new(&pre).map_err(|e| Refused::Exports(format!("{e:#}")))?)
+        } else {
+            None
+        };
+        let admin = if has("admin") {
+            Some(admin::GuestIndices::new(&pre).map_err(|e| Refused::Exports(format!("{e:#}")))?)
+        } else {
+            None
+        };
+        let mut world = String::from("target");
+        if schedule.is_some() {
+            world.push_str("+schedule");
+        }
+        if admin.is_some() {
+            world.push_str("+admin");
+        }
         let sha = Self::sha256(wasm);
         if let Some(path) = self.cache_path(&sha)
             && !path.exists()
@@ -235,210 +270,60 @@ impl Runtime {
                 let _ = std::fs::rename(&tmp, &path);
             }
         }
-        Ok(Compiled { sha256: sha, world: world.to_owned(), size: wasm.len(), pre })
-    }
-
-    fn store(&self, env: &CallEnv, overlay: Arc<KvOverlay>, translate: bool) -> Store<CallState> {
-        let state = CallState::new(&self.limits, &self.egress, env.clone(), overlay, translate);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store
-    }
-
-    fn context(env: &CallEnv, correlation_id: String, now_ms: u64) -> Context {
-        Context {
-            tenant: env.tenant.clone(),
-            target: env.target.clone(),
-            correlation_id,
-            now_unix_ms: now_ms,
-            config_json: env.config_json.clone(),
-        }
-    }
-
-    /// Runs `translate`. On success returns the operations and this call's kv writes (to add to the
-    /// batch's overlay); `overlay` is what earlier changes of the batch wrote (shared with the call, not
-    /// copied: the caller's `Arc::make_mut` after the call finds it unshared again).
-    pub async fn translate(
-        &self,
-        plugin: &Compiled,
-        env: &CallEnv,
-        overlay: &Arc<KvOverlay>,
-        change: Change,
-        correlation_id: String,
-        now_ms: u64,
-    ) -> (Result<(Vec<Operation>, KvOverlay), CallError>, CallStats) {
-        let started = Instant::now();
-        let mut store = self.store(env, overlay.clone(), true);
-        let fuel = self.limits.translate_fuel;
-        let _ = store.set_fuel(fuel);
-        store.set_epoch_deadline(self.limits.translate_ticks);
-        store.epoch_deadline_trap();
-        let ctx = Self::context(env, correlation_id, now_ms);
-        let result = async {
-            let bindings = plugin.pre.instantiate_async(&mut store).await?;
-            bindings.call_translate(&mut store, &ctx, &change).await
-        }
-        .await;
-        let stats = stats(&store, fuel, started);
-        let out = match result {
-            Ok(Ok(ops)) => match check_ops(&ops, &self.limits) {
-                Ok(()) => Ok((ops, store.data_mut().take_kv_writes())),
-                Err(e) => Err(e),
-            },
-            Ok(Err(e)) => Err(CallError::Plugin(plugin_error(&e))),
-            Err(e) => Err(trap(e, &store, &self.limits, fuel)),
-        };
-        (out, stats)
-    }
-
-    /// Runs `deliver`. On success returns the outcome and the call's kv writes.
-    pub async fn deliver(
-        &self,
-        plugin: &Compiled,
-        env: &CallEnv,
-        op_id: &str,
-        op: &Operation,
-        now_ms: u64,
-    ) -> (Result<(Outcome, KvOverlay), CallError>, CallStats) {
-        let started = Instant::now();
-        let mut store = self.store(env, Arc::default(), false);
-        let fuel = self.limits.deliver_fuel;
-        let _ = store.set_fuel(fuel);
-        // Yield to tokio at every tick instead of trapping: waiting on HTTP costs nothing, CPU-bound
-        // guests share the worker, and the wall-clock limit is the timeout below.
-        store.epoch_deadline_async_yield_and_update(1);
-        let ctx = Self::context(env, op_id.to_owned(), now_ms);
-        let call = async {
-            let bindings = plugin.pre.instantiate_async(&mut store).await?;
-            bindings.call_deliver(&mut store, &ctx, op_id, op).await
-        };
-        let result = tokio::time::timeout(self.limits.deliver_timeout, call).await;
-        let stats = stats(&store, fuel, started);
-        let out = match result {
-            Err(_) => Err(CallError::Trap(format!(
-                "deliver exceeded the time limit of {} s",
-                self.limits.deliver_timeout.as_secs()
-            ))),
-            Ok(Ok(Ok(outcome))) => check_outcome(outcome, &self.limits).map(|o| (o, store.data_mut().take_kv_writes())),
-            Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error(&e))),
-            Ok(Err(e)) => Err(trap(e, &store, &self.limits, fuel)),
-        };
-        (out, stats)
+        Ok(Compiled {
+            sha256: sha,
+            world,
+            size: wasm.len(),
+            api_version: api_version(wasm),
+            pre,
+            provisioning,
+            schedule,
+            admin,
+        })
     }
 }
 
-fn offered(import: &str) -> bool {
-    let Some(rest) = import.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else { return false };
+/// Whether the gateway offers an import.
+enum Offered {
+    Yes,
+    No,
+    /// Ours, but from a newer minor version than this gateway runs (the version is given).
+    Newer(String),
+}
+
+fn offered(import: &str) -> Offered {
+    let Some(rest) = import.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else { return Offered::No };
     let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-    OFFERED.contains(&iface) && (version.is_empty() || version.starts_with("1."))
-}
-
-fn stats(store: &Store<CallState>, fuel: u64, started: Instant) -> CallStats {
-    CallStats {
-        fuel: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
-        peak_memory_bytes: store.data().limiter.peak,
-        micros: started.elapsed().as_micros() as u64,
+    if !OFFERED.contains(&iface) {
+        return Offered::No;
+    }
+    if version.is_empty() || supported(version) {
+        Offered::Yes
+    } else if version.starts_with(&format!("{MAJOR}.")) {
+        Offered::Newer(version.to_owned())
+    } else {
+        Offered::No
     }
 }
 
-pub fn plugin_error(e: &PluginError) -> String {
-    match e {
-        PluginError::InvalidInput(m) => format!("invalid input: {m}"),
-        PluginError::Unsupported(m) => format!("unsupported: {m}"),
-        PluginError::Config(m) => format!("configuration: {m}"),
-        PluginError::Internal(m) => format!("internal: {m}"),
-    }
+/// A contract version this gateway runs: major [`MAJOR`], minor at most [`MINOR`].
+fn supported(version: &str) -> bool {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u64>());
+    matches!((parts.next(), parts.next()), (Some(Ok(MAJOR)), Some(Ok(minor))) if minor <= MINOR)
 }
 
-/// Names the limit a trap hit, in words an admin understands.
-fn trap(e: wasmtime::Error, store: &Store<CallState>, limits: &CallLimits, fuel: u64) -> CallError {
-    if let Some(host) = store.data().host_failure.clone() {
-        return CallError::Host(host);
-    }
-    if store.data().limiter.denied {
-        return CallError::Trap(format!("the plugin exceeded its memory limit of {} MiB", limits.memory_bytes >> 20));
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => CallError::Trap(format!("the plugin ran out of fuel (budget {fuel} instructions)")),
-        Some(Trap::Interrupt) => CallError::Trap(format!(
-            "the plugin exceeded its time limit of {} ms",
-            limits.translate_ticks * TICK.as_millis() as u64
-        )),
-        Some(Trap::UnreachableCodeReached) => {
-            let why = store.data().panic_message.clone();
-            CallError::Trap(match why {
-                Some(m) => format!("the plugin panicked: {m}"),
-                None => "the plugin trapped: unreachable code reached (a panic or abort)".to_owned(),
-            })
-        }
-        Some(t) => CallError::Trap(format!("the plugin trapped: {t}")),
-        None => {
-            let msg = format!("{e:#}");
-            if msg.contains("instance") && (msg.contains("limit") || msg.contains("pool")) {
-                CallError::Host(format!("could not instantiate the plugin: {msg}"))
-            } else {
-                CallError::Trap(format!("the plugin failed: {msg}"))
-            }
+/// The contract version recorded in the component's `scimgw:api-version` custom section (in any of
+/// its core modules), if its SDK recorded one.
+pub fn api_version(wasm: &[u8]) -> Option<String> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::CustomSection(section)) = payload
+            && section.name() == VERSION_SECTION
+        {
+            let text = std::str::from_utf8(section.data()).ok()?.trim_matches(char::from(0)).trim();
+            return Some(text.to_owned());
         }
     }
-}
-
-/// Output limits: number of operations and total size.
-fn check_ops(ops: &[Operation], limits: &CallLimits) -> Result<(), CallError> {
-    if ops.len() > limits.max_ops {
-        return Err(CallError::Output(format!(
-            "{} operations from one change, over the limit of {}",
-            ops.len(),
-            limits.max_ops
-        )));
-    }
-    let size: usize = ops.iter().map(super::convert::op_size).sum();
-    if size > limits.max_output_bytes {
-        return Err(CallError::Output(format!(
-            "{size} bytes of operations from one change, over the limit of {} bytes",
-            limits.max_output_bytes
-        )));
-    }
-    Ok(())
-}
-
-/// Longest reason a delivery outcome keeps (the outbox stores it; an LMS's answer can be long).
-const MAX_REASON_BYTES: usize = 1024;
-
-/// Output limits of a delivery: the remote ids (count and bytes, like a translation's operations), the
-/// reason of a retry, conflict or failure shortened to [`MAX_REASON_BYTES`].
-fn check_outcome(outcome: Outcome, limits: &CallLimits) -> Result<Outcome, CallError> {
-    fn short(mut s: String) -> String {
-        if s.len() > MAX_REASON_BYTES {
-            let mut cut = MAX_REASON_BYTES;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            s.truncate(cut);
-            s.push('…');
-        }
-        s
-    }
-    Ok(match outcome {
-        Outcome::Done(ids) => {
-            let size: usize = ids.iter().map(|r| r.kind.len() + r.local_id.len() + r.remote_id.len()).sum();
-            if ids.len() > limits.max_ops || size > limits.max_output_bytes {
-                return Err(CallError::Output(format!(
-                    "{} remote ids ({size} bytes) from one delivery, over the limit of {} ids or {} bytes",
-                    ids.len(),
-                    limits.max_ops,
-                    limits.max_output_bytes
-                )));
-            }
-            Outcome::Done(ids)
-        }
-        Outcome::Retry(mut r) => {
-            r.reason = short(r.reason);
-            Outcome::Retry(r)
-        }
-        Outcome::Conflict(m) => Outcome::Conflict(short(m)),
-        Outcome::Failed(m) => Outcome::Failed(short(m)),
-    })
+    None
 }
 
 /// Creates the precompiled-plugin cache (mode 0700) or checks the existing one: a directory owned by
@@ -490,32 +375,38 @@ fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod outcome_tests {
-    use super::super::bindings::{Outcome, RemoteId, Retry};
-    use super::{CallLimits, MAX_REASON_BYTES, check_outcome};
+mod version_tests {
+    use super::{Offered, api_version, offered, supported};
 
-    /// What a delivery hands back is bounded like a translation's output: remote ids by count and
-    /// bytes, reasons shortened (the outbox stores them).
+    /// The contract versions a gateway runs: 1.0 up to its minor; a newer minor is named, another
+    /// package or major is not ours.
     #[test]
-    fn delivery_outcomes_are_bounded() {
-        let limits = CallLimits::default();
-        let id = |i: usize| RemoteId { kind: "user".into(), local_id: format!("l{i}"), remote_id: format!("r{i}") };
-        assert!(check_outcome(Outcome::Done((0..limits.max_ops).map(id).collect()), &limits).is_ok());
-        let many = check_outcome(Outcome::Done((0..=limits.max_ops).map(id).collect()), &limits);
-        assert!(many.is_err_and(|e| e.to_string().contains("remote ids")));
-        let big =
-            RemoteId { kind: "user".into(), local_id: "l".into(), remote_id: "r".repeat(limits.max_output_bytes) };
-        assert!(check_outcome(Outcome::Done(vec![big]), &limits).is_err());
-        let Ok(Outcome::Failed(m)) = check_outcome(Outcome::Failed("é".repeat(5_000)), &limits) else {
-            panic!("a failure stays a failure");
-        };
-        assert!(m.len() <= MAX_REASON_BYTES + '…'.len_utf8() && m.ends_with('…'));
-        let Ok(Outcome::Retry(r)) =
-            check_outcome(Outcome::Retry(Retry { after_secs: Some(3), reason: "x".repeat(2_000) }), &limits)
-        else {
-            panic!("a retry stays a retry");
-        };
-        assert_eq!((r.after_secs, r.reason.len()), (Some(3), MAX_REASON_BYTES + '…'.len_utf8()));
+    fn versions_are_checked_by_major_and_minor() {
+        assert!(supported("1.0.0") && supported("1.0") && !supported("1.1.0") && !supported("2.0.0"));
+        assert!(!supported("") && !supported("x.y"));
+        assert!(matches!(offered("scimgw:plugin/kv@1.0.0"), Offered::Yes));
+        assert!(matches!(offered("scimgw:plugin/notify@1.0.0"), Offered::Yes));
+        assert!(matches!(offered("scimgw:plugin/kv@1.3.0"), Offered::Newer(v) if v == "1.3.0"));
+        assert!(matches!(offered("scimgw:plugin/kv@2.0.0"), Offered::No));
+        assert!(matches!(offered("scimgw:plugin/files@1.0.0"), Offered::No));
+        assert!(matches!(offered("scimgw:lms-target/kv@1.0.0"), Offered::No));
+        assert!(matches!(offered("wasi:cli/environment@0.2.0"), Offered::No));
+    }
+
+    /// The version the SDK records in a custom section is found in a nested core module.
+    #[test]
+    fn the_recorded_version_is_read_from_a_custom_section() {
+        // A core module with one custom section `scimgw:api-version` = "1.0.0".
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        let name = b"scimgw:api-version";
+        let payload = b"1.0.0";
+        module.push(0);
+        module.push((1 + name.len() + payload.len()) as u8);
+        module.push(name.len() as u8);
+        module.extend_from_slice(name);
+        module.extend_from_slice(payload);
+        assert_eq!(api_version(&module).as_deref(), Some("1.0.0"));
+        assert_eq!(api_version(b"\0asm\x01\0\0\0"), None);
     }
 }
 

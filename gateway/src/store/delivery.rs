@@ -232,7 +232,8 @@ pub trait DeliveryStore: Send + Sync {
         target_pk: i64,
         keys: &[String],
     ) -> StoreResult<(i64, i64, std::collections::HashMap<String, i64>)>;
-    async fn kv_keys(&self, target_pk: i64, prefix: &str, limit: i64) -> StoreResult<Vec<String>>;
+    /// Keys starting with `prefix`, from `start` on (inclusive; `start` ≥ `prefix`), sorted, at most `limit`.
+    async fn kv_keys(&self, target_pk: i64, prefix: &str, start: &str, limit: i64) -> StoreResult<Vec<String>>;
     async fn remote_id(&self, target_pk: i64, kind: &str, local: &str) -> StoreResult<Option<String>>;
 
     /// Leases up to `limit` deliverable operations: pending, due, not leased, not behind an earlier

@@ -13,6 +13,7 @@ pub mod changelog;
 mod db;
 pub mod delivery;
 mod error;
+pub mod jobs;
 pub mod report;
 mod resources;
 mod sql;
@@ -34,7 +35,7 @@ pub use tenants::{CustomSchemaRow, MemberPolicy, TenantAuth, TenantRow, TenantSt
 
 /// All four traits: what the gateway holds.
 #[async_trait]
-pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore + report::ReportStore {
+pub trait Store: TenantStore + ResourceStore + delivery::DeliveryStore + report::ReportStore + jobs::JobStore {
     fn backend(&self) -> &'static str;
     async fn close(&self);
 }

@@ -32,7 +32,15 @@ impl translate::Env for Host {
         kv::delete(key)
     }
     fn keys(&self, prefix: &str) -> Vec<String> {
-        kv::keys(prefix, u32::MAX)
+        let mut all: Vec<String> = Vec::new();
+        loop {
+            let page = kv::keys(prefix, all.last().map(String::as_str), KEYS_PAGE);
+            let full = page.len() == KEYS_PAGE as usize;
+            all.extend(page);
+            if !full {
+                return all;
+            }
+        }
     }
     fn user(&self, id: &str) -> Option<User> {
         directory::get_user(id)
@@ -45,9 +53,12 @@ impl translate::Env for Host {
     }
 }
 
+/// Keys per `kv.keys` call.
+const KEYS_PAGE: u32 = 10_000;
+
 struct ISpring;
 
-impl Guest for ISpring {
+impl Plugin for ISpring {
     fn translate(ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         let config = Config::parse(&ctx.config_json)?;
         translate::translate(&mut Host, &config, &change)

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use scimgw_plugin_sdk::{
-    ActiveChange, Change, CustomOp, Email, Event, Group, Member, MembersChange, Operation, PluginError, Rename,
-    ResourceKind, User,
+    ActiveChange, Change, CustomOp, Email, Event, Group, Member, MembersChange, Operation, Ordering, PluginError,
+    Rename, ResourceKind, User,
 };
 
 use crate::config::Config;
@@ -99,9 +99,9 @@ impl ISpring {
             Operation::UpsertGroup(g) => {
                 self.groups.entry(g.key.clone()).or_default().0 = g.name.clone();
             }
-            Operation::Custom(CustomOp { kind, payload_json, resource }) => match kind.as_str() {
+            Operation::Custom(CustomOp { kind, payload_json, ordering }) => match kind.as_str() {
                 MOVE_USERS => {
-                    assert_eq!(resource, "tenant");
+                    assert_eq!(*ordering, Ordering::Barrier);
                     let p: MovePayload = serde_json::from_str(payload_json).unwrap();
                     for m in p.moves {
                         for u in m.users {
@@ -465,7 +465,7 @@ fn bulk_moves_are_barriers_and_single_moves_are_keyed_by_user() {
         h.send(Event::MembersAdded(MembersChange { group_id: "g".into(), members: members(&["b", "c", "b"]) }), false);
     let [Operation::Custom(c)] = &ops[..] else { panic!("{ops:?}") };
     let p: MovePayload = serde_json::from_str(&c.payload_json).unwrap();
-    assert_eq!((c.resource.as_str(), p.moves.len(), p.moves[0].users.len()), ("tenant", 1, 2));
+    assert_eq!((&c.ordering, p.moves.len(), p.moves[0].users.len()), (&Ordering::Barrier, 1, 2));
 }
 
 /// A deterministic PRNG for the randomized run.

@@ -23,8 +23,8 @@
 use std::collections::BTreeSet;
 
 use scimgw_plugin_sdk::{
-    Change, CustomOp, DepartmentOp, Event, Group, GroupOp, MembershipOp, Operation, PluginError, ResourceKind, User,
-    UserOp,
+    Change, CustomOp, DepartmentOp, Event, Group, GroupOp, MembershipOp, Operation, Ordering, PluginError,
+    ResourceKind, User, UserOp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +34,6 @@ use crate::config::{Config, OnHardDelete};
 pub const SET_STATUS: &str = "set-status";
 pub const MOVE_USERS: &str = "move-users";
 pub const SET_MEMBERS: &str = "set-members";
-/// The ordering key that makes an operation a barrier (after every earlier one, before every later one).
-pub const BARRIER: &str = "tenant";
 /// Users per `move-users` request and departments per `move-users` operation (each department is one
 /// request; a deliver call may make 16).
 pub const MOVE_CHUNK: usize = 1_000;
@@ -180,7 +178,7 @@ pub fn translate<E: Env>(env: &mut E, config: &Config, change: &Change) -> Resul
             let users = user_members(&c.members);
             tx.members_removed(&c.group_id, &users)?;
         }
-        Event::ResyncStarted | Event::ResyncFinished => {}
+        Event::ResyncStarted | Event::ResyncFinished | Event::Other(_) => {}
     }
     tx.finish()
 }
@@ -242,7 +240,7 @@ impl<E: Env> Tx<'_, E> {
         let payload = StatusPayload { user: user_id.to_owned(), status: if active { 1 } else { 3 } };
         Ok(Operation::Custom(CustomOp {
             kind: SET_STATUS.to_owned(),
-            resource: format!("user:{user_id}"),
+            ordering: Ordering::User(user_id.to_owned()),
             payload_json: to_json(&payload)?,
         }))
     }
@@ -503,7 +501,7 @@ impl<E: Env> Tx<'_, E> {
                 let payload = MovePayload { moves: chunk.to_vec() };
                 self.ops.push(Operation::Custom(CustomOp {
                     kind: MOVE_USERS.to_owned(),
-                    resource: BARRIER.to_owned(),
+                    ordering: Ordering::Barrier,
                     payload_json: to_json(&payload)?,
                 }));
             }
@@ -515,7 +513,7 @@ impl<E: Env> Tx<'_, E> {
             let payload = MembersPayload { group, users };
             self.ops.push(Operation::Custom(CustomOp {
                 kind: SET_MEMBERS.to_owned(),
-                resource: BARRIER.to_owned(),
+                ordering: Ordering::Barrier,
                 payload_json: to_json(&payload)?,
             }));
         }

@@ -4,11 +4,11 @@
 //! at most 50 lines of at most 1 KiB per call and drops the rest, so log decisions, not data (and
 //! never personal data you do not need).
 
-pub use crate::bindings::scimgw::lms_target::log::Level;
+pub use crate::bindings::scimgw::plugin::log::Level;
 
 /// Logs `message` at `level`.
 pub fn log(level: Level, message: impl AsRef<str>) {
-    crate::bindings::scimgw::lms_target::log::log(level, message.as_ref());
+    crate::bindings::scimgw::plugin::log::log(level, message.as_ref());
 }
 
 /// Logs at debug level.

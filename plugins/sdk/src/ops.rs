@@ -2,10 +2,12 @@
 
 use serde::Serialize;
 
-use crate::{Change, CustomOp, Event, Operation, PluginError, ResourceKind, User, UserOp};
+use crate::{
+    Change, CustomOp, EnrollmentOp, Event, Operation, Ordering, PluginError, Principal, ResourceKind, User, UserOp,
+};
 
 /// The change-log kinds, as the gateway names them (`Event::log_kind`), in the order of the WIT
-/// `event` variant.
+/// `event` variant (`other` events carry their own kind).
 pub const EVENT_KINDS: [&str; 10] = [
     "user.upserted",
     "user.active_changed",
@@ -22,9 +24,10 @@ pub const EVENT_KINDS: [&str; 10] = [
 impl Event {
     /// The change-log kind of this event: `user.upserted`, `user.active_changed`, `user.deleted`,
     /// `group.upserted`, `group.renamed`, `group.deleted`, `group.members_added`,
-    /// `group.members_removed`, `resync.started` or `resync.finished`.
-    pub fn log_kind(&self) -> &'static str {
+    /// `group.members_removed`, `resync.started`, `resync.finished`, or the kind of an `other` event.
+    pub fn log_kind(&self) -> &str {
         let index = match self {
+            Event::Other(other) => return &other.kind,
             Event::UserUpserted(_) => 0,
             Event::UserActiveChanged(_) => 1,
             Event::UserDeleted(_) => 2,
@@ -52,23 +55,33 @@ impl Event {
             Event::MembersAdded(change) | Event::MembersRemoved(change) => {
                 Some((ResourceKind::Group, &change.group_id))
             }
-            Event::ResyncStarted | Event::ResyncFinished => None,
+            Event::ResyncStarted | Event::ResyncFinished | Event::Other(_) => None,
         }
     }
 
-    /// A short name for the event's resource, for `custom-op.resource` and logs: `user:<id>`,
-    /// `group:<id>`, or `tenant` for the resync markers.
+    /// A short name for the event's resource, for logs: `user:<id>`, `group:<id>`, or `tenant` for the
+    /// resync markers and `other` events.
     pub fn resource_name(&self) -> String {
         match self.subject() {
             Some((kind, id)) => resource_name(kind, id),
             None => "tenant".to_owned(),
         }
     }
+
+    /// The ordering that keeps a custom operation in line with this event's resource: the user or the
+    /// group it is about, a barrier for the resync markers and `other` events.
+    pub fn ordering(&self) -> Ordering {
+        match self.subject() {
+            Some((ResourceKind::User, id)) => Ordering::User(id.to_owned()),
+            Some((ResourceKind::Group, id)) => Ordering::Group(id.to_owned()),
+            None => Ordering::Barrier,
+        }
+    }
 }
 
 impl Change {
     /// [`Event::log_kind`] of this change's event.
-    pub fn log_kind(&self) -> &'static str {
+    pub fn log_kind(&self) -> &str {
         self.event.log_kind()
     }
 }
@@ -120,13 +133,37 @@ impl UserOp {
     }
 }
 
-/// A `custom` operation whose payload is `payload` serialized as JSON.
-pub fn custom(
-    kind: impl Into<String>,
-    resource: impl Into<String>,
-    payload: &impl Serialize,
-) -> Result<Operation, PluginError> {
-    Ok(Operation::Custom(CustomOp { kind: kind.into(), resource: resource.into(), payload_json: to_json(payload)? }))
+/// A `custom` operation whose payload is `payload` serialized as JSON, delivered in `ordering`.
+pub fn custom(kind: impl Into<String>, ordering: Ordering, payload: &impl Serialize) -> Result<Operation, PluginError> {
+    Ok(Operation::Custom(CustomOp { kind: kind.into(), ordering, payload_json: to_json(payload)? }))
+}
+
+impl EnrollmentOp {
+    /// An enrollment of one user (SCIM id) in `item` of `item_kind`, for no particular source.
+    pub fn user(user_id: impl Into<String>, item: impl Into<String>, item_kind: impl Into<String>) -> Self {
+        EnrollmentOp {
+            principal: Principal::User(user_id.into()),
+            item: item.into(),
+            item_kind: item_kind.into(),
+            source: None,
+        }
+    }
+
+    /// An enrollment of a group in `item` of `item_kind`.
+    pub fn group(group: impl Into<String>, item: impl Into<String>, item_kind: impl Into<String>) -> Self {
+        EnrollmentOp {
+            principal: Principal::Group(group.into()),
+            item: item.into(),
+            item_kind: item_kind.into(),
+            source: None,
+        }
+    }
+
+    /// The same enrollment, held for `source` (e.g. `group:<id>`, `tp:<id>`).
+    pub fn because(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
 }
 
 /// Serializes `value` as compact JSON; a failure (a map with non-string keys, say) becomes
@@ -202,5 +239,7 @@ mod tests {
         assert_eq!(event.resource_name(), "group:g-1");
         assert_eq!(Event::ResyncStarted.resource_name(), "tenant");
         assert_eq!(Event::UserUpserted(user()).resource_name(), "user:u-1");
+        assert_eq!(event.ordering(), Ordering::Group("g-1".into()));
+        assert_eq!(Event::ResyncFinished.ordering(), Ordering::Barrier);
     }
 }

@@ -40,7 +40,7 @@ struct UserBody<'a> {
 
 struct Template;
 
-impl Guest for Template {
+impl Plugin for Template {
     /// Pure: the change in, operations out. No clock but `ctx.now_unix_ms`, no network.
     fn translate(ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         // Read the configuration here too, so a broken one stops the target at once.

@@ -22,7 +22,7 @@ struct Body<'a> {
     at: &'a str,
     resync: bool,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: &'a str,
     #[serde(rename = "resourceType")]
     resource_type: Option<&'static str>,
     #[serde(rename = "resourceId")]
@@ -75,6 +75,7 @@ fn data(event: &Event) -> Result<Value, PluginError> {
             json!({"members": members})
         }
         Event::UserDeleted(_) | Event::GroupDeleted(_) | Event::ResyncStarted | Event::ResyncFinished => Value::Null,
+        Event::Other(other) => serde_json::from_str(&other.payload_json).unwrap_or(Value::Null),
     })
 }
 
@@ -96,6 +97,9 @@ mod tests {
             correlation_id: "c-1".into(),
             now_unix_ms: 1_767_225_600_000,
             config_json: r#"{"url":"https://hooks.example.com/scim"}"#.into(),
+            attempt: 1,
+            deadline_unix_ms: 1_767_225_600_500,
+            extra: Vec::new(),
         }
     }
 

@@ -40,15 +40,15 @@ pub const OP_ID_HEADER: &str = "X-Scimgw-Op-Id";
 
 struct Webhook;
 
-impl Guest for Webhook {
+impl Plugin for Webhook {
     fn translate(ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         let settings = Settings::from_context(&ctx)?;
         if !settings.wants(change.log_kind()) {
             return Ok(Vec::new());
         }
-        let resource = change.event.resource_name();
+        let ordering = change.event.ordering();
         let payload = event::payload(&ctx, change)?;
-        Ok(vec![Operation::Custom(CustomOp { kind: OP_KIND.to_owned(), resource, payload_json: payload })])
+        Ok(vec![Operation::Custom(CustomOp { kind: OP_KIND.to_owned(), ordering, payload_json: payload })])
     }
 
     fn deliver(ctx: Context, op_id: String, op: Operation) -> Result<Outcome, PluginError> {

@@ -36,6 +36,8 @@ pub struct Egress {
     pub(super) unguarded: reqwest::Client,
     pub(super) limits: Arc<Limits>,
     pub(super) tokens: Arc<TokenCache>,
+    /// Scripted exchanges instead of the network (fixtures only).
+    script: Option<Arc<dyn super::Script>>,
 }
 
 /// Why [`Egress::new`] failed.
@@ -75,7 +77,14 @@ impl Egress {
             unguarded: build_client(&limits, false)?,
             limits: Arc::new(limits),
             tokens: Arc::default(),
+            script: None,
         })
+    }
+
+    /// An egress whose requests go to `script` instead of the network, after the same checks (the
+    /// address check at connect time aside: nothing is resolved).
+    pub fn scripted(limits: Limits, script: Arc<dyn super::Script>) -> Result<Egress, ClientError> {
+        Ok(Egress { script: Some(script), ..Egress::new(limits)? })
     }
 
     /// The limits this client enforces.
@@ -157,6 +166,15 @@ impl Egress {
         );
         let timeout = request.timeout().copied().unwrap_or(self.limits.request_timeout);
         let started = Instant::now();
+        if let Some(script) = &self.script {
+            let headers: Vec<(String, String)> = request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            let body = request.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+            return script.exchange(method.as_str(), request.url().as_str(), &headers, body);
+        }
         let result = match tokio::time::timeout(timeout, execute(client, request, self.limits.max_response_bytes)).await
         {
             Ok(result) => result,

@@ -46,6 +46,18 @@ pub use credentials::{CredentialError, OAUTH2_CLIENT_CREDENTIALS, OAuth2Credenti
 pub use policy::{Policy, PolicyError};
 pub use ssrf::ip_restriction;
 
+/// A stand-in for the network (the fixture runner's scripted exchanges): it gets each request after
+/// every check and header injection (method, URL, headers, body), in place of a connection.
+pub trait Script: Send + Sync + std::fmt::Debug {
+    fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Response, EgressError>;
+}
+
 use client::redact_url;
 use std::fmt;
 

@@ -190,6 +190,11 @@ impl Policy {
         Ok(Policy { entries, allow_http, allow_private })
     }
 
+    /// A policy that allows nothing.
+    pub fn deny_all() -> Policy {
+        Policy { entries: Vec::new(), allow_http: false, allow_private: false }
+    }
+
     /// Checks scheme, user info, allowlist and (unless `allow_private`) literal IP hosts.
     /// Host names are additionally checked when they are resolved (see [`Egress`]).
     pub fn check_url(&self, url: &Url) -> Result<(), EgressError> {

@@ -8,6 +8,7 @@
 //! the tenant to keep the per-tenant change log gap-free and ordered.
 
 mod delivery;
+mod jobs;
 mod listen;
 mod report;
 mod resources;

@@ -6,7 +6,7 @@ use scimgw_plugin_sdk::prelude::*;
 
 struct Hog;
 
-impl Guest for Hog {
+impl Plugin for Hog {
     fn translate(_ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         loop {

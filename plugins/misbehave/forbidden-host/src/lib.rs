@@ -10,11 +10,11 @@ const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
 
 struct Forbidden;
 
-impl Guest for Forbidden {
+impl Plugin for Forbidden {
     fn translate(_ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         Ok(vec![Operation::Custom(CustomOp {
             kind: "forbidden-host.probe".to_owned(),
-            resource: change.event.resource_name(),
+            ordering: change.event.ordering(),
             payload_json: format!("{{\"seq\":{}}}", change.seq),
         })])
     }

@@ -4,7 +4,7 @@ use scimgw_plugin_sdk::prelude::*;
 
 struct Spin;
 
-impl Guest for Spin {
+impl Plugin for Spin {
     fn translate(_ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         // A loop with an observable counter, so the compiler can neither drop nor shorten it.
         let mut n = change.seq;

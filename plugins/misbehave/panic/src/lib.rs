@@ -12,14 +12,14 @@ fn panics_in_deliver(ctx: &Context) -> bool {
         .unwrap_or(false)
 }
 
-impl Guest for Panic {
+impl Plugin for Panic {
     fn translate(ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
         if !panics_in_deliver(&ctx) {
             panic!("misbehave-panic: translate panics on purpose (change {})", change.seq);
         }
         Ok(vec![Operation::Custom(CustomOp {
             kind: "panic.test".to_owned(),
-            resource: change.event.resource_name(),
+            ordering: change.event.ordering(),
             payload_json: format!("{{\"seq\":{}}}", change.seq),
         })])
     }

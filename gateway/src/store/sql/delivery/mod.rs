@@ -207,10 +207,10 @@ impl DeliveryStore for SqlStore {
         }
     }
 
-    async fn kv_keys(&self, target_pk: i64, prefix: &str, limit: i64) -> StoreResult<Vec<String>> {
+    async fn kv_keys(&self, target_pk: i64, prefix: &str, start: &str, limit: i64) -> StoreResult<Vec<String>> {
         match &self.pools {
-            Pools::Sqlite { read, .. } => Lite::kv_keys(read, target_pk, prefix, limit).await,
-            Pools::Postgres(pool) => Pg::kv_keys(pool, target_pk, prefix, limit).await,
+            Pools::Sqlite { read, .. } => Lite::kv_keys(read, target_pk, prefix, start, limit).await,
+            Pools::Postgres(pool) => Pg::kv_keys(pool, target_pk, prefix, start, limit).await,
         }
     }
 

@@ -198,22 +198,7 @@ where
             // Nothing written yet: the job fails cleanly.
             Ok(false)
         } else {
-            for chunk in t.ops.chunks(100) {
-                let mut sql =
-                    String::from("INSERT INTO outbox (target_pk, op_id, okey, seq, op, next_at, created_ms) VALUES ");
-                for i in 0..chunk.len() {
-                    let b = i * 5;
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, $2, ${})", b + 3, b + 4, b + 5, b + 6, b + 7));
-                }
-                let mut q = query(sqlx::AssertSqlSafe(sql)).bind(t.target_pk).bind(now);
-                for op in chunk {
-                    q = q.bind(&op.op_id).bind(&op.okey).bind(op.seq).bind(&op.op).bind(now);
-                }
-                q.execute(&mut *c).await?;
-            }
+            Self::insert_ops(c, t.target_pk, &t.ops, now).await?;
             Self::apply_kv(c, t.target_pk, &t.kv).await?;
             if !t.ops.is_empty() && DB::POSTGRES {
                 query("SELECT pg_notify('scimgw_outbox', '')").execute(&mut *c).await?;
@@ -222,8 +207,38 @@ where
         }
     }
 
+    /// Queues operations of one target (due now) inside the current write transaction.
+    pub(in crate::store::sql) async fn insert_ops(
+        c: &mut DB::Connection,
+        target_pk: i64,
+        ops: &[crate::store::delivery::NewOp],
+        now: i64,
+    ) -> StoreResult<()> {
+        for chunk in ops.chunks(100) {
+            let mut sql =
+                String::from("INSERT INTO outbox (target_pk, op_id, okey, seq, op, next_at, created_ms) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, $2, ${})", b + 3, b + 4, b + 5, b + 6, b + 7));
+            }
+            let mut q = query(sqlx::AssertSqlSafe(sql)).bind(target_pk).bind(now);
+            for op in chunk {
+                q = q.bind(&op.op_id).bind(&op.okey).bind(op.seq).bind(&op.op).bind(now);
+            }
+            q.execute(&mut *c).await?;
+        }
+        Ok(())
+    }
+
     /// Applies a call's kv writes (None = delete) for one target inside the current write transaction.
-    async fn apply_kv(c: &mut DB::Connection, target_pk: i64, kv: &[(String, Option<String>)]) -> StoreResult<()> {
+    pub(in crate::store::sql) async fn apply_kv(
+        c: &mut DB::Connection,
+        target_pk: i64,
+        kv: &[(String, Option<String>)],
+    ) -> StoreResult<()> {
         for (k, v) in kv {
             let q = match v {
                 Some(v) => query(
@@ -248,14 +263,20 @@ where
             .await?)
     }
 
-    pub(super) async fn kv_keys(read: &Pool<DB>, target_pk: i64, prefix: &str, limit: i64) -> StoreResult<Vec<String>> {
-        // Prefix match without LIKE (no escaping of % and _): keys in [prefix, prefix + U+10FFFF).
+    pub(super) async fn kv_keys(
+        read: &Pool<DB>,
+        target_pk: i64,
+        prefix: &str,
+        start: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        // Prefix match without LIKE (no escaping of % and _): keys in [start, prefix + U+10FFFF).
         let upper = format!("{prefix}\u{10FFFF}");
         Ok(query_scalar(
             "SELECT key FROM target_kv WHERE target_pk = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4",
         )
         .bind(target_pk)
-        .bind(prefix)
+        .bind(start)
         .bind(upper)
         .bind(limit)
         .fetch_all(read)
