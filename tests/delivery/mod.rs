@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod plugins;
 mod processes;
+mod replay;
 mod resync;
 mod stream;
 

@@ -4,6 +4,7 @@
 mod fixture_report;
 mod keys;
 mod limits;
+mod plugins;
 mod report;
 mod serve;
 mod targets;
@@ -60,7 +61,7 @@ pub enum Command {
     /// Register and test target plugins (WebAssembly components).
     Plugin {
         #[command(subcommand)]
-        command: targets::PluginCommand,
+        command: plugins::PluginCommand,
     },
     /// Manage a tenant's targets (plugin + config + credentials + allowed hosts).
     Target {
@@ -119,7 +120,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Plugin { command } => {
             let cfg = config(Overrides::default())?;
-            block_on(targets::run_plugin(cfg, command))
+            block_on(plugins::run_plugin(cfg, command))
         }
         Command::Target { command } => {
             let cfg = config(Overrides::default())?;

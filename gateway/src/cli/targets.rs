@@ -1,37 +1,11 @@
-//! `gateway plugin …`, `gateway target …`, `gateway outbox …`.
+//! `gateway target …`, `gateway outbox …`, and the helpers the plugin commands share (`cli::plugins`).
 
 use crate::config::Config;
-use crate::delivery::control::{Control, TargetSpec, action_of, test_plugin};
+use crate::delivery::control::{Control, TargetSpec, action_of};
 use crate::plugins::runtime::Runtime;
 use crate::store::delivery::{OutboxFilter, TargetAction};
 use clap::Subcommand;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-#[derive(Subcommand, Debug)]
-pub enum PluginCommand {
-    /// Validate, precompile and register a plugin component (a new version of NAME when it exists).
-    Add {
-        file: PathBuf,
-        /// Plugin name (default: the file name without extension).
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List registered plugins (active version of each).
-    List,
-    /// Run golden fixtures (change in → operations out); prints fuel, peak memory and time per fixture.
-    Test {
-        file: PathBuf,
-        #[arg(long)]
-        fixtures: PathBuf,
-        /// Write what the plugin produced into each failing fixture's expectations.
-        #[arg(long)]
-        update: bool,
-        /// One JSON document with every result (for CI) instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 #[derive(Subcommand, Debug)]
 pub enum TargetCommand {
@@ -188,54 +162,23 @@ pub enum OutboxCommand {
     },
 }
 
-fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
+pub(super) fn runtime(cfg: &Config) -> anyhow::Result<Arc<Runtime>> {
     crate::plugins::egress::install_crypto_provider();
     Runtime::new(super::limits::call_limits(cfg), Some(cfg.plugin_cache()))
 }
 
-async fn control(cfg: &Config) -> anyhow::Result<Control> {
+pub(super) async fn control(cfg: &Config) -> anyhow::Result<Control> {
     let store = crate::store::connect(&cfg.database_url).await?;
     let secrets = Arc::new(super::keys::secret_box(cfg, &store).await?);
     Ok(Control { store, rt: runtime(cfg)?, secrets })
 }
 
-fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+pub(super) fn print<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
-pub async fn run_plugin(cfg: Config, cmd: PluginCommand) -> anyhow::Result<()> {
-    match cmd {
-        PluginCommand::Add { file, name } => {
-            let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let name = match name {
-                Some(n) => n,
-                None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-            };
-            let a = control(&cfg).await?;
-            print(&a.add_plugin(&name, wasm).await?)
-        }
-        PluginCommand::List => print(&control(&cfg).await?.list_plugins().await?),
-        PluginCommand::Test { file, fixtures, update, json } => {
-            let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let rt = runtime(&cfg)?;
-            let results = test_plugin(&rt, &wasm, &fixtures, update).await?;
-            let failed = results.iter().filter(|r| !r.passed && !r.updated).count();
-            if json {
-                print(&serde_json::json!({"passed": results.len() - failed, "failed": failed, "fixtures": results}))?;
-            } else {
-                super::fixture_report::print_table(&results);
-                println!("{} passed, {} failed", results.len() - failed, failed);
-            }
-            if failed > 0 {
-                anyhow::bail!("{failed} fixture(s) failed");
-            }
-            Ok(())
-        }
-    }
-}
-
-fn config_arg(s: &str) -> anyhow::Result<serde_json::Value> {
+pub(super) fn config_arg(s: &str) -> anyhow::Result<serde_json::Value> {
     let text = match s.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?,
         None => s.to_owned(),

@@ -266,6 +266,94 @@ impl Control {
         Ok(serde_json::to_value(rows).unwrap_or_default())
     }
 
+    /// How `wasm` would translate the target's recorded changes, compared with the active version
+    /// (`delivery::replay`).
+    pub async fn replay(
+        &self,
+        tenant: &str,
+        name: &str,
+        wasm: Vec<u8>,
+        from: Option<i64>,
+        limit: i64,
+    ) -> ControlResult<super::replay::ReplayReport> {
+        let row = self.target(tenant, name).await?;
+        let rt = self.rt.clone();
+        let candidate = tokio::task::spawn_blocking(move || rt.validate(&wasm))
+            .await
+            .map_err(|e| ControlError::Internal(format!("validation panicked: {e}")))?
+            .map_err(|e| ControlError::Invalid(format!("plugin refused: {e}")))?;
+        let targets = crate::plugins::Targets::new(self.store.clone(), self.secrets.clone());
+        super::replay::replay(&self.store, &self.rt, &targets, &row, &candidate, from, limit)
+            .await
+            .map_err(ControlError::Invalid)
+    }
+
+    /// A recorded change as a fixture: the change-log row, the target's configuration (when a target is
+    /// named), the change's time, and the directory it touches as the gateway holds it now (the user;
+    /// or the group with its members and up to 100 of its member users). Its `expect` is left for
+    /// `plugin test --update` to fill in. It holds the tenant's personal data: anonymize it before
+    /// committing it anywhere.
+    pub async fn fixture_of(&self, tenant: &str, seq: i64, target: Option<&str>) -> ControlResult<Value> {
+        use crate::store::Kind;
+        let auth = self
+            .store
+            .tenant_auth(tenant)
+            .await?
+            .ok_or_else(|| ControlError::NotFound(format!("no tenant {tenant:?}")))?;
+        let ev = self
+            .store
+            .changes(auth.pk, seq - 1, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .ok_or_else(|| ControlError::NotFound(format!("tenant {tenant} has no change {seq}")))?;
+        let (config, target) = match target {
+            Some(name) => {
+                let row = self.target(tenant, name).await?;
+                (serde_json::from_str(&row.config).unwrap_or(Value::Null), name.to_owned())
+            }
+            None => (Value::Object(Default::default()), "test".to_owned()),
+        };
+        let doc = |row: crate::store::Row| {
+            row.parse().map(|s| {
+                let mut d = s.doc;
+                d["id"] = Value::String(s.id);
+                d
+            })
+        };
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
+        if ev.resource_type == "User" {
+            if let Some(row) = self.store.get(auth.pk, Kind::User, &ev.resource_id).await? {
+                users.push(doc(row)?);
+            }
+        } else if ev.resource_type == "Group"
+            && let Some(row) = self.store.get(auth.pk, Kind::Group, &ev.resource_id).await?
+        {
+            let members = self.store.members_of(&[row.pk]).await?;
+            let mut g = doc(row)?;
+            g["members"] = members
+                .iter()
+                .map(|(_, m)| serde_json::json!({"value": m.value, "type": if m.kind == Kind::User { "User" } else { "Group" }}))
+                .collect();
+            for (_, m) in members.iter().filter(|(_, m)| m.kind == Kind::User).take(100) {
+                if let Some(u) = self.store.get(auth.pk, Kind::User, &m.value).await? {
+                    users.push(doc(u)?);
+                }
+            }
+            groups.push(g);
+        }
+        Ok(serde_json::json!({
+            "description": format!("recorded change {seq} ({}) of tenant {tenant}", ev.kind),
+            "config": config,
+            "tenant": tenant,
+            "target": target,
+            "now_unix_ms": crate::clock::parse_rfc3339_ms(&ev.created_at).unwrap_or(0),
+            "directory": {"users": users, "groups": groups},
+            "change": {"seq": ev.seq, "kind": ev.kind, "resource_type": ev.resource_type,
+                       "resource_id": ev.resource_id, "payload": ev.payload, "created_at": ev.created_at},
+        }))
+    }
+
     /// The pk of a target (404 when it does not exist).
     pub async fn target_pk(&self, tenant: &str, name: &str) -> ControlResult<i64> {
         Ok(self.target(tenant, name).await?.pk)

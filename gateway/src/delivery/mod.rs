@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod notify;
 pub mod outbox;
 pub mod pacing;
+pub mod replay;
 pub mod retry;
 
 pub use control::{Control, ControlError, ControlResult};
