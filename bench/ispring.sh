@@ -9,7 +9,8 @@
 # first SCIM request until the last operation is applied in the simulator. Prints one JSON object: wall
 # times, HTTP calls to the simulator (total, per user, by route), where the gateway spent its time
 # (translate, deliver, queueing), and a check that the simulator ends in the expected state.
-# Environment: CARGO_TARGET_DIR, SKIP_BUILD=1, PORT (default 18095), GATEWAY_WORKERS (default 1),
+# Environment: CARGO_TARGET_DIR, SKIP_BUILD=1, BENCH_GATEWAY (another gateway binary, for A/B runs),
+#   PORT (default 18095), GATEWAY_WORKERS (default 1),
 #   ADD_USERS_TO_GROUPS (default false), SIM_LATENCY_MS (added per API request by the simulator, default 0).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +34,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     bash "$ROOT/scripts/build-plugins.sh" >&2
     (cd "$ROOT" && cargo build --release -p gateway -p bench -p ispring-sim >&2)
 fi
-G="$CARGO_TARGET_DIR/release/gateway"
+G="${BENCH_GATEWAY:-$CARGO_TARGET_DIR/release/gateway}"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/scimgw-ispring-bench.XXXXXX")"
 PIDS=()

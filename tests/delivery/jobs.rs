@@ -27,25 +27,16 @@ async fn call(gw: &GatewayProc, method: Method, path: &str, body: Option<Value>)
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-/// Adds the probe plugin and a target `probe` with `config`; waits until its jobs are declared.
-async fn probe_target(env: &TestEnv, gw: &GatewayProc, tenant: &str, sink: &Sink, config: Value, jobs: usize) {
+/// Adds the probe plugin and a target `probe` with `config`, allowed to call `origins`; waits until its
+/// jobs are declared.
+async fn probe_target(env: &TestEnv, gw: &GatewayProc, tenant: &str, origins: &[&str], config: Value, jobs: usize) {
     env.add_plugin("probe", "probe").await;
-    let args = [
-        "target",
-        "add",
-        "--tenant",
-        tenant,
-        "--name",
-        "probe",
-        "--plugin",
-        "probe",
-        "--allow-host",
-        &sink.origin,
-        "--allow-http",
-        "--allow-private",
-        "--config",
-        &config.to_string(),
-    ];
+    let config = config.to_string();
+    let mut args = vec!["target", "add", "--tenant", tenant, "--name", "probe", "--plugin", "probe"];
+    for o in origins {
+        args.extend(["--allow-host", o]);
+    }
+    args.extend(["--allow-http", "--allow-private", "--config", &config]);
     let v = env.cli_json(&args).await;
     assert_eq!(v["name"], "probe", "{v}");
     let path = format!("/tenants/{tenant}/targets/probe/jobs");
@@ -67,7 +58,7 @@ async fn scheduled_jobs_run_at_the_assigner_times_on_the_virtual_clock() {
         {"name": "refresh", "cron": REFRESH},
         {"name": "maintenance", "cron": MAINTENANCE, "exclusive": true, "lock_message": "maintenance is running"},
     ]});
-    probe_target(&r.env, gw, t, &sink, config, 2).await;
+    probe_target(&r.env, gw, t, &[&sink.origin], config, 2).await;
 
     let (st, clock) = call(gw, Method::GET, "/clock", None).await;
     assert_eq!((st, &clock["now"], &clock["virtual"]), (StatusCode::OK, &json!("2026-01-04T23:30:00Z"), &json!(true)));
@@ -145,26 +136,7 @@ async fn an_exclusive_job_locks_the_plugin_resources_while_it_runs() {
         {"name": "maintenance", "cron": MAINTENANCE, "exclusive": true, "lock_message": "maintenance is running"},
     ]});
     // Both sinks are on 127.0.0.1 (one allowed origin per sink: the job sink's too).
-    r.env.add_plugin("probe", "probe").await;
-    let args = [
-        "target",
-        "add",
-        "--tenant",
-        t,
-        "--name",
-        "probe",
-        "--plugin",
-        "probe",
-        "--allow-host",
-        &sink.origin,
-        "--allow-host",
-        &job_sink.origin,
-        "--allow-http",
-        "--allow-private",
-        "--config",
-        &config.to_string(),
-    ];
-    r.env.cli_json(&args).await;
+    probe_target(&r.env, gw, t, &[&sink.origin, &job_sink.origin], config, 1).await;
     let profile = format!("/tenants/{t}/targets/probe/resources/profiles/p1");
     let (st, v) = call(gw, Method::PUT, &profile, Some(json!({"description": "no title"}))).await;
     assert_eq!((st, v["detail"].as_str()), (StatusCode::BAD_REQUEST, Some("a profile needs a title")), "{v}");
@@ -273,7 +245,7 @@ async fn notifications_are_logged_and_emailed_through_smtp() {
     let Some(r) = rig(Backend::Sqlite, "smtp", &extra).await else { return };
     let sink = Sink::start();
     let (gw, t) = (&r.gw, r.tenant.as_str());
-    probe_target(&r.env, gw, t, &sink, json!({"url": sink.url}), 0).await;
+    probe_target(&r.env, gw, t, &[&sink.origin], json!({"url": sink.url}), 0).await;
     let notify = format!("/tenants/{t}/targets/probe/resources/notify");
     let (st, v) = call(
         gw,

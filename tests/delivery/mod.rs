@@ -11,6 +11,7 @@ mod end_to_end;
 mod faults;
 mod jobs;
 mod keys;
+mod openapi;
 mod plugins;
 mod processes;
 mod replay;

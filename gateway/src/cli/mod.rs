@@ -6,6 +6,7 @@ mod keys;
 mod limits;
 mod plugins;
 mod report;
+mod scaffold;
 mod serve;
 mod targets;
 mod tenant;

@@ -5,11 +5,21 @@ use super::targets::{control, print, runtime};
 use crate::config::Config;
 use crate::delivery::control::test_plugin;
 use crate::delivery::replay::DEFAULT_LIMIT;
+use crate::plugins::runtime::Runtime;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
+/// A plugin file as a component: a core module built with the SDK is componentized on the way in.
 fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    Runtime::componentize(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// The language of a new plugin project.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Lang {
+    Rust,
+    Js,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +70,21 @@ pub enum PluginCommand {
     },
     /// List registered plugins (active version of each).
     List,
+    /// Write a new plugin project (outside this repository): the template, the SDK or kit, fixtures.
+    New {
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// The folder to create the project in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Turn a core module built with the SDK into a component (what `plugin add` stores).
+    Componentize {
+        core: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Run golden fixtures (change in → operations out); prints fuel, peak memory and time per fixture.
     Test {
         file: PathBuf,
@@ -124,6 +149,20 @@ pub async fn run_plugin(cfg: Config, cmd: PluginCommand) -> anyhow::Result<()> {
             }
         }
         PluginCommand::List => print(&control(&cfg).await?.list_plugins().await?),
+        PluginCommand::New { name, lang, dir } => {
+            let root = match lang {
+                Lang::Rust => super::scaffold::new_rust(&name, &dir)?,
+                Lang::Js => super::scaffold::new_js(&name, &dir)?,
+            };
+            eprintln!("wrote {}: see its README.md for the build and test commands", root.display());
+            print(&serde_json::json!({"project": root.display().to_string()}))
+        }
+        PluginCommand::Componentize { core, out } => {
+            let component = read(&core)?;
+            std::fs::write(&out, &component).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            print(&serde_json::json!({"component": out.display().to_string(), "size": component.len(),
+                "api_version": crate::plugins::runtime::api_version(&component)}))
+        }
         PluginCommand::Test { file, fixtures, update, json } => {
             let wasm = read(&file)?;
             let rt = runtime(&cfg)?;

@@ -159,6 +159,18 @@ impl Runtime {
         Ok(Arc::new(Runtime { engine, linker, egress, limits, cache_dir, pooling }))
     }
 
+    /// A core module built for this contract (with wit-bindgen's `component-type` section) turned into
+    /// a component, as `wasm-tools component new` would; a component is returned as it is.
+    pub fn componentize(wasm: Vec<u8>) -> Result<Vec<u8>, String> {
+        if wasm.len() < 8 || wasm[4..8] != [1, 0, 0, 0] {
+            return Ok(wasm);
+        }
+        wit_component::ComponentEncoder::default()
+            .module(&wasm)
+            .and_then(|e| e.validate(true).encode())
+            .map_err(|e| format!("this core module cannot be turned into a component: {e:#}"))
+    }
+
     pub fn sha256(wasm: &[u8]) -> String {
         hex::encode(Sha256::digest(wasm))
     }

@@ -89,8 +89,14 @@ async fn advance(a: Admin, body: web::Json<Advance>) -> ApiResult<HttpResponse> 
     Ok(HttpResponse::Ok().json(serde_json::json!({"now": rfc3339_of_ms(jobs.clock().now_ms()), "runs": runs})))
 }
 
+/// The admin API's OpenAPI document.
+async fn openapi(_a: Admin) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(include_str!("openapi.json"))
+}
+
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/clock", web::get().to(clock))
+    cfg.route("/openapi.json", web::get().to(openapi))
+        .route("/clock", web::get().to(clock))
         .route("/clock/advance", web::post().to(advance))
         .route("/tenants/{tenant}/targets/{name}/jobs", web::get().to(list_jobs))
         .route("/tenants/{tenant}/targets/{name}/jobs/{job}/run", web::post().to(run_now))

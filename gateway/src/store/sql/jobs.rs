@@ -55,7 +55,10 @@ impl JobStore for SqlStore {
 
     async fn commit_run_step(&self, step: RunStep, now_ms: i64) -> StoreResult<Option<Vec<i64>>> {
         let queued = !step.ops.is_empty();
-        let out = write!(self, commit_run_step(&step, now_ms))?;
+        let (target_pk, keys): (i64, Vec<String>) = (step.target_pk, step.kv.iter().map(|(k, _)| k.clone()).collect());
+        let out = write!(self, commit_run_step(&step, now_ms));
+        self.kv_cache.invalidate(target_pk, &keys);
+        let out = out?;
         if out.is_some() && queued {
             self.outbox.notify_one();
         }
@@ -82,7 +85,10 @@ impl JobStore for SqlStore {
             return Ok(Vec::new());
         }
         let (kv, notices) = (kv.to_vec(), notices.to_vec());
-        write!(self, commit_effects(target_pk, &kv, &notices, now_ms))
+        let keys: Vec<String> = kv.iter().map(|(k, _)| k.clone()).collect();
+        let out = write!(self, commit_effects(target_pk, &kv, &notices, now_ms));
+        self.kv_cache.invalidate(target_pk, &keys);
+        out
     }
 
     async fn list_notices(&self, target_pk: i64, limit: i64) -> StoreResult<Vec<NoticeRow>> {
@@ -326,6 +332,10 @@ where
         now_ms: i64,
     ) -> StoreResult<Vec<i64>> {
         Self::apply_kv(c, target_pk, kv).await?;
+        if !kv.is_empty() {
+            // Another process may hold this target's kv in its cache (see `kv_cache`).
+            query("UPDATE targets SET kv_epoch = kv_epoch + 1 WHERE pk = $1").bind(target_pk).execute(&mut *c).await?;
+        }
         Self::insert_notices(c, target_pk, notices, now_ms).await
     }
 

@@ -9,6 +9,7 @@
 
 mod delivery;
 mod jobs;
+mod kv_cache;
 mod listen;
 mod report;
 mod resources;
@@ -36,6 +37,8 @@ pub struct SqlStore {
     changes: Arc<tokio::sync::Notify>,
     /// Signalled when operations were queued or finished.
     outbox: Arc<tokio::sync::Notify>,
+    /// Plugins' kv state as last read or written (SQLite only).
+    kv_cache: kv_cache::KvCache,
 }
 
 /// The SQLite writer's connection: every commit is durable before the client hears of it
@@ -114,8 +117,13 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<DynSto
             url.split(':').next().unwrap_or("")
         )));
     };
-    let store =
-        SqlStore { pools, changes: Arc::new(tokio::sync::Notify::new()), outbox: Arc::new(tokio::sync::Notify::new()) };
+    let kv_cache = kv_cache::KvCache::new(matches!(pools, Pools::Sqlite { .. }));
+    let store = SqlStore {
+        pools,
+        changes: Arc::new(tokio::sync::Notify::new()),
+        outbox: Arc::new(tokio::sync::Notify::new()),
+        kv_cache,
+    };
     if let (Pools::Postgres(pool), Some(listen_pool)) = (&store.pools, listener) {
         listen::listen(pool.clone(), listen_pool, store.changes.clone(), store.outbox.clone());
     }

@@ -15,9 +15,23 @@ use crate::store::delivery::{
 };
 use crate::store::{StoreError, StoreResult};
 use async_trait::async_trait;
-use sqlx::query;
+use sqlx::{query, query_scalar};
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// Drops the cached kv keys a commit may have written, once it is over (succeeded or not).
+struct KvInvalidation<'a> {
+    cache: &'a super::kv_cache::KvCache,
+    written: Vec<(i64, Vec<String>)>,
+}
+
+impl Drop for KvInvalidation<'_> {
+    fn drop(&mut self) {
+        for (pk, keys) in &self.written {
+            self.cache.invalidate(*pk, keys);
+        }
+    }
+}
 
 #[async_trait]
 impl DeliveryStore for SqlStore {
@@ -90,6 +104,9 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn target_action(&self, target_pk: i64, action: TargetAction) -> StoreResult<bool> {
+        if action == TargetAction::Delete {
+            self.kv_cache.clear();
+        }
         let changed = match &self.pools {
             Pools::Sqlite { writer, .. } => {
                 writer.run(move |c| Box::pin(async move { Lite::target_action(c, target_pk, action).await })).await?
@@ -172,6 +189,7 @@ impl DeliveryStore for SqlStore {
     async fn commit_translation(&self, t: Translated) -> StoreResult<bool> {
         let queued = !t.ops.is_empty();
         let now = crate::clock::now_ms();
+        let (target_pk, kv, generation) = (t.target_pk, t.kv.clone(), self.kv_cache.generation());
         let ok = match &self.pools {
             Pools::Sqlite { writer, .. } => {
                 writer.run(move |c| Box::pin(async move { Lite::commit_translation(c, &t, now).await })).await?
@@ -183,6 +201,9 @@ impl DeliveryStore for SqlStore {
                 v
             }
         };
+        if ok {
+            self.kv_cache.committed(target_pk, &kv, generation);
+        }
         if ok && queued {
             self.outbox.notify_one();
         }
@@ -190,8 +211,26 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn kv_get(&self, target_pk: i64, key: &str) -> StoreResult<Option<String>> {
+        if let Pools::Sqlite { read, .. } = &self.pools
+            && self.kv_cache.epoch_due(target_pk)
+        {
+            let epoch = query_scalar::<_, i64>("SELECT kv_epoch FROM targets WHERE pk = $1")
+                .bind(target_pk)
+                .fetch_optional(read)
+                .await?
+                .unwrap_or(0);
+            self.kv_cache.epoch_seen(target_pk, epoch);
+        }
+        if let Some(v) = self.kv_cache.get(target_pk, key) {
+            return Ok(v);
+        }
         match &self.pools {
-            Pools::Sqlite { read, .. } => Lite::kv_get(read, target_pk, key).await,
+            Pools::Sqlite { read, .. } => {
+                let generation = self.kv_cache.generation();
+                let v = Lite::kv_get(read, target_pk, key).await?;
+                self.kv_cache.fill(target_pk, key, v.clone(), generation);
+                Ok(v)
+            }
             Pools::Postgres(pool) => Pg::kv_get(pool, target_pk, key).await,
         }
     }
@@ -242,6 +281,17 @@ impl DeliveryStore for SqlStore {
         if done.is_empty() {
             return Ok(0);
         }
+        // Whether each row was still leased is known only inside: drop the keys deliveries wrote.
+        let written: Vec<(i64, Vec<String>)> = done
+            .iter()
+            .filter_map(|(_, target_pk, f)| match f {
+                Finish::Done { kv, .. } if !kv.is_empty() => {
+                    Some((*target_pk, kv.iter().map(|(k, _)| k.clone()).collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        let _invalidate = KvInvalidation { cache: &self.kv_cache, written };
         let n = match &self.pools {
             Pools::Sqlite { writer, .. } => {
                 writer.run(move |c| Box::pin(async move { Lite::finish_ops(c, &owner, &done).await })).await?
