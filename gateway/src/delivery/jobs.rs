@@ -60,8 +60,9 @@ pub struct Jobs {
     notifier: Arc<Notifier>,
     /// One pass at a time: the background loop, virtual-clock advances and run-now.
     pass: tokio::sync::Mutex<()>,
-    /// The (plugin version, configuration) each target's jobs were declared for.
-    declared: Mutex<HashMap<i64, (String, String)>>,
+    /// The (plugin version, configuration) each target's jobs were declared for, and whether it has any
+    /// (a target without jobs costs no query per pass).
+    declared: Mutex<HashMap<i64, (String, String, bool)>>,
 }
 
 fn answer(status: u16, detail: impl Into<String>) -> Answer {
@@ -146,7 +147,7 @@ impl Jobs {
     async fn earliest_due(&self) -> Option<i64> {
         let targets = self.store.list_targets(None).await.ok()?;
         let mut earliest: Option<i64> = None;
-        for t in targets.iter().filter(|t| !t.paused) {
+        for t in targets.iter().filter(|t| !t.paused && self.has_jobs(t.pk)) {
             for job in self.store.list_jobs(t.pk).await.ok()? {
                 let due = if job.run_ms.is_some() { self.clock.now_ms() } else { job.next_ms.max(0) };
                 earliest = Some(earliest.map_or(due, |e| e.min(due)));
@@ -163,7 +164,9 @@ impl Jobs {
         let now = self.clock.now_ms();
         for row in rows.into_iter().filter(|t| !t.paused) {
             let Ok(plugin) = self.registry.get(&row.plugin).await else { continue };
-            self.declare(&row, &plugin, now).await;
+            if !self.declare(&row, &plugin, now).await {
+                continue;
+            }
             let Ok(jobs) = self.store.list_jobs(row.pk).await else { continue };
             for job in jobs {
                 let at = job.run_ms.unwrap_or(job.next_ms);
@@ -182,12 +185,22 @@ impl Jobs {
         reports
     }
 
-    async fn declare(&self, row: &TargetRow, plugin: &Compiled, now: i64) {
-        let key = (plugin.sha256.clone(), row.config.clone());
-        if self.declared.lock().ok().and_then(|d| d.get(&row.pk).cloned()).as_ref() == Some(&key) {
-            return;
+    /// Whether the target had jobs when they were last declared (true when not known yet).
+    fn has_jobs(&self, target_pk: i64) -> bool {
+        self.declared.lock().ok().and_then(|d| d.get(&target_pk).map(|e| e.2)).unwrap_or(true)
+    }
+
+    /// Declares the target's jobs when its plugin version or configuration changed; returns whether it
+    /// has any (true when that could not be found out: its stored jobs are then looked at).
+    async fn declare(&self, row: &TargetRow, plugin: &Compiled, now: i64) -> bool {
+        let known = self.declared.lock().ok().and_then(|d| d.get(&row.pk).cloned());
+        if let Some((sha, config, has)) = known
+            && sha == plugin.sha256
+            && config == row.config
+        {
+            return has;
         }
-        let Ok(Some(target)) = self.targets.get(row.pk).await else { return };
+        let Ok(Some(target)) = self.targets.get(row.pk).await else { return true };
         let jobs = match self.registry.runtime().jobs(plugin, &target.env).await {
             Ok(jobs) => jobs,
             Err(e) => {
@@ -210,11 +223,13 @@ impl Jobs {
                 }
             }
         }
+        let has = !decls.is_empty();
         if self.store.sync_jobs(row.pk, &decls).await.is_ok()
             && let Ok(mut d) = self.declared.lock()
         {
-            d.insert(row.pk, key);
+            d.insert(row.pk, (plugin.sha256.clone(), row.config.clone(), has));
         }
+        true
     }
 
     /// Runs (or goes on with) one run of `job` to its end, or until a call fails in a way that must wait.
