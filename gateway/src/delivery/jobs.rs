@@ -158,8 +158,8 @@ impl Jobs {
 
     /// Declares the jobs of every target whose plugin or configuration changed, then runs the due ones.
     async fn pass_once(&self) -> Vec<RunReport> {
+        // New plugin versions are swapped into the shared registry by the dispatcher's refresh.
         let Ok(rows) = self.store.list_targets(None).await else { return Vec::new() };
-        self.registry.refresh().await;
         let mut due: Vec<(i64, TargetRow, JobRow, Arc<Compiled>)> = Vec::new();
         let now = self.clock.now_ms();
         for row in rows.into_iter().filter(|t| !t.paused) {
