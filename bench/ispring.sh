@@ -10,6 +10,7 @@
 # times, HTTP calls to the simulator (total, per user, by route), where the gateway spent its time
 # (translate, deliver, queueing), and a check that the simulator ends in the expected state.
 # Environment: CARGO_TARGET_DIR, SKIP_BUILD=1, BENCH_GATEWAY (another gateway binary, for A/B runs),
+#   SCIMGW_KV_CACHE=off (the gateway reads plugins' kv from SQLite every time, for A/B runs),
 #   PORT (default 18095), GATEWAY_WORKERS (default 1),
 #   ADD_USERS_TO_GROUPS (default false), SIM_LATENCY_MS (added per API request by the simulator, default 0).
 set -euo pipefail

@@ -38,7 +38,7 @@ pub struct SqlStore {
     /// Signalled when operations were queued or finished.
     outbox: Arc<tokio::sync::Notify>,
     /// Plugins' kv state as last read or written (SQLite only).
-    kv_cache: kv_cache::KvCache,
+    kv_cache: Arc<kv_cache::KvCache>,
 }
 
 /// The SQLite writer's connection: every commit is durable before the client hears of it
@@ -117,7 +117,7 @@ pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<DynSto
             url.split(':').next().unwrap_or("")
         )));
     };
-    let kv_cache = kv_cache::KvCache::new(matches!(pools, Pools::Sqlite { .. }));
+    let kv_cache = Arc::new(kv_cache::KvCache::new(kv_cache::KvCache::wanted(matches!(pools, Pools::Sqlite { .. }))));
     let store = SqlStore {
         pools,
         changes: Arc::new(tokio::sync::Notify::new()),

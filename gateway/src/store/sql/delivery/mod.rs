@@ -7,6 +7,7 @@
 mod outbox;
 mod targets;
 
+use super::kv_cache::Lookup;
 use super::{Pools, SqlStore};
 use crate::store::db::{Lite, Pg};
 use crate::store::delivery::{
@@ -221,11 +222,15 @@ impl DeliveryStore for SqlStore {
                 .unwrap_or(0);
             self.kv_cache.epoch_seen(target_pk, epoch);
         }
-        if let Some(v) = self.kv_cache.get(target_pk, key) {
-            return Ok(v);
-        }
+        let load = match self.kv_cache.lookup(target_pk, key) {
+            Lookup::Known(v) => return Ok(v),
+            Lookup::Unknown { load } => load,
+        };
         match &self.pools {
             Pools::Sqlite { read, .. } => {
+                if let Some(load) = load {
+                    super::kv_cache::load_keys(&self.kv_cache, read.clone(), target_pk, load);
+                }
                 let generation = self.kv_cache.generation();
                 let v = Lite::kv_get(read, target_pk, key).await?;
                 self.kv_cache.fill(target_pk, key, v.clone(), generation);
