@@ -1,5 +1,5 @@
 //! Where the binaries and plugin components the child-process tests run come from. The tests never build
-//! anything: `scripts/test.sh` (or the command in the panic message) builds `gateway` and `ispring-sim` into
+//! anything: `scripts/test.sh` (or the command in the panic message) builds `gateway` and the simulators into
 //! the test executable's own target directory and profile, `scripts/build-plugins.sh` the plugins. A
 //! binary that is missing, or older than a source file it was built from (cargo's `<bin>.d` dep-info
 //! file), fails the test with the command that fixes it.
@@ -25,10 +25,18 @@ pub fn ispring_sim_bin() -> PathBuf {
     BIN.get_or_init(|| built_bin("ispring-sim")).clone()
 }
 
-/// The command that builds both binaries where the tests look for them.
+/// The Learn365 simulator (`sims/learn365`), found like [`gateway_bin`].
+pub fn learn365_sim_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| built_bin("learn365-sim")).clone()
+}
+
+/// The command that builds the binaries where the tests look for them.
 fn build_command(profile: &Path) -> String {
     let release = if profile.file_name().is_some_and(|n| n == "release") { " --release" } else { "" };
-    format!("cargo build{release} -p gateway --bin gateway -p ispring-sim --bin ispring-sim")
+    format!(
+        "cargo build{release} -p gateway --bin gateway -p ispring-sim --bin ispring-sim -p learn365-sim --bin learn365-sim"
+    )
 }
 
 /// Binary `bin` in this test's target directory and profile: present, and not older than its sources.

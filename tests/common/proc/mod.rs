@@ -8,7 +8,7 @@ mod env;
 mod gateway;
 mod sink;
 
-pub use bins::{gateway_bin, ispring_sim_bin, plugin_file};
+pub use bins::{gateway_bin, ispring_sim_bin, learn365_sim_bin, plugin_file};
 pub use env::{CliOut, TestEnv};
 pub use gateway::GatewayProc;
 pub use sink::{Hit, Reply, Sink};

@@ -1,0 +1,20 @@
+//! Learn365 (formerly LMS365) simulator: the OData v2 subset the SCIM gateway's plugin uses, plus
+//! Learn365's training-plan enrollment logic, behind a real HTTP server.
+//!
+//! * [`model`]: the tenant state and the enrollment / training-plan rules (pure, synchronous).
+//! * [`odata`]: query options (`$filter`, `$select`, `$expand`, `$orderby`, `$top`, `$skip`, `$count`)
+//!   and the property schema of every entity set.
+//! * [`api`]: routing, authentication, fault injection, statistics and the `/_sim` surface,
+//!   transport-free.
+//! * [`http`]: the actix-web adapter.
+
+pub mod api;
+pub mod auth;
+pub mod faults;
+pub mod http;
+pub mod model;
+pub mod odata;
+pub mod table;
+
+#[cfg(test)]
+mod tests;
