@@ -191,6 +191,8 @@ impl Dispatcher {
                 return self.commit(t, out).await;
             }
         };
+        // The batch reads and writes the plugin's kv: job calls and admin writes wait until it is committed.
+        let _state = self.targets.state_lock(t.pk).await;
         let mut overlay = Arc::new(KvOverlay::new());
         let mut overlay_bytes = 0usize;
         let mut complete = true;

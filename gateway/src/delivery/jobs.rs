@@ -266,6 +266,7 @@ impl Jobs {
         let rt = self.registry.runtime();
         while report.calls < MAX_CALLS_PER_RUN {
             report.calls += 1;
+            let _state = self.targets.state_lock(row.pk).await;
             let now = self.clock.now_ms();
             let next_ms = cron.next_after(run_ms.max(now)).unwrap_or(i64::MAX);
             let run = JobRun { job: job.name.clone(), scheduled_at_unix_ms: run_ms as u64, cursor: cursor.clone() };
@@ -383,6 +384,8 @@ impl Jobs {
             Ok(p) => p,
             Err(e) => return answer(503, format!("the target's plugin cannot be loaded: {e}")),
         };
+        // A write reads and writes the plugin's kv: it takes its turn with translations and job calls.
+        let _state = if write { Some(self.targets.state_lock(target_pk).await) } else { None };
         let req = AdminRequest { method, path: path.to_owned(), query, body_json: body.map(|b| b.to_string()) };
         let correlation = uuid::Uuid::new_v4().to_string();
         let (result, _, _) =

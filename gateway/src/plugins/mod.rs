@@ -137,12 +137,27 @@ pub struct Targets {
     secrets: Arc<SecretBox>,
     /// Each entry expires [`TARGET_TTL`] after it was stored; a miss reads the store and stores anew.
     cache: moka::sync::Cache<i64, Arc<TargetEnv>>,
+    /// Per target: held by whatever reads and then writes the plugin's kv state (see [`Targets::state_lock`]).
+    state_locks: std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Targets {
     pub fn new(store: DynStore, secrets: Arc<SecretBox>) -> Arc<Targets> {
         let cache = moka::sync::Cache::builder().max_capacity(TARGET_CACHE_CAPACITY).time_to_live(TARGET_TTL).build();
-        Arc::new(Targets { store, secrets, cache })
+        Arc::new(Targets { store, secrets, cache, state_locks: std::sync::Mutex::new(HashMap::new()) })
+    }
+
+    /// The target's state lock. A translate batch (its calls and its commit), one job call with its
+    /// commit, and an admin write with its commit each read the plugin's kv and then write it: in this
+    /// process they take turns on the target, so none of them overwrites what another wrote in between.
+    /// (Several instances never run them at once either: all three happen under the target's lease.)
+    /// Deliveries are not serialized: a plugin keeps what `deliver` writes under keys of its own.
+    pub async fn state_lock(&self, pk: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = match self.state_locks.lock() {
+            Ok(mut m) => m.entry(pk).or_default().clone(),
+            Err(poisoned) => poisoned.into_inner().entry(pk).or_default().clone(),
+        };
+        lock.lock_owned().await
     }
 
     pub async fn get(&self, pk: i64) -> Result<Option<Arc<TargetEnv>>, TargetError> {
