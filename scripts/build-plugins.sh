@@ -26,6 +26,7 @@ WASM_TARGET=wasm32-unknown-unknown
 PLUGINS=(
     webhook:scimgw_plugin_webhook
     ispring:scimgw_plugin_ispring
+    learn365:scimgw_plugin_learn365
     template:scimgw_plugin_template
     loop:misbehave_loop
     alloc:misbehave_alloc

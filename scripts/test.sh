@@ -29,14 +29,14 @@ say "building the WebAssembly plugins (Debian's Rust, -Zbuild-std, componentized
 bash scripts/build-plugins.sh
 export SCIMGW_PLUGINS_DIR="${SCIMGW_PLUGINS_DIR:-$SCIMGW_CACHE/plugins}"
 
-say "the plugins' own tests, natively (iSpring rules against a model: S1-S9, 15,000 random changes)"
+say "the plugins' own tests, natively (iSpring and Learn365 rules against models, random changes)"
 CARGO_TARGET_DIR="$SCIMGW_CACHE/plugins-native" cargo test --locked --manifest-path plugins/Cargo.toml \
-    -p scimgw-plugin-ispring -p scimgw-plugin-webhook -p scimgw-plugin-sdk
+    -p scimgw-plugin-ispring -p scimgw-plugin-learn365 -p scimgw-plugin-webhook -p scimgw-plugin-sdk
 
 # The integration tests run these from $CARGO_TARGET_DIR/debug and never build them: they refuse a
 # missing binary, or one older than its sources, so this build must come first.
 say "building the gateway binary and the simulator the integration tests run"
-cargo build -p gateway --bin gateway -p ispring-sim --bin ispring-sim
+cargo build -p gateway --bin gateway -p ispring-sim --bin ispring-sim -p learn365-sim --bin learn365-sim
 
 say "cargo test --workspace (unit, property, integration on SQLite and PostgreSQL)"
 cargo test --workspace --all-targets 2>&1 | tee "$SCIMGW_CACHE/cargo-test.log"
@@ -47,7 +47,7 @@ GATEWAY="$CARGO_TARGET_DIR/release/gateway"
 
 say "golden fixtures (gateway plugin test): the plugins we ship (iSpring S1-S9, deliveries over scripted HTTP), a panic, scheduled jobs and admin resources"
 : >"$SCIMGW_CACHE/fixtures.log"
-for p in webhook:webhook template:template ispring:ispring panic:misbehave/panic probe:misbehave/probe; do
+for p in webhook:webhook template:template ispring:ispring learn365:learn365 panic:misbehave/panic probe:misbehave/probe; do
     "$GATEWAY" plugin test "$SCIMGW_PLUGINS_DIR/${p%%:*}.wasm" --fixtures "plugins/${p#*:}/fixtures" | tee -a "$SCIMGW_CACHE/fixtures.log"
 done
 fixtures_passed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$SCIMGW_CACHE/fixtures.log" | awk '{s+=$1} END {print s+0}')

@@ -14,24 +14,29 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// The simulator as a child process.
+/// A simulator as a child process (this one's, or another's through [`Sim::spawn`]).
 pub struct Sim {
     pub origin: String,
     child: Child,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Sim {
     pub fn start(args: &[&str]) -> Sim {
+        Sim::spawn(&ispring_sim_bin(), args)
+    }
+
+    /// Starts simulator binary `bin` on a free port (it prints `listening on <origin>` first).
+    pub fn spawn(bin: &std::path::Path, args: &[&str]) -> Sim {
         gateway::plugins::egress::install_crypto_provider();
-        let mut child = Command::new(ispring_sim_bin())
+        let mut child = Command::new(bin)
             .args(["--bind", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn ispring-sim");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("sim prints its address");
         let origin =

@@ -14,6 +14,7 @@ mod errors;
 mod fuzz;
 mod groups;
 mod ispring;
+mod learn365;
 mod paging;
 mod plugin_state;
 mod report;

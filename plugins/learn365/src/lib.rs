@@ -1,0 +1,92 @@
+//! The Learn365 (LMS365) target plugin: Entra users as Learn365 users, and course and training-plan
+//! enrollments that follow Entra group membership through `courseMappings`, with the source of every
+//! enrollment tracked so that removal cancels only what the plugin created. Delivered over Learn365's
+//! OData API v2, following the wire decisions shared with the simulator (`sims/learn365`).
+//!
+//! The rules are L1–L4 of targets.md §4.2.1 ([`translate`], with the bookkeeping in [`apply`]);
+//! `courseMappings` changes reach existing members through the `apply-mappings` job ([`job`]); delivery
+//! and the "whose enrollment is it" rules are [`deliver`]; the configuration is [`config::Config`]; the
+//! kv layout is [`state`]; provenance is shown by the admin resources ([`admin`]). An admin's view is in
+//! `plugins/learn365/README.md`.
+
+pub mod admin;
+pub mod apply;
+pub mod config;
+pub mod deliver;
+pub mod job;
+pub mod state;
+pub mod translate;
+
+#[cfg(test)]
+mod tests;
+
+use scimgw_plugin_sdk::http::{self, HttpError, Request, Response};
+use scimgw_plugin_sdk::log::Level;
+use scimgw_plugin_sdk::prelude::*;
+use scimgw_plugin_sdk::{directory, kv};
+
+use crate::config::Config;
+
+/// [`state::Env`] and [`deliver::Wire`] over the host's kv, directory, log and http.
+struct Host;
+
+impl state::Env for Host {
+    fn get(&self, key: &str) -> Option<String> {
+        kv::get(key)
+    }
+    fn set(&mut self, key: &str, value: String) -> Result<(), PluginError> {
+        kv::set(key, &value).map_err(|e| PluginError::Internal(format!("kv: {e}")))
+    }
+    fn delete(&mut self, key: &str) {
+        kv::delete(key)
+    }
+    fn keys(&self, prefix: &str, after: Option<&str>, limit: u32) -> Vec<String> {
+        kv::keys(prefix, after, limit)
+    }
+    fn user(&self, id: &str) -> Option<User> {
+        directory::get_user(id)
+    }
+    fn group(&self, id: &str) -> Option<Group> {
+        directory::get_group(id)
+    }
+    fn log(&mut self, level: Level, message: &str) {
+        log::log(level, message)
+    }
+}
+
+impl deliver::Wire for Host {
+    fn send(&mut self, req: Request) -> Result<Response, HttpError> {
+        http::send(&req)
+    }
+}
+
+struct Learn365;
+
+impl Plugin for Learn365 {
+    fn translate(ctx: Context, change: Change) -> Result<Vec<Operation>, PluginError> {
+        let config = Config::parse(&ctx.config_json)?;
+        translate::translate(&mut Host, &config, &change)
+    }
+
+    fn deliver(ctx: Context, _op_id: String, op: Operation) -> Result<Outcome, PluginError> {
+        let config = Config::parse(&ctx.config_json)?;
+        deliver::deliver(&mut Host, &mut Host, &config, ctx.attempt, &op)
+    }
+
+    fn jobs(config_json: String) -> Result<Vec<Job>, PluginError> {
+        Config::parse(&config_json)?;
+        Ok(job::jobs())
+    }
+
+    fn on_schedule(ctx: Context, run: JobRun) -> Result<JobResult, PluginError> {
+        let config = Config::parse(&ctx.config_json)?;
+        job::run(&mut Host, &config, &run)
+    }
+
+    fn admin(ctx: Context, req: AdminRequest) -> Result<AdminResponse, PluginError> {
+        let config = Config::parse(&ctx.config_json)?;
+        admin::handle(&Host, &config, &req)
+    }
+}
+
+scimgw_plugin_sdk::export!(Learn365);
