@@ -12,8 +12,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(90);
-
 /// A simulator as a child process (this one's, or another's through [`Sim::spawn`]).
 pub struct Sim {
     pub origin: String,
@@ -232,16 +230,7 @@ impl Rig {
     }
 
     pub async fn synced_with(&self, dead_ok: bool) -> State {
-        let s = poll("the iSpring target to catch up", WAIT, Duration::from_millis(50), async || {
-            let s = self.env.target_status(&self.tenant, TARGET).await;
-            (s["pending"] == 0 && s["cursor_seq"] == s["last_seq"] && s["resync_running"] != true).then_some(s)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", self.env.target_status_text(&self.tenant), self.gw.log_tail(30)));
-        assert_eq!(s["state"], "active", "{s}");
-        if !dead_ok {
-            assert_eq!(s["dead"], 0, "dead operations: {:?}", self.env.outbox(&self.tenant, TARGET, true).await);
-        }
+        self.env.caught_up(&self.tenant, TARGET, &self.gw, dead_ok).await;
         self.sim.state().await
     }
 
@@ -250,9 +239,7 @@ impl Rig {
         if let (Some(c), Some(extra)) = (cfg.as_object_mut(), config.as_object()) {
             c.extend(extra.clone());
         }
-        self.env.cli_json(&["target", "config", "--tenant", &self.tenant, TARGET, "--config", &cfg.to_string()]).await;
-        // The gateway reads target configurations at most 2 s old.
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        self.env.reconfigure(&self.tenant, TARGET, &cfg).await;
     }
 
     pub async fn user(&self, login: &str) -> String {
@@ -293,13 +280,6 @@ impl Rig {
 
     pub async fn resync(&self) {
         self.env.cli_json(&["target", "resync", "--tenant", &self.tenant, TARGET]).await;
-    }
-}
-
-impl TestEnv {
-    /// The target's status as text, for failure messages.
-    pub fn target_status_text(&self, tenant: &str) -> String {
-        format!("(tenant {tenant}; see `gateway target status`)")
     }
 }
 

@@ -222,22 +222,12 @@ impl Rig {
 
     /// Waits until every change is translated and every operation delivered, none dead.
     pub async fn synced(&self) -> State {
-        let s = poll("the Learn365 target to catch up", WAIT, Duration::from_millis(50), async || {
-            let s = self.env.target_status(&self.tenant, TARGET).await;
-            (s["pending"] == 0 && s["cursor_seq"] == s["last_seq"] && s["resync_running"] != true).then_some(s)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.gw.log_tail(30)));
-        assert_eq!(s["state"], "active", "{s}");
-        assert_eq!(s["dead"], 0, "dead operations: {:?}", self.env.outbox(&self.tenant, TARGET, true).await);
+        self.env.caught_up(&self.tenant, TARGET, &self.gw, false).await;
         self.sim.state().await
     }
 
     pub async fn configure(&self, config: Value) {
-        let cfg = with_base(&self.sim, config);
-        self.env.cli_json(&["target", "config", "--tenant", &self.tenant, TARGET, "--config", &cfg.to_string()]).await;
-        // The gateway reads target configurations at most 2 s old.
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        self.env.reconfigure(&self.tenant, TARGET, &with_base(&self.sim, config)).await;
     }
 
     /// Runs the plugin's `apply-mappings` job now and waits for its operations.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// A directory under the system temp dir, removed on drop (kept, and named, when the test failed).
 pub struct TempDir {
@@ -191,6 +192,30 @@ impl TestEnv {
     /// `gateway target status --tenant T NAME`.
     pub async fn target_status(&self, tenant: &str, target: &str) -> Value {
         self.cli_json(&["target", "status", "--tenant", tenant, target]).await
+    }
+
+    /// Waits (90 s at most) until the target has translated every change and delivered every operation,
+    /// then asserts it is active with no dead operations (unless `dead_ok`); returns its status.
+    pub async fn caught_up(&self, tenant: &str, target: &str, gw: &super::GatewayProc, dead_ok: bool) -> Value {
+        let what = format!("target {target} to catch up");
+        let s = super::poll(&what, Duration::from_secs(90), Duration::from_millis(50), async || {
+            let s = self.target_status(tenant, target).await;
+            (s["pending"] == 0 && s["cursor_seq"] == s["last_seq"] && s["resync_running"] != true).then_some(s)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", gw.log_tail(30)));
+        assert_eq!(s["state"], "active", "{s}");
+        if !dead_ok {
+            assert_eq!(s["dead"], 0, "dead operations: {:?}", self.outbox(tenant, target, true).await);
+        }
+        s
+    }
+
+    /// `gateway target config` with `config`, then the 2.5 s the server takes to read it (it reads
+    /// target configurations at most 2 s old).
+    pub async fn reconfigure(&self, tenant: &str, target: &str, config: &Value) {
+        self.cli_json(&["target", "config", "--tenant", tenant, target, "--config", &config.to_string()]).await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
     }
 
     /// `gateway outbox list|dead --tenant T --target N`.
