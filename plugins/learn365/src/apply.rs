@@ -1,7 +1,7 @@
 //! The enrollment bookkeeping shared by translation and the mapping job: a user's items and their
 //! sources, and the operations a change of sources yields.
 //!
-//! Rules (L2, and the per-user enrollment decision shared with `sims/learn365`):
+//! Rules (L2, P2, P3, P8 and P9 of `docs/spec/learn365.md` §4):
 //! - a user holds an item while some group entitles them: the item's sources are those groups;
 //! - the first source of an item yields an `enroll` (source `group:<g>`), the last one going an
 //!   `unenroll` (naming the group whose end it is): whether Learn365 cancels anything is decided at

@@ -1,4 +1,4 @@
-//! Delivery over Learn365's OData API v2 (`{baseUrl}/odata/v2/...`, the wire decisions shared with `sims/learn365`). The host adds
+//! Delivery over Learn365's OData API v2 (`{baseUrl}/odata/v2/...`, `docs/spec/learn365.md` §2, §4.3; P4–P6). The host adds
 //! `Authorization: Basic base64(api:<key>)` from the target credential `learn365`.
 //!
 //! | operation | request | outcome |

@@ -1,9 +1,9 @@
 //! The Learn365 (LMS365) target plugin: Entra users as Learn365 users, and course and training-plan
 //! enrollments that follow Entra group membership through `courseMappings`, with the source of every
 //! enrollment tracked so that removal cancels only what the plugin created. Delivered over Learn365's
-//! OData API v2, following the wire decisions shared with the simulator (`sims/learn365`).
+//! OData API v2 as `docs/spec/learn365.md` §2 specifies it (the simulator `sims/learn365` serves the same).
 //!
-//! The rules are L1–L4 of targets.md §4.2.1 ([`translate`], with the bookkeeping in [`apply`]);
+//! The rules are L1–L4 and P1–P9 of `docs/spec/learn365.md` §4 ([`translate`], with the bookkeeping in [`apply`]);
 //! `courseMappings` changes reach existing members through the `apply-mappings` job ([`job`]); delivery
 //! and the "whose enrollment is it" rules are [`deliver`]; the configuration is [`config::Config`]; the
 //! kv layout is [`state`]; provenance is shown by the admin resources ([`admin`]). An admin's view is in

@@ -104,7 +104,7 @@ fn address(doc: &Value, kind: &str, field: &str) -> Option<String> {
 }
 
 impl Identity {
-    /// L1 from a SCIM user (paths of targets.md §0: city and country from the work address, office from
+    /// L1 from a SCIM user (`docs/spec/learn365.md` §4.1: city and country from the work address, office from
     /// the `other` address's `formatted`, company from the enterprise `organization`).
     pub fn of(user: &User) -> Identity {
         let doc: Value = serde_json::from_str(&user.scim_json).unwrap_or(Value::Null);

@@ -1,4 +1,4 @@
-//! The translation rules L1–L4 (targets.md §4.2.1; the wire decisions shared with `sims/learn365`): Entra changes in, Learn365 operations
+//! The translation rules L1–L4 (`docs/spec/learn365.md` §4.1; P1, P8 of §4.2): Entra changes in, Learn365 operations
 //! out. Pure over [`Env`], so the rules run natively in the tests.
 //!
 //! - **L1** a user becomes an `upsert-user` (claims login, objectId, display name, e-mail, department,

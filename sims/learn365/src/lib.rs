@@ -1,5 +1,6 @@
 //! Learn365 (formerly LMS365) simulator: the OData v2 subset the SCIM gateway's plugin uses, plus
-//! Learn365's training-plan enrollment logic, behind a real HTTP server.
+//! Learn365's training-plan enrollment logic, behind a real HTTP server. Specification:
+//! `docs/spec/learn365.md` (§2 the API, §3 the training-plan rules T1–T6 and scenarios #1–#5).
 //!
 //! * [`model`]: the tenant state and the enrollment / training-plan rules (pure, synchronous).
 //! * [`odata`]: query options (`$filter`, `$select`, `$expand`, `$orderby`, `$top`, `$skip`, `$count`)

@@ -1,4 +1,4 @@
-//! An in-memory Learn365 answering the plugin's requests as the shared wire decisions say: `POST Users` (upsert by
+//! An in-memory Learn365 answering the plugin's requests as docs/spec/learn365.md §2 says: `POST Users` (upsert by
 //! DirectoryObjectId, else LoginName), `Purge`, `GET Enrollments?$filter=UserLoginName eq '…'` (paged
 //! with `@odata.nextLink`), `Enroll` (201 new or reactivated, 200 already active; training plans run T1),
 //! `Cancel` (204, idempotent; training plans run T2), 404s with codes. It records who made each

@@ -1,4 +1,4 @@
-//! Catalogs, courses of every `CourseType`, and the course list of a training plan.
+//! Catalogs, courses of every `CourseType`, and the course list of a training plan (`docs/spec/learn365.md` §3).
 //!
 //! Adding a course to a plan (**T5**) never enrolls anyone and logs nothing: each active learner
 //! who already has an active enrollment in the course keeps it as it is (status and progress) and

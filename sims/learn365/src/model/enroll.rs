@@ -1,4 +1,4 @@
-//! Enrollment sources and the rules that add and remove them.
+//! Enrollment sources and the rules that add and remove them (`docs/spec/learn365.md` §3.1, §3.2).
 //!
 //! * `add_source` creates or reactivates a row (same `Id`, progress kept) or just adds the source to
 //!   an active one. Activating a user's row logs the enrollment notification; activating a

@@ -1,4 +1,4 @@
-//! Learner progress and Learn365's training-plan logic (seed 003, rules T4–T6, scenarios #1–#5).
+//! Learner progress and Learn365's training-plan logic (`docs/spec/learn365.md` §3: T4–T6, scenarios #1–#5).
 //!
 //! * A learner's plan status is `Completed` once every *required* course is completed, and then it
 //!   is **sticky**: it does not change when courses are added or made required, nor when a course

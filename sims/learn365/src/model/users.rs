@@ -1,4 +1,4 @@
-//! Principals: the user upsert (an inferred extension: Learn365 normally learns users from
+//! Principals: the user upsert (an inferred extension, `docs/spec/learn365.md` §2, Q25: Learn365 normally learns users from
 //! Microsoft 365 itself), purge, and Learn365's view of Entra groups (`/_sim/groups`), whose member
 //! changes add or remove `group:<objectId>` enrollment sources.
 

@@ -1,5 +1,5 @@
 //! Learn365's training-plan logic over HTTP: rules T1–T6 and the acceptance scenarios AT-13..AT-21
-//! (seed 003: scenarios #1–#5 of a course added to a plan).
+//! (`docs/spec/learn365.md` §3: scenarios #1–#5 of a course added to a plan, from seed 003).
 
 use serde_json::{Value, json};
 
