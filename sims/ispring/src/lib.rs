@@ -5,8 +5,7 @@
 //! * [`http`]: the actix-web adapter.
 
 pub mod api;
+pub use sim_kit::{faults, table};
 pub mod auth;
-pub mod faults;
 pub mod http;
 pub mod model;
-pub mod table;

@@ -10,12 +10,11 @@
 //! * [`http`]: the actix-web adapter.
 
 pub mod api;
+pub use sim_kit::{faults, table};
 pub mod auth;
-pub mod faults;
 pub mod http;
 pub mod model;
 pub mod odata;
-pub mod table;
 
 #[cfg(test)]
 mod tests;
