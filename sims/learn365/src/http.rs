@@ -67,13 +67,20 @@ async fn serve(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) ->
     if response.challenge {
         builder.insert_header((WWW_AUTHENTICATE, "Basic realm=\"Learn365\""));
     }
-    if !is_admin_path(path) {
+    // The Entra ID token endpoint answers plain JSON; the API and Graph answer OData.
+    let token_endpoint = crate::graph::token_tenant(req.method().as_str(), path).is_some();
+    if !is_admin_path(path) && !token_endpoint {
         builder.insert_header(("OData-Version", "4.0"));
     }
     let http_response = match response.body {
         Some(body) => {
-            let content_type =
-                if is_admin_path(path) { "application/json" } else { "application/json; odata.metadata=minimal" };
+            let content_type = if is_admin_path(path) {
+                "application/json"
+            } else if token_endpoint {
+                "application/json; charset=utf-8"
+            } else {
+                "application/json; odata.metadata=minimal"
+            };
             builder.insert_header((CONTENT_TYPE, content_type)).body(body.to_string())
         }
         None => builder.finish(),

@@ -5,6 +5,8 @@
 //! * [`model`]: the tenant state and the enrollment / training-plan rules (pure, synchronous).
 //! * [`odata`]: query options (`$filter`, `$select`, `$expand`, `$orderby`, `$top`, `$skip`, `$count`)
 //!   and the property schema of every entity set.
+//! * [`graph`]: the Microsoft Graph subset served beside the API (Entra ID client-credentials tokens,
+//!   security groups and their members), over the same tenant groups.
 //! * [`api`]: routing, authentication, fault injection, statistics and the `/_sim` surface,
 //!   transport-free.
 //! * [`http`]: the actix-web adapter.
@@ -12,6 +14,7 @@
 pub mod api;
 pub use sim_kit::{faults, table};
 pub mod auth;
+pub mod graph;
 pub mod http;
 pub mod model;
 pub mod odata;

@@ -1,5 +1,6 @@
 //! `learn365-sim`: starts the simulator and prints `listening on http://ADDR` as its first stdout
-//! line (tests and scripts parse it); with `--seed demo` the demo ids go to stderr.
+//! line (tests and scripts parse it); with `--seed demo` the demo ids go to stderr. The Microsoft Graph
+//! subset (`/v1.0`, `/{tenant}/oauth2/v2.0/token`) is served by the same listener.
 
 use std::io::Write;
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
 use learn365_sim::api::{Config, Seed, Sim};
+use learn365_sim::graph::GraphConfig;
 use learn365_sim::http::{Shared, configure};
 use learn365_sim::model::DEMO;
 
@@ -42,6 +44,15 @@ struct Cli {
     /// publishes no limit (the Power Platform connector allows 100 per minute); default: none.
     #[arg(long, value_name = "PER_SEC", value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: Option<u32>,
+    /// Client id of the Entra app registration the Graph token endpoint accepts.
+    #[arg(long, value_name = "ID", default_value = "sim-graph-client")]
+    graph_client_id: String,
+    /// Its client secret.
+    #[arg(long, value_name = "SECRET", default_value = "sim-graph-secret")]
+    graph_client_secret: String,
+    /// Graph rows per page when a request has no `$top` (1..=999; Graph's default is 100).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=999))]
+    graph_page_size: u32,
     /// Number of HTTP worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -65,6 +76,11 @@ async fn main() -> anyhow::Result<()> {
         page_size: cli.page_size as usize,
         seed: if cli.seed == SeedArg::Demo { Seed::Demo } else { Seed::Empty },
         rate_limit: cli.rate_limit,
+        graph: GraphConfig {
+            client_id: cli.graph_client_id,
+            client_secret: cli.graph_client_secret,
+            page_size: cli.graph_page_size as usize,
+        },
     };
     let shared = web::Data::new(Shared::new(Sim::new(config)));
     let server = HttpServer::new(move || App::new().configure(configure(shared.clone())))

@@ -1,6 +1,6 @@
 //! The `/_sim` surface (no authentication, never faulted, not counted): state inspection, the admin
 //! actions the public API lacks (training-plan course lists, learner progress, resets, Entra group
-//! membership), fault settings and statistics. Bodies and answers are camelCase JSON.
+//! membership, Graph token expiry), fault settings and statistics. Bodies and answers are camelCase JSON.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -106,7 +106,11 @@ impl Sim {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let s = &mut self.state;
         Ok(match (req.method, segs.as_slice()) {
-            ("GET", ["state"]) => Response::json(200, s.snapshot()),
+            ("GET", ["state"]) => {
+                let mut snapshot = s.snapshot();
+                snapshot["graphGroups"] = self.graph.snapshot(&self.state);
+                Response::json(200, snapshot)
+            }
             ("POST", ["reset"]) => {
                 self.reset();
                 Response::empty(204)
@@ -176,9 +180,18 @@ impl Sim {
                 self.faults = Faults::new(config);
                 resp
             }
-            ("GET", ["stats"]) => Response::json(200, self.stats.to_json()),
+            ("GET", ["stats"]) => {
+                let mut stats = self.stats.to_json();
+                stats["graphTokensIssued"] = json!(self.graph.tokens_issued());
+                Response::json(200, stats)
+            }
             ("POST", ["stats", "reset"]) => {
                 self.stats = super::Stats::default();
+                self.graph.reset_token_count();
+                Response::empty(204)
+            }
+            ("POST", ["graph", "expire-tokens"]) => {
+                self.graph.expire_tokens();
                 Response::empty(204)
             }
             _ => Response::error(404, "NotFound", &format!("no route for {} {}", req.method, req.path)),

@@ -1,5 +1,6 @@
 //! Transport-independent request handling: authentication, fault injection, statistics and
-//! dispatch to the OData handlers (`odata.rs`) and the `/_sim` surface (`admin.rs`).
+//! dispatch to the OData handlers (`odata.rs`), the Microsoft Graph subset (`graph.rs`, serving
+//! [`crate::graph`]) and the `/_sim` surface (`admin.rs`).
 //!
 //! [`Sim::handle`] takes a plain [`Request`] and returns a plain [`Response`]; `http.rs` adapts it
 //! to actix-web. Order for an API request: count it, apply the rate limit (`--rate-limit`), decide an
@@ -9,6 +10,7 @@
 
 mod admin;
 mod bodies;
+mod graph;
 mod odata;
 pub mod routes;
 
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Access, Keys};
 use crate::faults::{Fault, Faults};
+use crate::graph::{Graph, GraphConfig};
 use crate::model::{Error, State};
 use routes::Route;
 
@@ -41,6 +44,8 @@ pub struct Config {
     /// API requests served per second at most (all keys together); beyond, 429 with `Retry-After`.
     /// Learn365 publishes no limit; the Power Platform connector allows 100 calls per 60 s.
     pub rate_limit: Option<u32>,
+    /// The Microsoft Graph subset: client credentials and page size.
+    pub graph: GraphConfig,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             page_size: 100,
             seed: Seed::Empty,
             rate_limit: None,
+            graph: GraphConfig::default(),
         }
     }
 }
@@ -131,6 +137,7 @@ pub struct Sim {
     faults: Faults,
     stats: Stats,
     bucket: Option<Bucket>,
+    graph: Graph,
 }
 
 /// A token bucket holding one second of the configured rate.
@@ -172,7 +179,8 @@ impl Sim {
         let keys = Keys::new(config.full_keys.clone(), config.read_keys.clone());
         let state = initial_state(config.seed);
         let bucket = config.rate_limit.map(Bucket::new);
-        Self { config, keys, state, faults: Faults::default(), stats: Stats::default(), bucket }
+        let graph = Graph::new(config.graph.clone());
+        Self { config, keys, state, faults: Faults::default(), stats: Stats::default(), bucket, graph }
     }
 
     pub fn state(&self) -> &State {
@@ -194,10 +202,15 @@ impl Sim {
             return self.handle_admin(req).unwrap_or_else(Response::from);
         }
         self.stats.requests += 1;
-        let route = Route::parse(req.method, req.path);
-        let key = route.as_ref().map_or("unmatched", Route::template);
+        let (key, response) = match self.handle_graph(req) {
+            Some(served) => served,
+            None => {
+                let route = Route::parse(req.method, req.path);
+                let key = route.as_ref().map_or("unmatched", Route::template);
+                (key, self.serve_api(route, req))
+            }
+        };
         *self.stats.by_route.entry(key.to_string()).or_default() += 1;
-        let response = self.serve_api(route, req);
         *self.stats.by_status.entry(response.status.to_string()).or_default() += 1;
         response
     }
@@ -214,13 +227,11 @@ impl Sim {
             resp.retry_after = Some(wait);
             return resp;
         }
-        match self.faults.decide() {
+        match self.injected_fault() {
             Some(Fault::Unavailable) => {
-                self.stats.faults503 += 1;
                 return Response::error(503, "ServiceUnavailable", "injected fault: service unavailable");
             }
             Some(Fault::TooManyRequests { retry_after_secs }) => {
-                self.stats.faults429 += 1;
                 let mut resp = Response::error(429, "TooManyRequests", "injected fault: too many requests");
                 resp.retry_after = Some(retry_after_secs);
                 return resp;
@@ -246,9 +257,22 @@ impl Sim {
         self.dispatch(route, req).unwrap_or_else(Response::from)
     }
 
-    /// `POST /_sim/reset`: the start state again (seed included), no faults, zero counters.
+    /// The fault injector's decision for one API or Graph request, counted.
+    fn injected_fault(&mut self) -> Option<Fault> {
+        let fault = self.faults.decide();
+        match fault {
+            Some(Fault::Unavailable) => self.stats.faults503 += 1,
+            Some(Fault::TooManyRequests { .. }) => self.stats.faults429 += 1,
+            None => {}
+        }
+        fault
+    }
+
+    /// `POST /_sim/reset`: the start state again (seed included), no faults, zero counters. Issued Graph
+    /// tokens stay valid, like the API keys.
     fn reset(&mut self) {
         self.state = initial_state(self.config.seed);
+        self.graph.reset();
         self.faults = Faults::default();
         self.stats = Stats::default();
         self.bucket = self.config.rate_limit.map(Bucket::new);

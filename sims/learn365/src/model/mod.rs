@@ -26,6 +26,7 @@ mod courses;
 mod demo;
 mod enroll;
 mod entities;
+mod members;
 mod progress;
 mod snapshot;
 mod users;

@@ -2,6 +2,7 @@
 //! utilities, with helpers for the fixtures every scenario needs.
 
 mod enrollments;
+mod graph;
 mod odata;
 mod plans;
 
