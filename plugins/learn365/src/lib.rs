@@ -8,9 +8,13 @@
 //! and the "whose enrollment is it" rules are [`deliver`]; the configuration is [`config::Config`]; the
 //! kv layout is [`state`]; provenance is shown by the admin resources ([`admin`]). An admin's view is in
 //! `plugins/learn365/README.md`.
+//!
+//! [`assigner`] is the Learn365 Assigner's engine (rule-based profiles, members, throttling, the
+//! maintenance plan), pure and tested on its own; its jobs and admin resources are not wired yet.
 
 pub mod admin;
 pub mod apply;
+pub mod assigner;
 pub mod config;
 pub mod deliver;
 pub mod job;
