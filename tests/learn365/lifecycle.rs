@@ -142,3 +142,27 @@ async fn a_broken_configuration_is_refused_with_the_field_named() {
     assert!(!out.status.success());
     assert!(out.stderr.contains("courseMappings[0].courses[0]"), "{}", out.stderr);
 }
+
+/// A Learn365 that allows only a few requests a second: the gateway waits for it (the whole target is
+/// held back while it asks to, and throttled retries do not count towards the dead letters), and
+/// everything arrives, nothing dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_learn365_is_waited_for() {
+    let sim = learn365(&["--rate-limit", "5"]).await;
+    let c1 = sim.course("C1").await;
+    let Some(r) = Rig::new(Backend::Sqlite, "l365-rate", sim, mapping("Crew", &[&c1], &[])).await else { return };
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(r.user(&format!("crew{i}@contoso.com")).await);
+    }
+    let g = r.group("Crew").await;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    r.add(&g, &refs).await;
+    let s = r.synced().await; // asserts: no dead operations
+    for i in 0..25 {
+        assert!(s.active(&format!("crew{i}@contoso.com"), &c1), "crew{i}");
+    }
+    let stats = r.sim.ok(reqwest::Method::GET, "/_sim/stats", None).await;
+    assert!(stats["rateLimited"].as_u64() > Some(0), "the limit was met: {stats}");
+    assert!(r.gw.counter("outbox_held_back_total").await > 0.0, "the target was held back");
+}

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod pacing;
 pub mod replay;
 pub mod retry;
+pub mod throttle;
 
 pub use control::{Control, ControlError, ControlResult};
 pub use dispatch::Dispatcher;

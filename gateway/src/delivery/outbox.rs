@@ -2,7 +2,8 @@
 //! (target, resource) key, so one user's operations never overtake each other while different users
 //! deliver in parallel), call the plugin's `deliver`, and record the outcome: delivered (row deleted,
 //! remote ids kept), retried (exponential backoff with full jitter, capped; `Retry-After` honoured), or
-//! dead-lettered with its reason. Leases make a crashed worker's operations deliverable again, and on
+//! dead-lettered with its reason. A target that answers with `Retry-After` is held back as a whole for
+//! that long (`throttle.rs`), and such retries do not count towards the dead letters for a day. Leases make a crashed worker's operations deliverable again, and on
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances share the queue.
 
 use super::retry::RetryPolicy;
@@ -38,6 +39,7 @@ pub struct Deliverer {
     owner: String,
     settings: DeliverySettings,
     notifier: Arc<super::notify::Notifier>,
+    throttles: super::throttle::Throttles,
 }
 
 impl Deliverer {
@@ -49,7 +51,7 @@ impl Deliverer {
         settings: DeliverySettings,
         notifier: Arc<super::notify::Notifier>,
     ) -> Arc<Deliverer> {
-        Arc::new(Deliverer { store, registry, targets, owner, settings, notifier })
+        Arc::new(Deliverer { store, registry, targets, owner, settings, notifier, throttles: Default::default() })
     }
 
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -164,12 +166,23 @@ impl Deliverer {
 
     async fn deliver_one(&self, op: &ClaimedOp) -> Finish {
         let retry = |attempts: i64, after: Option<u32>, error: String| {
-            if attempts + 1 >= self.settings.retry.max_attempts {
+            // The LMS named a time (Retry-After: it is throttling us): not a failure, so it does not
+            // bring the operation nearer the dead letters while it is younger than the grace period.
+            let throttled = after.is_some() && now_ms() - op.created_ms < super::throttle::THROTTLE_GRACE_MS;
+            if attempts + 1 >= self.settings.retry.max_attempts && !throttled {
                 Finish::Dead { error: format!("gave up after {} attempts: {error}", attempts + 1) }
             } else {
-                Finish::Retry { next_at: now_ms() + self.settings.retry.delay_ms(attempts, after), error }
+                Finish::Retry { next_at: now_ms() + self.settings.retry.delay_ms(attempts, after), error, counted: true }
             }
         };
+        if let Some(next_at) = self.throttles.held_until(op.target_pk, now_ms(), jitter()) {
+            metrics::counter!("outbox_held_back_total").increment(1);
+            return Finish::Retry {
+                next_at,
+                error: "held back: the target asked to slow down (Retry-After)".into(),
+                counted: false,
+            };
+        }
         let target = match self.targets.get(op.target_pk).await {
             Ok(Some(t)) => t,
             Ok(None) => return Finish::Dead { error: "target was deleted".into() },
@@ -207,7 +220,12 @@ impl Deliverer {
                     kv: kv.into_iter().collect(),
                 }
             }
-            Ok((Outcome::Retry(r), _)) => retry(op.attempts, r.after_secs, r.reason),
+            Ok((Outcome::Retry(r), _)) => {
+                if let Some(s) = r.after_secs {
+                    self.throttles.slow_down(op.target_pk, now_ms(), i64::from(s.min(3_600)) * 1000);
+                }
+                retry(op.attempts, r.after_secs, r.reason)
+            }
             Ok((Outcome::Conflict(m), _)) => Finish::Dead { error: format!("conflict: {m}") },
             Ok((Outcome::Failed(m), _)) => Finish::Dead { error: m },
             Err(CallError::Host(m)) => retry(op.attempts, None, m),
@@ -274,4 +292,9 @@ fn log_reason(reason: &str) -> String {
     let class = reason.split(": ").next().unwrap_or_default();
     let class: String = class.chars().take(60).collect();
     if class.len() < reason.len() { format!("{class}: … (the full reason is in the outbox)") } else { class }
+}
+
+/// A share in [0, 1) to spread rescheduled operations over a window.
+fn jitter() -> f64 {
+    getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64)
 }

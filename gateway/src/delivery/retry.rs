@@ -1,5 +1,6 @@
 //! The retry policy of deliveries: exponential backoff with full jitter, capped, and a plugin's
-//! `Retry-After` honoured (never over an hour); after `max_attempts` an operation is dead-lettered.
+//! `Retry-After` honoured (never over an hour); after `max_attempts` an operation is dead-lettered
+//! (throttled retries, those with `Retry-After`, only after a day: see `throttle.rs`).
 
 /// Retry policy.
 #[derive(Debug, Clone, Copy)]

@@ -149,6 +149,8 @@ pub enum Finish {
     Retry {
         next_at: i64,
         error: String,
+        /// Whether this counts as an attempt (false: held back without calling the plugin).
+        counted: bool,
     },
     Dead {
         error: String,

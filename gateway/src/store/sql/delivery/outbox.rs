@@ -345,15 +345,16 @@ where
                     }
                     Self::apply_kv(c, *target_pk, kv).await?;
                 }
-                Finish::Retry { next_at, error } => {
+                Finish::Retry { next_at, error, counted } => {
                     applied += query(
-                        "UPDATE outbox SET attempts = attempts + 1, next_at = $3, last_error = $4, \
+                        "UPDATE outbox SET attempts = attempts + $5, next_at = $3, last_error = $4, \
                          lease_owner = NULL, lease_until = 0 WHERE pk = $1 AND lease_owner = $2",
                     )
                     .bind(pk)
                     .bind(owner)
                     .bind(next_at)
                     .bind(error)
+                    .bind(i64::from(*counted))
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
