@@ -4,6 +4,7 @@
 //! (`plans.rs`), users, mappings and sources (`lifecycle.rs`), and a randomized run checked against a
 //! model after every change, with and without injected faults (`random.rs`).
 
+mod assigner;
 mod lifecycle;
 mod plans;
 mod random;
@@ -190,32 +191,33 @@ pub struct Rig {
 impl Rig {
     /// A gateway with a `learn365` target configured with `config` (`baseUrl` added).
     pub async fn new(backend: Backend, label: &str, sim: L365, config: Value) -> Option<Rig> {
+        Rig::with(backend, label, sim, config, &[], &[]).await
+    }
+
+    /// [`Rig::new`] with more target credentials (`name=value`) and gateway environment (e.g. a
+    /// virtual clock).
+    pub async fn with(
+        backend: Backend,
+        label: &str,
+        sim: L365,
+        config: Value,
+        credentials: &[String],
+        gw_env: &[(&str, &str)],
+    ) -> Option<Rig> {
         let env = TestEnv::new(backend, label).await?;
         let (tenant, token) = env.create_tenant().await;
         env.add_plugin("learn365", "learn365").await;
         let cfg = with_base(&sim, config);
-        let out = env
-            .cli(&[
-                "target",
-                "add",
-                "--tenant",
-                &tenant,
-                "--name",
-                TARGET,
-                "--plugin",
-                "learn365",
-                "--config",
-                &cfg.to_string(),
-                "--allow-host",
-                sim.origin(),
-                "--allow-http",
-                "--allow-private",
-                "--credential",
-                &format!("learn365=api:{KEY}"),
-            ])
-            .await;
+        let (cfg, credential) = (cfg.to_string(), format!("learn365=api:{KEY}"));
+        let mut args = vec!["target", "add", "--tenant", &tenant, "--name", TARGET, "--plugin", "learn365"];
+        args.extend(["--config", &cfg, "--allow-host", sim.origin(), "--allow-http", "--allow-private"]);
+        args.extend(["--credential", &credential]);
+        for c in credentials {
+            args.extend(["--credential", c.as_str()]);
+        }
+        let out = env.cli(&args).await;
         assert!(out.status.success(), "target add: {}{}", out.stdout, out.stderr);
-        let gw = GatewayProc::spawn(&env, "gw", &[]).await;
+        let gw = GatewayProc::spawn(&env, "gw", gw_env).await;
         let scim = gw.scim(&tenant, &token);
         Some(Rig { sim, env, gw, tenant, scim })
     }

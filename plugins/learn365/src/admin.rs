@@ -64,6 +64,16 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every admin resource: `assigner/…` ([`crate::assigner_io::admin`]), else the read-only views below.
+pub fn route<E: Env>(env: &mut E, config: &Config, req: &AdminRequest, now: u64) -> Result<AdminResponse, PluginError> {
+    let path = req.path.split_once('?').map_or(req.path.as_str(), |(p, _)| p);
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.first() == Some(&"assigner") {
+        return crate::assigner_io::admin::handle(env, config.assigner.as_ref(), req, &parts[1..], now);
+    }
+    handle(&*env, config, req)
+}
+
 pub fn handle<E: Env>(env: &E, config: &Config, req: &AdminRequest) -> Result<AdminResponse, PluginError> {
     // `gateway target resource` passes a query inside the path.
     let (path, inline) = req.path.split_once('?').unwrap_or((&req.path, ""));
@@ -73,7 +83,9 @@ pub fn handle<E: Env>(env: &E, config: &Config, req: &AdminRequest) -> Result<Ad
     if !known {
         return Ok(admin_error(
             404,
-            &format!("no resource `{path}` (enrollments?user=<id> or enrollments/<id>, groups, groups/<id>, status)"),
+            &format!(
+                "no resource `{path}` (enrollments?user=<id> or enrollments/<id>, groups, groups/<id>, status; assigner/…)"
+            ),
         ));
     }
     if req.method != AdminMethod::Get {
@@ -166,8 +178,7 @@ fn enrollments<E: Env>(env: &E, user: &str) -> Result<AdminResponse, PluginError
         .into_iter()
         .map(|item| {
             let held = rec.as_ref().and_then(|r| r.e.get(&item));
-            let sources: Vec<String> =
-                held.map(|h| h.s.iter().map(|g| format!("group:{g}")).collect()).unwrap_or_default();
+            let sources: Vec<String> = held.map(|h| h.sources()).unwrap_or_default();
             let enrollment = del.enr.get(&item).map(|e| {
                 let state = match e.st {
                     St::Ours => "ours",

@@ -139,20 +139,44 @@ impl<'a, E: Env> Work<'a, E> {
 
     /// Makes the user's items from `group` exactly `want`; records the transitions in `batch`.
     fn set_items(rec: &mut UserRec, group: &str, want: &Items, batch: &mut Batch) {
-        let source = format!("group:{group}");
+        Self::set_sourced(rec, group, want, batch, false);
+    }
+
+    /// [`Self::set_items`] for a group (`profile` false) or an Assigner profile (true): the sets of
+    /// sources `Held::s` or `Held::p`; the first source of an item enrolls, the last one unenrolls.
+    fn set_sourced(rec: &mut UserRec, owner: &str, want: &Items, batch: &mut Batch, profile: bool) {
+        let source = if profile { format!("profile:{owner}") } else { format!("group:{owner}") };
+        fn set(h: &mut Held, profile: bool) -> &mut std::collections::BTreeSet<String> {
+            if profile { &mut h.p } else { &mut h.s }
+        }
         rec.e.retain(|item, held| {
-            if !want.contains_key(item) && held.s.remove(group) && held.s.is_empty() {
+            if !want.contains_key(item) && set(held, profile).remove(owner) && held.unsourced() {
                 batch.unenroll.push((item.clone(), held.k, source.clone()));
             }
-            !held.s.is_empty()
+            !held.unsourced()
         });
         for (item, kind) in want {
-            let held = rec.e.entry(item.clone()).or_insert_with(|| Held { k: *kind, s: Default::default() });
-            if held.s.is_empty() {
+            let held = rec.e.entry(item.clone()).or_insert_with(|| Held::new(*kind));
+            if held.unsourced() {
                 batch.enroll.push((item.clone(), held.k, source.clone()));
             }
-            held.s.insert(group.to_owned());
+            set(held, profile).insert(owner.to_owned());
         }
+    }
+
+    /// Makes the user's items from Assigner profile `profile` exactly `want` (A6: its members get its
+    /// courses with source `profile:<id>`; a member who left, a deselected course or a retired profile
+    /// ends that source). Other sources are untouched.
+    pub fn set_profile(
+        &mut self,
+        user: &str,
+        rec: &mut UserRec,
+        profile: &str,
+        want: &Items,
+    ) -> Result<(), PluginError> {
+        let mut batch = Batch::default();
+        Self::set_sourced(rec, profile, want, &mut batch, true);
+        self.flush(user, batch)
     }
 
     /// The user joins (or stays in) `group`, whose members get `want`.
@@ -175,7 +199,7 @@ impl<'a, E: Env> Work<'a, E> {
     pub fn leave_all(&mut self, user: &str, rec: &mut UserRec) -> Result<(), PluginError> {
         let mut batch = Batch::default();
         for (item, held) in std::mem::take(&mut rec.e) {
-            let source = held.s.iter().next().map(|g| format!("group:{g}")).unwrap_or_default();
+            let source = held.sources().into_iter().next().unwrap_or_default();
             batch.unenroll.push((item, held.k, source));
         }
         rec.g.clear();

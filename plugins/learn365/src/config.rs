@@ -65,6 +65,25 @@ struct RawConfig {
     course_mappings: Vec<RawMapping>,
     #[serde(default)]
     on_hard_delete: OnHardDelete,
+    #[serde(default)]
+    assigner: Option<RawAssigner>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawAssigner {
+    #[serde(default)]
+    graph_base_url: Option<String>,
+}
+
+/// The Graph host the Assigner calls when `assigner.graphBaseUrl` is not given.
+pub const GRAPH_BASE_URL: &str = "https://graph.microsoft.com";
+
+/// `assigner`: the Assigner is on for this target (its jobs are declared, its resources answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignerConfig {
+    /// Microsoft Graph's origin (no trailing slash); the plugin adds `/v1.0/...`.
+    pub graph_base_url: String,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +112,8 @@ pub struct Config {
     pub base_url: String,
     pub mappings: Vec<Mapping>,
     pub on_hard_delete: OnHardDelete,
+    /// `None`: the Assigner is off (no jobs, its resources answer 404).
+    pub assigner: Option<AssignerConfig>,
 }
 
 /// Which identifier of a group a mapping entry matched.
@@ -166,7 +187,11 @@ impl Config {
                 kinds.len()
             )));
         }
-        Ok(Config { base_url, mappings, on_hard_delete: raw.on_hard_delete })
+        let assigner = match raw.assigner {
+            None => None,
+            Some(a) => Some(AssignerConfig { graph_base_url: check_graph_url(a.graph_base_url.as_deref())? }),
+        };
+        Ok(Config { base_url, mappings, on_hard_delete: raw.on_hard_delete, assigner })
     }
 
     /// The entries a group matches, and by what: its `externalId` (objectId, case-insensitive), its
@@ -264,6 +289,24 @@ fn check_base_url(text: &str) -> Result<String, PluginError> {
         return Err(invalid(format!(
             "baseUrl: \"{text}\": give the host only (e.g. https://us-api.365.systems); the plugin adds /odata/v2"
         )));
+    }
+    Ok(url)
+}
+
+fn check_graph_url(text: Option<&str>) -> Result<String, PluginError> {
+    let Some(text) = text else { return Ok(GRAPH_BASE_URL.to_owned()) };
+    let url = text.trim().trim_end_matches('/').to_owned();
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(['?', '#', ' ']) => {}
+        _ => {
+            return Err(invalid(format!(
+                "assigner.graphBaseUrl: \"{text}\" is not a plain http(s) origin (e.g. {GRAPH_BASE_URL})"
+            )));
+        }
+    }
+    if url.to_ascii_lowercase().ends_with("/v1.0") {
+        return Err(invalid(format!("assigner.graphBaseUrl: \"{text}\": give the origin only; the plugin adds /v1.0")));
     }
     Ok(url)
 }

@@ -10,11 +10,14 @@
 //! `plugins/learn365/README.md`.
 //!
 //! [`assigner`] is the Learn365 Assigner's engine (rule-based profiles, members, throttling, the
-//! maintenance plan), pure and tested on its own; its jobs and admin resources are not wired yet.
+//! maintenance plan), pure and tested on its own; [`assigner_io`] is its I/O side (the data refresh and
+//! maintenance jobs, Graph, the profile-sourced enrollments, the `assigner/…` admin resources), on
+//! when the configuration has `"assigner"`.
 
 pub mod admin;
 pub mod apply;
 pub mod assigner;
+pub mod assigner_io;
 pub mod config;
 pub mod deliver;
 pub mod job;
@@ -27,7 +30,7 @@ mod tests;
 use scimgw_plugin_sdk::http::{self, HttpError, Request, Response};
 use scimgw_plugin_sdk::log::Level;
 use scimgw_plugin_sdk::prelude::*;
-use scimgw_plugin_sdk::{directory, kv};
+use scimgw_plugin_sdk::{directory, kv, notify};
 
 use crate::config::Config;
 
@@ -56,6 +59,17 @@ impl state::Env for Host {
     fn log(&mut self, level: Level, message: &str) {
         log::log(level, message)
     }
+    fn list_users(&self, cursor: Option<&str>, limit: u32) -> (Vec<User>, Option<String>) {
+        let page = directory::list_users(cursor, limit);
+        (page.users, page.next)
+    }
+    fn notify(&mut self, recipient: Option<&str>, kind: &str, subject: &str, text: &str) -> Result<(), PluginError> {
+        let sent = match recipient {
+            Some(to) => notify::send_to(to, kind, subject, text),
+            None => notify::send(kind, subject, text),
+        };
+        sent.map_err(|e| PluginError::Internal(format!("notify: {e}")))
+    }
 }
 
 impl deliver::Wire for Host {
@@ -78,18 +92,23 @@ impl Plugin for Learn365 {
     }
 
     fn jobs(config_json: String) -> Result<Vec<Job>, PluginError> {
-        Config::parse(&config_json)?;
-        Ok(job::jobs())
+        let config = Config::parse(&config_json)?;
+        let mut jobs = job::jobs();
+        jobs.extend(assigner_io::jobs(&config));
+        Ok(jobs)
     }
 
     fn on_schedule(ctx: Context, run: JobRun) -> Result<JobResult, PluginError> {
         let config = Config::parse(&ctx.config_json)?;
+        if assigner_io::is_job(&run.job) {
+            return assigner_io::run(&mut Host, &mut Host, &config, &run, ctx.now_unix_ms);
+        }
         job::run(&mut Host, &config, &run)
     }
 
     fn admin(ctx: Context, req: AdminRequest) -> Result<AdminResponse, PluginError> {
         let config = Config::parse(&ctx.config_json)?;
-        admin::handle(&Host, &config, &req)
+        admin::route(&mut Host, &config, &req, ctx.now_unix_ms)
     }
 }
 

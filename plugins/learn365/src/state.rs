@@ -11,6 +11,7 @@
 //! | `m:<group>:<user>` | translate, job | membership as translated: `""`; `"-"` = removed, the job still has to take the group's items away |
 //! | `q:<group>` | translate, job | a group the job must bring in line: `""`, or `"deleted"` |
 //! | `mappings` | job | the `courseMappings` hash the job last applied to every group |
+//! | `as:…` | the Assigner's jobs and admin resources | see [`crate::assigner_io::store`] |
 //! | `d:<user>` | deliver | [`DeliverRec`]: the Learn365 login and user Id, the last body sent, and per item the Learn365 enrollment and whether the plugin created it |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +34,16 @@ pub trait Env {
     fn group(&self, id: &str) -> Option<Group>;
     /// A line for the gateway's log (decisions, never personal data beyond ids).
     fn log(&mut self, level: Level, message: &str);
+    /// A page of the directory's users (by id, at most `limit` ≤ 500) and the cursor of the next one.
+    fn list_users(&self, cursor: Option<&str>, limit: u32) -> (Vec<User>, Option<String>) {
+        let _ = (cursor, limit);
+        (Vec::new(), None)
+    }
+    /// A notification for people (`recipient` none: the gateway's default address); at most 5 per call.
+    fn notify(&mut self, recipient: Option<&str>, kind: &str, subject: &str, text: &str) -> Result<(), PluginError> {
+        let _ = (recipient, kind, subject, text);
+        Err(PluginError::Unsupported("notifications are not available here".into()))
+    }
 }
 
 pub const MAPPINGS: &str = "mappings";
@@ -157,12 +168,33 @@ impl Identity {
     }
 }
 
-/// An item a user holds because of some groups.
+/// An item a user holds because of some groups or Assigner profiles.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct Held {
     pub k: Kind,
     /// The groups (SCIM ids) whose membership entitles the user: the sources `group:<id>`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub s: BTreeSet<String>,
+    /// The Assigner profiles (ids) whose membership entitles the user: the sources `profile:<id>`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub p: BTreeSet<String>,
+}
+
+impl Held {
+    pub fn new(k: Kind) -> Held {
+        Held { k, s: BTreeSet::new(), p: BTreeSet::new() }
+    }
+
+    /// No source left: the item is dropped (and its last source's end is an `unenroll`).
+    pub fn unsourced(&self) -> bool {
+        self.s.is_empty() && self.p.is_empty()
+    }
+
+    /// Every source as the operations name it: `group:<id>`, then `profile:<id>`.
+    pub fn sources(&self) -> Vec<String> {
+        let groups = self.s.iter().map(|g| format!("group:{g}"));
+        groups.chain(self.p.iter().map(|p| format!("profile:{p}"))).collect()
+    }
 }
 
 /// `u:<user>`.

@@ -46,6 +46,10 @@ struct World {
     users: BTreeMap<String, User>,
     groups: BTreeMap<String, DirGroup>,
     logs: Vec<String>,
+    /// Notifications sent: (recipient, kind, subject, text).
+    notes: Vec<(Option<String>, String, String, String)>,
+    /// Notifications sent by the current call (the host allows 5).
+    call_notes: usize,
 }
 
 impl Env for World {
@@ -78,6 +82,25 @@ impl Env for World {
     }
     fn log(&mut self, _level: Level, message: &str) {
         self.logs.push(message.to_owned());
+    }
+    fn list_users(&self, cursor: Option<&str>, limit: u32) -> (Vec<User>, Option<String>) {
+        assert!(limit <= 500, "list-users pages hold at most 500");
+        let page: Vec<User> = self
+            .users
+            .values()
+            .filter(|u| cursor.is_none_or(|c| u.id.as_str() > c))
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        let next = (page.len() == limit as usize).then(|| page.last().map(|u| u.id.clone())).flatten();
+        (page, next)
+    }
+    fn notify(&mut self, recipient: Option<&str>, kind: &str, subject: &str, text: &str) -> Result<(), PluginError> {
+        self.call_notes += 1;
+        assert!(self.call_notes <= 5, "at most 5 notifications per call");
+        assert!(subject.len() <= 200 && text.len() <= 8 << 10, "notification sizes");
+        self.notes.push((recipient.map(str::to_owned), kind.into(), subject.into(), text.into()));
+        Ok(())
     }
 }
 
@@ -402,5 +425,6 @@ fn enrolls(ops: &[Operation]) -> Vec<(String, String, String)> {
         .collect()
 }
 
+mod assigner;
 mod random;
 mod scenarios;

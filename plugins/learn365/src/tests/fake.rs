@@ -5,6 +5,11 @@
 //! enrollment, so the tests can tell the plugin's from the admin's and the training plans', and flags a
 //! Cancel of an enrollment the plugin did not make. Faults: 429 with Retry-After, 503, and lost answers
 //! (the request is applied, the answer never arrives).
+//!
+//! For the Assigner: the collections `GET Users`, `Courses`, `Enrollments` (with `$select`, paged), and
+//! a Microsoft Graph subset at [`GRAPH`] (Bearer `entra-app`): groups found by `mailNickname`,
+//! created, their members listed (paged with `$skiptoken`), added (`$ref`, 400 on a duplicate) and
+//! removed (404 when absent).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -14,6 +19,15 @@ use serde_json::{Value, json};
 use crate::deliver::Wire;
 
 pub const BASE: &str = "https://l365.test";
+pub const GRAPH: &str = "https://graph.test";
+
+/// An Entra security group.
+#[derive(Clone, Debug, Default)]
+pub struct GGroup {
+    pub name: String,
+    pub nick: String,
+    pub members: std::collections::BTreeSet<String>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Creator {
@@ -30,6 +44,9 @@ pub struct Enrollment {
     pub user: String,
     pub active: bool,
     pub creator: Creator,
+    /// `CompletionDate` (RFC 3339) when completed.
+    pub completed: Option<String>,
+    pub due: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +89,10 @@ pub struct Fake {
     /// Cancels of enrollments the plugin did not make (must stay empty).
     pub violations: Vec<String>,
     next_id: u64,
+    /// Graph: groups by id, and requests made to it.
+    pub groups: BTreeMap<String, GGroup>,
+    pub graph_requests: usize,
+    pub graph_page: usize,
 }
 
 fn answer(status: u16, body: Value) -> Response {
@@ -113,6 +134,7 @@ impl Fake {
                 .map(|(p, cs)| ((*p).to_owned(), cs.iter().map(|s| (*s).to_owned()).collect()))
                 .collect(),
             page_size: 3,
+            graph_page: 4,
             ..Fake::default()
         }
     }
@@ -160,6 +182,8 @@ impl Fake {
                     user: user.to_owned(),
                     active: true,
                     creator,
+                    completed: None,
+                    due: None,
                 });
                 self.enrollments.len() - 1
             }
@@ -195,6 +219,9 @@ impl Fake {
     }
 
     fn handle(&mut self, req: &Request) -> Response {
+        if req.url.starts_with(GRAPH) {
+            return self.graph(req);
+        }
         assert!(
             matches!(&req.auth, Some(Auth::Basic(c)) if c == "learn365"),
             "Basic auth with the learn365 credential"
@@ -214,6 +241,10 @@ impl Fake {
                 self.enrollments.retain(|e| e.user != id);
                 answer(202, Value::Null)
             }
+            (Method::Get, "Enrollments") if !query.contains("%24filter") && !query.contains("$filter") => {
+                self.collection("Enrollments", query)
+            }
+            (Method::Get, "Users" | "Courses") => self.collection(path, query),
             (Method::Get, "Enrollments") => self.list(query),
             (Method::Post, p) if p.starts_with("Courses(") && p.ends_with(")/Enroll") => {
                 let course = decode(&p["Courses(".len()..p.len() - ")/Enroll".len()]);
@@ -302,6 +333,156 @@ impl Fake {
 }
 
 impl Fake {
+    /// `GET Users|Courses|Enrollments?$select=…[&$skip=n]`, paged.
+    fn collection(&self, set: &str, query: &str) -> Response {
+        let mut skip = 0usize;
+        let mut select = String::new();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match decode(k).as_str() {
+                "$select" => select = decode(v),
+                "$skip" => skip = v.parse().expect("$skip"),
+                other => panic!("unexpected query option {other}"),
+            }
+        }
+        let rows: Vec<Value> = match set {
+            "Users" => self
+                .users
+                .values()
+                .map(|u| {
+                    json!({"Id": u.id, "LoginName": u.login, "PrincipalType": "User",
+                           "DirectoryObjectId": u.fields.get("DirectoryObjectId").cloned().unwrap_or(Value::Null)})
+                })
+                .collect(),
+            "Courses" => self
+                .courses
+                .iter()
+                .map(|c| json!({"Id": c, "CourseType": "ELearning"}))
+                .chain(self.plans.keys().map(|p| json!({"Id": p, "CourseType": "TrainingPlan"})))
+                .collect(),
+            _ => self
+                .enrollments
+                .iter()
+                .map(|e| {
+                    let mut v = self.enrollment_json(e);
+                    v["CompletionDate"] = json!(e.completed);
+                    v["DueDate"] = json!(e.due);
+                    if e.completed.is_some() {
+                        v["CoursePassingStatus"] = json!("Completed");
+                    }
+                    v
+                })
+                .collect(),
+        };
+        let fields: Vec<&str> = select.split(',').filter(|f| !f.is_empty()).collect();
+        let page: Vec<Value> = rows
+            .iter()
+            .skip(skip)
+            .take(self.page_size)
+            .map(|r| Value::Object(fields.iter().map(|f| ((*f).to_owned(), r[*f].clone())).collect()))
+            .collect();
+        let mut v = json!({"@odata.context": "x", "value": page});
+        if skip + self.page_size < rows.len() {
+            v["@odata.nextLink"] =
+                json!(format!("{BASE}/odata/v2/{set}?$select={select}&$skip={}", skip + self.page_size));
+        }
+        answer(200, v)
+    }
+
+    /// The Graph subset.
+    fn graph(&mut self, req: &Request) -> Response {
+        assert!(matches!(&req.auth, Some(Auth::Bearer(c)) if c == "entra-app"), "Bearer auth with entra-app");
+        self.graph_requests += 1;
+        let rest = req.url.strip_prefix(GRAPH).and_then(|r| r.strip_prefix("/v1.0/")).expect("Graph v1.0 URL");
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let q = |name: &str| {
+            query.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| decode(k) == name).map(|(_, v)| decode(v)))
+        };
+        let body: Value =
+            req.body.as_ref().map(|b| serde_json::from_slice(b).expect("JSON body")).unwrap_or(Value::Null);
+        let gerr = |status: u16, code: &str, message: &str| {
+            answer(status, json!({"error": {"code": code, "message": message, "innerError": {}}}))
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        match (&req.method, parts.as_slice()) {
+            (Method::Get, ["groups"]) => {
+                let f = q("$filter").expect("$filter");
+                let nick = f.strip_prefix("mailNickname eq '").and_then(|r| r.strip_suffix('\'')).expect("by nickname");
+                let found: Vec<Value> = self
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.nick.eq_ignore_ascii_case(nick))
+                    .map(|(id, g)| json!({"id": id, "displayName": g.name}))
+                    .collect();
+                answer(200, json!({"value": found}))
+            }
+            (Method::Post, ["groups"]) => {
+                assert_eq!(body["securityEnabled"], json!(true));
+                assert_eq!(body["mailEnabled"], json!(false));
+                let nick = body["mailNickname"].as_str().expect("mailNickname").to_owned();
+                assert!(
+                    !nick.is_empty()
+                        && nick.len() <= 64
+                        && nick.bytes().all(|b| b.is_ascii_graphic() && !b"@()\\[]\";:<>,".contains(&b)),
+                    "a valid mailNickname: {nick}"
+                );
+                let id = self.id("6");
+                let name = body["displayName"].as_str().expect("displayName").to_owned();
+                self.groups.insert(id.clone(), GGroup { name: name.clone(), nick, members: Default::default() });
+                answer(201, json!({"id": id, "displayName": name, "securityEnabled": true}))
+            }
+            (Method::Get, ["groups", id, "members"]) => {
+                let Some(g) = self.groups.get(*id) else { return gerr(404, "Request_ResourceNotFound", "no group") };
+                assert_eq!(q("$select").as_deref(), Some("id"));
+                let top: usize = q("$top").expect("$top").parse().unwrap();
+                assert!((1..=999).contains(&top));
+                let after = q("$skiptoken");
+                let page: Vec<&String> = g
+                    .members
+                    .iter()
+                    .filter(|m| after.as_ref().is_none_or(|a| m.as_str() > a.as_str()))
+                    .take(top.min(self.graph_page))
+                    .collect();
+                let mut v = json!({"value": page.iter().map(|m| json!({"@odata.type": "#microsoft.graph.user", "id": m})).collect::<Vec<_>>()});
+                if let Some(last) = page.last().filter(|l| g.members.iter().any(|m| m > *l)) {
+                    v["@odata.nextLink"] =
+                        json!(format!("{GRAPH}/v1.0/groups/{id}/members?$select=id&$top={top}&$skiptoken={last}"));
+                }
+                answer(200, v)
+            }
+            (Method::Post, ["groups", id, "members", "$ref"]) => {
+                let member =
+                    body["@odata.id"].as_str().and_then(|s| s.rsplit('/').next()).expect("@odata.id").to_owned();
+                let Some(g) = self.groups.get_mut(*id) else {
+                    return gerr(404, "Request_ResourceNotFound", "no group");
+                };
+                if !g.members.insert(member) {
+                    return gerr(
+                        400,
+                        "Request_BadRequest",
+                        "One or more added object references already exist for the following modified properties: 'members'.",
+                    );
+                }
+                answer(204, Value::Null)
+            }
+            (Method::Delete, ["groups", id, "members", member, "$ref"]) => {
+                let Some(g) = self.groups.get_mut(*id) else {
+                    return gerr(404, "Request_ResourceNotFound", "no group");
+                };
+                if !g.members.remove(*member) {
+                    return gerr(404, "Request_ResourceNotFound", "not a member");
+                }
+                answer(204, Value::Null)
+            }
+            other => panic!("unexpected Graph request {other:?}"),
+        }
+    }
+
+    /// A Graph group by displayName.
+    pub fn group_named(&self, name: &str) -> Option<(&String, &GGroup)> {
+        self.groups.iter().find(|(_, g)| g.name == name)
+    }
+
     fn race(&mut self, req: &Request) {
         let Some(course) = req.url.strip_suffix(")/Enroll").and_then(|u| u.rsplit_once("Courses(")).map(|(_, c)| c)
         else {

@@ -155,6 +155,8 @@ fn a_precheck_reads_the_users_list_and_per_item_when_it_is_long() {
                 user: h.learn365_user("u1").id.clone(),
                 active: false,
                 creator: Creator::Admin,
+                completed: None,
+                due: None,
             });
         }
     }
