@@ -138,8 +138,12 @@ impl Config {
     pub fn parse(json: &str) -> Result<Config, PluginError> {
         let raw: RawConfig = parse_config(json)?;
         let base_url = check_base_url(&raw.base_url)?;
-        let mut mappings: Vec<Mapping> = Vec::new();
-        let mut kinds: BTreeMap<String, (Kind, String)> = BTreeMap::new();
+        // Parsed on every call (translate, deliver, jobs), so the happy path allocates little: the
+        // position of an item is kept as numbers and written out only for an error.
+        let mut mappings: Vec<Mapping> = Vec::with_capacity(raw.course_mappings.len());
+        let mut seen_groups: BTreeMap<String, usize> = BTreeMap::new();
+        let mut kinds: BTreeMap<String, (Kind, usize, &str, usize)> = BTreeMap::new();
+        let place = |i: usize, field: &str, j: usize| format!("courseMappings[{i}].{field}[{j}]");
         for (i, m) in raw.course_mappings.iter().enumerate() {
             let group = m.group.trim().to_owned();
             if group.is_empty() {
@@ -147,7 +151,7 @@ impl Config {
                     "courseMappings[{i}].group: must name an Entra group (objectId, SCIM id or displayName)"
                 )));
             }
-            if let Some(j) = mappings.iter().position(|o| o.group.eq_ignore_ascii_case(&group)) {
+            if let Some(j) = seen_groups.insert(group.to_ascii_lowercase(), i) {
                 return Err(invalid(format!(
                     "courseMappings[{i}].group: \"{group}\" is already the group of courseMappings[{j}] (list its courses and training plans in one entry)"
                 )));
@@ -160,21 +164,24 @@ impl Config {
                 [("courses", &m.courses, Kind::Course), ("trainingPlans", &m.training_plans, Kind::TrainingPlan)]
             {
                 for (j, text) in list.iter().enumerate() {
-                    let at = format!("courseMappings[{i}].{field}[{j}]");
-                    let id = guid(text).ok_or_else(|| invalid(format!("{at}: \"{text}\" is not a GUID")))?;
+                    let Some(id) = guid(text) else {
+                        return Err(invalid(format!("{}: \"{text}\" is not a GUID", place(i, field, j))));
+                    };
                     if items.insert(id.clone(), kind).is_some() {
-                        return Err(invalid(format!("{at}: {id} is listed twice in this entry")));
+                        return Err(invalid(format!("{}: {id} is listed twice in this entry", place(i, field, j))));
                     }
                     match kinds.get(&id) {
-                        Some((other, where_)) if *other != kind => {
+                        Some((other, oi, of, oj)) if *other != kind => {
                             return Err(invalid(format!(
-                                "{at}: {id} is a {} in {where_}; an item is either a course or a training plan",
-                                other.name()
+                                "{}: {id} is a {} in {}; an item is either a course or a training plan",
+                                place(i, field, j),
+                                other.name(),
+                                place(*oi, of, *oj)
                             )));
                         }
                         Some(_) => {}
                         None => {
-                            kinds.insert(id, (kind, at));
+                            kinds.insert(id, (kind, i, field, j));
                         }
                     }
                 }
@@ -268,10 +275,9 @@ pub fn normal_id(s: &str) -> String {
 /// A GUID (8-4-4-4-12 hex digits, braces allowed) in lower case, or `None`.
 pub fn guid(s: &str) -> Option<String> {
     let id = normal_id(s);
-    let groups: Vec<&str> = id.split('-').collect();
-    let lens = [8, 4, 4, 4, 12];
-    let ok = groups.len() == 5
-        && groups.iter().zip(lens).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    let b = id.as_bytes();
+    let ok = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
     ok.then_some(id)
 }
 
