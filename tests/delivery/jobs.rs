@@ -8,7 +8,7 @@
 
 use super::{WAIT, rig};
 use crate::common::Backend;
-use crate::common::proc::{GatewayProc, Reply, Sink, TestEnv, free_port, poll};
+use crate::common::proc::{GatewayProc, Reply, Sink, SmtpSink, TestEnv, poll};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -174,69 +174,11 @@ async fn an_exclusive_job_locks_the_plugin_resources_while_it_runs() {
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
 }
 
-/// An SMTP server (aiosmtpd's debugging handler prints every message) on a free port.
-struct SmtpSink {
-    child: std::process::Child,
-    out: std::path::PathBuf,
-    port: u16,
-}
-
-impl SmtpSink {
-    fn start(dir: &std::path::Path) -> Option<SmtpSink> {
-        let python = match std::env::var("SCIMGW_SMTP_PYTHON") {
-            Ok(p) => p,
-            Err(_) if std::env::var_os("REQUIRE_SMTP").is_some() => {
-                panic!("REQUIRE_SMTP is set but SCIMGW_SMTP_PYTHON is not")
-            }
-            Err(_) => {
-                eprintln!("skipping: SCIMGW_SMTP_PYTHON (a Python with aiosmtpd) is not set");
-                return None;
-            }
-        };
-        let port = free_port();
-        let out = dir.join("smtp.out");
-        let file = std::fs::File::create(&out).expect("smtp log");
-        let child = std::process::Command::new(python)
-            .args([
-                "-u",
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Debugging",
-            ])
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file)
-            .spawn()
-            .expect("aiosmtpd starts");
-        Some(SmtpSink { child, out, port })
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn notifications_are_logged_and_emailed_through_smtp() {
     let dir = std::env::temp_dir().join(format!("scimgw-smtp-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let Some(smtp) = SmtpSink::start(&dir) else { return };
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    poll("the SMTP server to listen", Duration::from_secs(20), Duration::from_millis(100), async || {
-        std::net::TcpStream::connect(("127.0.0.1", smtp.port)).ok().map(|_| ())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", smtp.text()));
+    let Some(smtp) = SmtpSink::start(&dir).await else { return };
+    let url = smtp.url();
     let extra = [
         ("GATEWAY_SMTP_URL", url.as_str()),
         ("GATEWAY_SMTP_FROM", "gateway@example.com"),

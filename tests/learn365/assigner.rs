@@ -7,10 +7,10 @@ use super::*;
 use crate::common::{Backend, ENTERPRISE, USER_SCHEMA};
 use reqwest::Method;
 
-const PREFIX: &str = "ASG-";
+pub(super) const PREFIX: &str = "ASG-";
 
 /// An Entra user: object id, UPN, city, position (SCIM title), department.
-fn entra(oid: &str, upn: &str, city: &str, position: &str, department: &str) -> Value {
+pub(super) fn entra(oid: &str, upn: &str, city: &str, position: &str, department: &str) -> Value {
     json!({
         "schemas": [USER_SCHEMA, ENTERPRISE],
         "externalId": oid,
@@ -25,12 +25,17 @@ fn entra(oid: &str, upn: &str, city: &str, position: &str, department: &str) -> 
 }
 
 /// The n-th test object id.
-fn oid(n: u32) -> String {
+pub(super) fn oid(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
 }
 
 /// A Learn365 target with the Assigner on (Graph at the simulator), on a virtual clock from `start`.
-async fn rig(label: &str, start: &str) -> Option<Rig> {
+pub(super) async fn rig(label: &str, start: &str) -> Option<Rig> {
+    rig_env(label, start, &[]).await
+}
+
+/// [`rig`] with more gateway environment (e.g. an SMTP relay).
+pub(super) async fn rig_env(label: &str, start: &str, gw_env: &[(&str, &str)]) -> Option<Rig> {
     let sim = learn365(&[]).await;
     let graph = json!({
         "type": "oauth2-client-credentials",
@@ -41,11 +46,13 @@ async fn rig(label: &str, start: &str) -> Option<Rig> {
     });
     let config = json!({"assigner": {"graphBaseUrl": sim.origin()}});
     let creds = [format!("entra-app={graph}")];
-    Rig::with(Backend::Sqlite, label, sim, config, &creds, &[("GATEWAY_VIRTUAL_CLOCK", start)]).await
+    let mut env = vec![("GATEWAY_VIRTUAL_CLOCK", start)];
+    env.extend_from_slice(gw_env);
+    Rig::with(Backend::Sqlite, label, sim, config, &creds, &env).await
 }
 
 impl Rig {
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(super) async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let path = format!("/tenants/{}/targets/{TARGET}/resources/{path}", self.tenant);
         let mut rb = self.gw.admin(method, &path);
         if let Some(b) = body {
@@ -57,7 +64,7 @@ impl Rig {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    async fn admin_ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+    pub(super) async fn admin_ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (st, v) = self.admin(method.clone(), path, body).await;
         assert!((200..300).contains(&st), "{method} {path}: {st} {v}\n{}", self.gw.log_tail(20));
         v
@@ -65,7 +72,7 @@ impl Rig {
 
     /// Advances the virtual clock to `to` (every job due on the way runs, in order, to its end), then
     /// waits for the operations they queued.
-    async fn advance(&self, to: &str) -> Value {
+    pub(super) async fn advance(&self, to: &str) -> Value {
         let resp = self
             .gw
             .admin(Method::POST, "/clock/advance")
@@ -81,20 +88,20 @@ impl Rig {
         v
     }
 
-    async fn create_profile(&self, profile: Value) -> String {
+    pub(super) async fn create_profile(&self, profile: Value) -> String {
         let v = self.admin_ok(Method::POST, "assigner/profiles", Some(profile)).await;
         v["id"].as_str().unwrap_or_else(|| panic!("profile id: {v}")).to_owned()
     }
 }
 
 /// Members (object ids) of the Entra group named `name`, or None when there is no such group.
-fn group_members(s: &State, name: &str) -> Option<BTreeSet<String>> {
+pub(super) fn group_members(s: &State, name: &str) -> Option<BTreeSet<String>> {
     let groups = s.0["graphGroups"].as_array()?;
     let g = groups.iter().find(|g| g["displayName"] == name)?;
     Some(g["members"].as_array()?.iter().filter_map(|m| m.as_str().map(str::to_lowercase)).collect())
 }
 
-fn oids(ns: &[u32]) -> BTreeSet<String> {
+pub(super) fn oids(ns: &[u32]) -> BTreeSet<String> {
     ns.iter().map(|n| oid(*n)).collect()
 }
 

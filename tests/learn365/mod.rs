@@ -5,6 +5,7 @@
 //! model after every change, with and without injected faults (`random.rs`).
 
 mod assigner;
+mod assigner_more;
 mod lifecycle;
 mod plans;
 mod random;

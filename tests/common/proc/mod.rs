@@ -7,11 +7,13 @@ mod bins;
 mod env;
 mod gateway;
 mod sink;
+mod smtp;
 
 pub use bins::{gateway_bin, ispring_sim_bin, learn365_sim_bin, plugin_file};
 pub use env::{CliOut, TestEnv};
 pub use gateway::GatewayProc;
 pub use sink::{Hit, Reply, Sink};
+pub use smtp::SmtpSink;
 
 use std::time::{Duration, Instant};
 
