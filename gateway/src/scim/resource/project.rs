@@ -49,8 +49,19 @@ pub fn project(doc: &Value, schema: &ResourceSchema, attributes: &[AttrPath], ex
     let mut out = Map::new();
     for (k, v) in obj {
         if k.eq_ignore_ascii_case("schemas") {
-            out.insert(k.clone(), v.clone());
+            // A schema removed from the tenant is no longer listed (nor its values served, below).
+            let known = |u: &Value| {
+                u.as_str().is_none_or(|u| u.eq_ignore_ascii_case(&schema.core.id) || schema.extension(u).is_some())
+            };
+            let kept = match v.as_array() {
+                Some(a) => Value::Array(a.iter().filter(|u| known(u)).cloned().collect()),
+                None => v.clone(),
+            };
+            out.insert(k.clone(), kept);
             continue;
+        }
+        if k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:") && schema.extension(k).is_none() {
+            continue; // the values of an extension the tenant no longer has
         }
         if let Some(ext) = schema.extension(k) {
             let ext_id = ext.id.as_str();

@@ -451,3 +451,16 @@ fn project_returned_request() {
     let p = paths(&["urn:example:params:scim:schemas:extension:custom:2.0:User:secret"]);
     assert_eq!(project(&doc, &s, &p, &[])[CUSTOM], json!({"secret": "s"}));
 }
+
+#[test]
+fn project_leaves_out_an_extension_the_tenant_no_longer_has() {
+    let s = user_schema();
+    let mut doc = rendered();
+    let gone = "urn:contoso:params:scim:schemas:extension:hr:2.0:User";
+    doc[gone] = json!({"costCenter": "CC1"});
+    doc["schemas"].as_array_mut().expect("schemas").push(json!(gone));
+    let out = project(&doc, &s, &[], &[]);
+    assert!(out.get(gone).is_none(), "{out}");
+    assert!(!out["schemas"].as_array().expect("schemas").contains(&json!(gone)), "{out}");
+    assert_eq!(out[ENTERPRISE_USER_SCHEMA]["department"], "D", "a registered extension stays");
+}
