@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 /// The target credential with `api:<key>`, a **Full control** Learn365 API key (the Assigner writes
 /// custom columns). Held by the host like the plugin's own (`config::CREDENTIAL`), never in settings.
 pub const LEARN365_CREDENTIAL: &str = "learn365";
-/// The target credential with the Entra app registration, `<client id>:<client secret>` (Graph
-/// `User.Read.All`, `Group.ReadWrite.All`, `GroupMember.ReadWrite.All`). Never in settings.
+/// The target credential with the Entra app registration: an `oauth2-client-credentials` credential
+/// (token URL, client id and secret, Graph scope); the host fetches the token and sends it as Bearer
+/// (Graph `User.Read.All`, `Group.ReadWrite.All`, `GroupMember.ReadWrite.All`). Never in settings.
 pub const GRAPH_CREDENTIAL: &str = "entra-app";
 
 /// The standard property sources, in the order of a snapshot's columns (`Title` is the learner's name,
