@@ -1,8 +1,8 @@
-//! More Assigner acceptance scenarios on the virtual clock (targets.md AT-23..AT-34, readings §4.5
-//! Q13–Q21): NOT rules, date rules on a custom field (a tenant's registered SCIM extension), activity
-//! rules and the snapshot's time, enrollment of a profile's members with deletion (A7) and retirement
-//! (A6), stale overrides and deleted fields (A8), disabled and not-yet-refreshed users, and the
-//! throttle e-mail reaching a real SMTP server.
+//! More Assigner acceptance scenarios on the virtual clock (`docs/spec/acceptance.md` AT-23..AT-34,
+//! readings Q13–Q21 of `docs/spec/assigner.md` §7): NOT rules, date rules on a custom field (a tenant's
+//! registered SCIM extension), activity rules and the snapshot's time, enrollment of a profile's
+//! members with deletion (A7) and retirement (A6), stale overrides and deleted fields (A8), disabled
+//! and not-yet-refreshed users, and the throttle e-mail reaching a real SMTP server.
 
 use super::assigner::{PREFIX, entra, group_members, oid, oids, rig, rig_env};
 use super::*;

@@ -5,7 +5,7 @@
 //! column's dictionary of distinct values (evaluated once per distinct value, not once per user).
 //! Evaluation then produces one bit per user per node ([`Bits`]) and combines them word by word.
 //!
-//! Semantics (targets.md §4.2.3):
+//! Semantics (`docs/spec/assigner.md` §4 A1–A2, readings Q15, Q48, Q49):
 //! - property rules compare `trim(lower(value))` with `trim(lower(constant))`; a missing value is `""`
 //!   (so `equals "X"` is false and `isEmpty` true): equals, notEquals, contains, notContains,
 //!   startsWith, isEmpty, isNotEmpty;

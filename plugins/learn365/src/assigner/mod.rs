@@ -1,6 +1,7 @@
-//! The Learn365 **Assigner** engine (issue 16, targets.md §1.4 and §4.2.3 A1–A9): rule-based profiles
-//! whose Entra groups are recomputed from a data-refresh snapshot at every maintenance. Pure: no kv, no
-//! HTTP, no clock; the jobs, admin resources, Graph and the Learn365 data refresh call into it.
+//! The Learn365 **Assigner** engine (issue 16, `docs/spec/assigner.md` §1–§4, A1–A9): rule-based
+//! profiles whose Entra groups are recomputed from a data-refresh snapshot at every maintenance. Pure:
+//! no kv, no HTTP, no clock; the jobs, admin resources, Graph and the Learn365 data refresh call into
+//! it.
 //!
 //! - [`model`]: the documents — [`Settings`] (contact, group prefix, schedule, excludeDisabledUsers;
 //!   credentials are target credentials, [`LEARN365_CREDENTIAL`] and [`GRAPH_CREDENTIAL`]) and

@@ -1,5 +1,5 @@
-//! The `assigner-maintenance` job (targets.md §1.4 steps 1–9, A3, A5–A8): profiles' Entra groups
-//! recomputed from the last data refresh.
+//! The `assigner-maintenance` job (`docs/spec/assigner.md` §3 steps 1–9 as built in §5.5, A3, A5–A8):
+//! profiles' Entra groups recomputed from the last data refresh.
 //!
 //! **When.** Declared with cron `0 * * * *`, **exclusive** (while a run is in progress the host
 //! answers every admin write with 423 and the lock message). A run maintains when the hour of its

@@ -1,6 +1,6 @@
-//! AT-22 … AT-34 (targets.md §5) as far as the engine decides them: the members a maintenance computes
-//! from a snapshot, the A8 outcomes, and the group name. (Entra groups, e-mails, the lock and the jobs'
-//! timing are the I/O side's.)
+//! AT-22 … AT-34 (`docs/spec/acceptance.md`; rules in `docs/spec/assigner.md` §4) as far as the engine
+//! decides them: the members a maintenance computes from a snapshot, the A8 outcomes, and the group
+//! name. (Entra groups, e-mails, the lock and the jobs' timing are the I/O side's.)
 
 use super::*;
 

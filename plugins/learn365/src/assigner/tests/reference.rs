@@ -1,8 +1,8 @@
-//! The compiled evaluation against a naive reference evaluator, written from targets.md §4.2.3 A1–A3
-//! without looking at the engine: one user at a time, straight over the records (maps with the values
-//! as the data refresh gave them, untrimmed), recursion over the tree as authored. Random trees (AND,
-//! OR, NOT at every level, all conditions of all sections, default conditions), random users (values
-//! differing in case and surrounding spaces, missing values, disabled users, dates around the
+//! The compiled evaluation against a naive reference evaluator, written from `docs/spec/assigner.md` §4
+//! A1–A3 without looking at the engine: one user at a time, straight over the records (maps with the
+//! values as the data refresh gave them, untrimmed), recursion over the tree as authored. Random trees
+//! (AND, OR, NOT at every level, all conditions of all sections, default conditions), random users
+//! (values differing in case and surrounding spaces, missing values, disabled users, dates around the
 //! constants, enrollments around the snapshot time) and random overrides; seeded, and a failure prints
 //! the seed, the case, the profile and the user. Every few cases the snapshot also goes through its
 //! stored form in small chunks and must evaluate the same.
