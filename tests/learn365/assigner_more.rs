@@ -6,6 +6,7 @@
 
 use super::assigner::{PREFIX, entra, group_members, oid, oids, rig, rig_env};
 use super::*;
+use crate::common::ENTERPRISE;
 use reqwest::Method;
 
 const CONTACT: &str = "lms-admin@contoso.com";
@@ -464,4 +465,56 @@ async fn throttle_email_reaches_the_contact_over_smtp() {
     }
     drop(smtp);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// AT-28: throttling by percentage (20 % of 10 members): a new profile (0 members) populates fully;
+/// 3 changes (30 %) are not applied and e-mail the contact; 2 changes (20 %, not more) are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_by_percentage() {
+    let Some(r) = rig("asg-percent", "2026-03-02T01:00:00Z").await else { return };
+    let mut ids = Vec::new();
+    for n in 1..=13 {
+        let dept = if n <= 10 { "Team" } else { "Other" };
+        let (st, _, body) =
+            r.scim.post("/Users", entra(&oid(n), &format!("q{n}@contoso.com"), "Oslo", "Rep", dept)).await;
+        assert_eq!(st, 201, "{body}");
+        ids.push(body["id"].as_str().expect("id").to_owned());
+    }
+    r.synced().await;
+    let settings = json!({"contactEmail": "lms-admin@contoso.com", "entraGroupPrefix": PREFIX});
+    r.admin_ok(Method::PUT, "assigner/settings", Some(settings)).await;
+    r.create_profile(json!({
+        "title": "Pct", "enroll": false, "courses": [], "autoPopulate": true,
+        "throttle": {"maxChangesPercent": 20},
+        "properties": {"source": "Department", "value": "Team"},
+    }))
+    .await;
+    r.advance("2026-03-02T03:00:00Z").await;
+    let ten: Vec<u32> = (1..=10).collect();
+    assert_eq!(group_members(&r.sim.state().await, "ASG-Pct"), Some(oids(&ten)), "no percentage at 0 members");
+
+    let join = |i: usize, dept: &str| {
+        let ops = json!([{"op": "Replace", "path": format!("{ENTERPRISE}:department"), "value": dept}]);
+        (format!("/Users/{}", ids[i]), ops)
+    };
+    for i in 10..13 {
+        let (path, ops) = join(i, "Team");
+        r.scim.patch_ok(&path, ops).await;
+    }
+    r.synced().await;
+    r.advance("2026-03-02T06:00:00Z").await; // 3 of 10 = 30 % > 20 %
+    assert_eq!(group_members(&r.sim.state().await, "ASG-Pct"), Some(oids(&ten)), "throttled");
+    let notes = r.env.cli_json(&["target", "notifications", "--tenant", &r.tenant, TARGET]).await;
+    let throttled = notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").count();
+    assert_eq!(throttled, 1, "{notes}");
+
+    let (path, ops) = join(12, "Other");
+    r.scim.patch_ok(&path, ops).await;
+    r.synced().await;
+    r.advance("2026-03-02T09:00:00Z").await; // 2 of 10 = 20 %, not more: applied
+    let twelve: Vec<u32> = (1..=12).collect();
+    assert_eq!(group_members(&r.sim.state().await, "ASG-Pct"), Some(oids(&twelve)));
+    let notes = r.env.cli_json(&["target", "notifications", "--tenant", &r.tenant, TARGET]).await;
+    let throttled = notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").count();
+    assert_eq!(throttled, 1, "no second e-mail: {notes}");
 }
