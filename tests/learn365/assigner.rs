@@ -203,12 +203,8 @@ async fn throttling_by_count() {
     r.advance("2026-03-02T06:00:00Z").await; // refresh at 05:00, maintenance at 06:00
     assert_eq!(group_members(&r.sim.state().await, "ASG-T"), Some(oids(&[1, 2, 3])), "throttled: unchanged");
     let notes = r.env.cli_json(&["target", "notifications", "--tenant", &r.tenant, TARGET]).await;
-    let throttle_mails: Vec<&Value> = notes
-        .as_array()
-        .expect("notifications")
-        .iter()
-        .filter(|n| n["kind"] == "assigner-throttle")
-        .collect();
+    let throttle_mails: Vec<&Value> =
+        notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").collect();
     assert_eq!(throttle_mails.len(), 1, "one throttle e-mail: {notes}");
     assert_eq!(throttle_mails[0]["recipient"], "lms-admin@contoso.com");
     let list = r.admin_ok(Method::GET, &format!("assigner/profiles/{p}/members"), None).await;
@@ -258,11 +254,10 @@ async fn maintenance_needs_a_refresh_and_locks_the_tenant() {
 
     // (c) a slow Learn365 and Graph keep the 03:00 maintenance running for a while.
     r.sim.faults(json!({"latencyMs": 400})).await;
-    let gw_admin = r
-        .gw
-        .admin(Method::POST, "/clock/advance")
-        .header("content-type", "application/json")
-        .body(json!({"to": "2026-03-02T03:00:00Z"}).to_string());
+    let gw_admin =
+        r.gw.admin(Method::POST, "/clock/advance")
+            .header("content-type", "application/json")
+            .body(json!({"to": "2026-03-02T03:00:00Z"}).to_string());
     let advancing = tokio::spawn(async move { gw_admin.send().await.map(|r| r.status().as_u16()) });
     let path = format!("assigner/profiles/{p}");
     let profile = r.admin_ok(Method::GET, &path, None).await;

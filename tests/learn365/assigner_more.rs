@@ -505,7 +505,8 @@ async fn throttling_by_percentage() {
     r.advance("2026-03-02T06:00:00Z").await; // 3 of 10 = 30 % > 20 %
     assert_eq!(group_members(&r.sim.state().await, "ASG-Pct"), Some(oids(&ten)), "throttled");
     let notes = r.env.cli_json(&["target", "notifications", "--tenant", &r.tenant, TARGET]).await;
-    let throttled = notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").count();
+    let throttled =
+        notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").count();
     assert_eq!(throttled, 1, "{notes}");
 
     let (path, ops) = join(12, "Other");
@@ -515,6 +516,7 @@ async fn throttling_by_percentage() {
     let twelve: Vec<u32> = (1..=12).collect();
     assert_eq!(group_members(&r.sim.state().await, "ASG-Pct"), Some(oids(&twelve)));
     let notes = r.env.cli_json(&["target", "notifications", "--tenant", &r.tenant, TARGET]).await;
-    let throttled = notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").count();
+    let throttled =
+        notes.as_array().expect("notifications").iter().filter(|n| n["kind"] == "assigner-throttle").count();
     assert_eq!(throttled, 1, "no second e-mail: {notes}");
 }

@@ -37,7 +37,15 @@ async fn users_identity_disable_and_hard_delete_keep_history() {
     let u = s.user("ann.lee@contoso.com").expect("Ann in Learn365").clone();
     assert_eq!(u["loginName"], claims("ann.lee@contoso.com"), "claims of the UPN, lower-cased");
     assert_eq!(u["directoryObjectId"].as_str().map(str::to_lowercase), Some(oid.to_owned()));
-    for (k, v) in [("title", "Ann Lee"), ("email", "Ann.Lee@Contoso.com"), ("department", "Sales"), ("jobTitle", "Account Manager"), ("city", "Oslo"), ("country", "NO"), ("company", "Contoso")] {
+    for (k, v) in [
+        ("title", "Ann Lee"),
+        ("email", "Ann.Lee@Contoso.com"),
+        ("department", "Sales"),
+        ("jobTitle", "Account Manager"),
+        ("city", "Oslo"),
+        ("country", "NO"),
+        ("company", "Contoso"),
+    ] {
         assert!(u[k].as_str().is_some_and(|x| x.eq_ignore_ascii_case(v)), "{k}: {u}");
     }
     assert!(s.active("ann.lee@contoso.com", &c1));
@@ -135,9 +143,21 @@ async fn a_broken_configuration_is_refused_with_the_field_named() {
     let Some(env) = TestEnv::new(Backend::Sqlite, "l365-config").await else { return };
     let (tenant, _) = env.create_tenant().await;
     env.add_plugin("learn365", "learn365").await;
-    let cfg = json!({"baseUrl": "https://us-api.365.systems", "courseMappings": [{"group": "A", "courses": ["not-a-guid"]}]});
+    let cfg =
+        json!({"baseUrl": "https://us-api.365.systems", "courseMappings": [{"group": "A", "courses": ["not-a-guid"]}]});
     let out = env
-        .cli(&["target", "add", "--tenant", &tenant, "--name", TARGET, "--plugin", "learn365", "--config", &cfg.to_string()])
+        .cli(&[
+            "target",
+            "add",
+            "--tenant",
+            &tenant,
+            "--name",
+            TARGET,
+            "--plugin",
+            "learn365",
+            "--config",
+            &cfg.to_string(),
+        ])
         .await;
     assert!(!out.status.success());
     assert!(out.stderr.contains("courseMappings[0].courses[0]"), "{}", out.stderr);

@@ -173,9 +173,7 @@ impl State {
         self.arr("notifications")
             .iter()
             .filter(|n| n["loginName"].as_str().is_some_and(|l| l.eq_ignore_ascii_case(&login)))
-            .map(|n| {
-                (n["kind"].as_str().unwrap_or("").to_owned(), n["courseId"].as_str().unwrap_or("").to_lowercase())
-            })
+            .map(|n| (n["kind"].as_str().unwrap_or("").to_owned(), n["courseId"].as_str().unwrap_or("").to_lowercase()))
             .collect()
     }
 }
@@ -235,7 +233,8 @@ impl Rig {
 
     /// Runs the plugin's `apply-mappings` job now and waits for its operations.
     pub async fn apply_mappings(&self) -> State {
-        let asked = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+        let asked =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
         let out = self.env.cli(&["target", "run-job", "--tenant", &self.tenant, TARGET, "apply-mappings"]).await;
         assert!(out.status.success(), "run-job: {}{}", out.stdout, out.stderr);
         // The scheduler runs it within a second; continuation calls follow until it is done.

@@ -181,7 +181,8 @@ async fn at18_course_added_to_a_completed_plan_the_learner_takes() {
     else {
         return;
     };
-    let tp_notes = |s: &State| s.notifications("x@contoso.com").iter().filter(|(k, _)| k == "TrainingPlanProgress").count();
+    let tp_notes =
+        |s: &State| s.notifications("x@contoso.com").iter().filter(|(k, _)| k == "TrainingPlanProgress").count();
     let before = r.sim.state().await;
     r.sim.add_to_plan(&t, &c3).await;
     let s = r.sim.state().await;

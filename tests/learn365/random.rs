@@ -121,9 +121,8 @@ async fn run(label: &str, faults: Option<Value>, check_every_step: bool) -> Opti
     // By name: each run has its own simulator, so its own ids.
     let names: BTreeMap<String, &str> =
         w.c.iter().zip(["C1", "C2", "C3"]).chain([(&w.t, "T")]).map(|(id, n)| (id.to_lowercase(), n)).collect();
-    let end = (0..USERS)
-        .map(|u| (upn(u), s.active_items(&upn(u)).iter().map(|id| names[id].to_owned()).collect()))
-        .collect();
+    let end =
+        (0..USERS).map(|u| (upn(u), s.active_items(&upn(u)).iter().map(|id| names[id].to_owned()).collect())).collect();
     Some(end)
 }
 

@@ -172,7 +172,11 @@ impl Deliverer {
             if attempts + 1 >= self.settings.retry.max_attempts && !throttled {
                 Finish::Dead { error: format!("gave up after {} attempts: {error}", attempts + 1) }
             } else {
-                Finish::Retry { next_at: now_ms() + self.settings.retry.delay_ms(attempts, after), error, counted: true }
+                Finish::Retry {
+                    next_at: now_ms() + self.settings.retry.delay_ms(attempts, after),
+                    error,
+                    counted: true,
+                }
             }
         };
         if let Some(next_at) = self.throttles.held_until(op.target_pk, now_ms(), jitter()) {

@@ -277,7 +277,9 @@ pub fn guid(s: &str) -> Option<String> {
     let id = normal_id(s);
     let b = id.as_bytes();
     let ok = b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
     ok.then_some(id)
 }
 

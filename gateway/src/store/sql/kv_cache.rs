@@ -15,8 +15,8 @@
 //! `SCIMGW_KV_CACHE=off` to switch the cache off (for comparisons).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a target's `kv_epoch` is compared with the one its cached entries were read under.
