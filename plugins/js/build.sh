@@ -17,7 +17,9 @@ OUT_DIR="${OUT_DIR:-${SCIMGW_PLUGINS_DIR:-$HOME/.cache/scimgw/plugins}}"
 plugins=("$@")
 [ ${#plugins[@]} -gt 0 ] || plugins=(template webhook)
 
-# Every plugin carries its own copy of the kit (src/lib, tools): they must not drift apart.
+# Every plugin carries its own copy of the kit's src/lib (componentize-js loads modules only from inside
+# the plugin's own src/, so a link would not do); the webhook's tools, types and wit are links to the
+# template's. They must not drift apart.
 for name in "${plugins[@]}"; do
     [ "$name" = template ] && continue
     for shared in src/lib tools; do
