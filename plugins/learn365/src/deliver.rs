@@ -133,16 +133,18 @@ pub fn enc(s: &str) -> String {
 }
 
 /// An OData string literal's content: `'` doubled.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     s.replace('\'', "''")
 }
 
-/// Learn365's error `{"error": {"code", "message"}}` as ` (code): message`, else the body's start.
+/// The error of a Learn365 or Graph answer (`{"error": {"code", "message"}}`) as ` (code): message`;
+/// Entra ID's token errors by their `error_description`; else the body's start.
 pub fn api_error(resp: &Response) -> String {
     let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     let e = v.get("error").unwrap_or(&v);
     let code = e.get("code").and_then(Value::as_str);
     let message = e.get("message").and_then(Value::as_str);
+    let message = message.or_else(|| e.get("error_description").and_then(Value::as_str));
     match (code, message) {
         (Some(c), Some(m)) => format!(" ({c}): {}", body_snippet(m.as_bytes(), 200)),
         (Some(c), None) => format!(" ({c})"),

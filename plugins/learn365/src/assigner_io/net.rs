@@ -16,11 +16,11 @@
 
 use scimgw_plugin_sdk::PluginError;
 use scimgw_plugin_sdk::http::{HttpError, Method, Request, Response};
-use scimgw_plugin_sdk::outbound::{self, body_snippet, describe_error};
+use scimgw_plugin_sdk::outbound::{self, describe_error};
 use serde_json::{Value, json};
 
 use crate::assigner::{GRAPH_CREDENTIAL, LEARN365_CREDENTIAL};
-use crate::deliver::{Wire, enc};
+use crate::deliver::{Wire, api_error, enc, quote};
 
 /// Requests one job call makes at most (the host allows 16).
 pub const BUDGET: usize = 16;
@@ -34,15 +34,7 @@ pub struct Net<'a, W: Wire> {
 }
 
 fn failure(what: &str, resp: &Response) -> PluginError {
-    let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    let e = v.get("error").unwrap_or(&v);
-    let detail = match (e.get("code").and_then(Value::as_str), e.get("message").and_then(Value::as_str)) {
-        (Some(c), Some(m)) => format!(" ({c}): {}", body_snippet(m.as_bytes(), 200)),
-        _ => match e.get("error_description").and_then(Value::as_str) {
-            Some(d) => format!(": {}", body_snippet(d.as_bytes(), 200)),
-            None => format!(": {}", body_snippet(&resp.body, 200)),
-        },
-    };
+    let detail = api_error(resp);
     let hint = match resp.status {
         401 | 403 if what.starts_with("Graph") => {
             format!(
@@ -71,11 +63,6 @@ fn page(what: &str, resp: &Response) -> Result<Page, PluginError> {
     let value = v.get("value").and_then(Value::as_array).cloned().unwrap_or_default();
     let next = v.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);
     Ok(Page { value, next })
-}
-
-/// An OData string literal's content: `'` doubled.
-fn quote(s: &str) -> String {
-    s.replace('\'', "''")
 }
 
 impl<'a, W: Wire> Net<'a, W> {
