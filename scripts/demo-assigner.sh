@@ -4,9 +4,10 @@
 # virtual clock side by side in a scratch directory, attaches a `learn365` target with the Assigner on
 # (Graph at the simulator, an `entra-app` client-credentials credential), pushes five Entra users with
 # their city, position and department, saves the Assigner settings and creates the profile "Customer
-# Success Managers in Las Vegas, San Diego or Denver" with `gateway target resource`. Then it moves the
+# Success Managers in Las Vegas, San Diego or Denver" with `gateway assigner`. Then it moves the
 # clock through the first data refresh and a maintenance and prints the profile's preview, the Entra
-# group the maintenance created (with its members), the run records and the member list CSV. Then Ben
+# group the maintenance created (with its members), the run records and the member list (CSV, and an
+# Excel file in the scratch directory). Then Ben
 # moves from Denver to Chicago in Entra; the next refresh and maintenance take him out of the group.
 # Both servers keep running until Ctrl-C (the tenant's token and the admin token are printed), so you
 # can change users, profiles and settings and move the clock on yourself:
@@ -94,9 +95,9 @@ wait_applied() {
     done
     say "the target has not caught up after 30 s: $("$G" target status --tenant contoso learn365)"
 }
-resource() { "$G" target resource --tenant contoso learn365 "$@"; }
+assigner() { "$G" assigner "$@" --tenant contoso; }
 # Moves the virtual clock (every job due on the way runs to its end) and prints the runs that did something.
-# A running gateway sees kv writes another process made (the CLI's `target resource`) within 2 s: wait
+# A running gateway sees kv writes another process made (the CLI's `gateway assigner`) within 2 s: wait
 # that long first, so the jobs see the settings and profiles just written.
 advance() {
     sleep 2.5
@@ -135,10 +136,6 @@ elif what == "runs":
             extra = "".join(f", {k}: {p[k]}" for k in ("failed", "skipped") if p.get(k))
             print(f"      profile {p['id']} \"{p['title']}\": +{p['added']} -{p['removed']}, "
                   f"throttled {str(p['throttled']).lower()}, enrollment operations {p['enrollmentOperations']}{extra}")
-elif what == "csv":
-    print(f"    {doc['filename']} ({doc['contentType']}):")
-    for line in doc["text"].splitlines():
-        print(f"      {line}")
 elif what == "advance":
     idle = ("nothing due", "nothing to do")
     ran = [j for j in doc["runs"] if not any(w in (j["summary"] or "") for w in idle)]
@@ -182,8 +179,8 @@ cat <<'EOF' >&2
 EOF
 say "they are Learn365 users now (the sync); the Assigner only considers users present in Learn365"
 
-say "Assigner settings (gateway target resource --tenant contoso learn365 PUT assigner/settings --body …):"
-resource PUT assigner/settings --body "{\"contactEmail\":\"lms-admin@contoso.com\",\"entraGroupPrefix\":\"$PREFIX\"}" | show settings
+say "Assigner settings (gateway assigner settings --tenant contoso --set …):"
+assigner settings --set "{\"contactEmail\":\"lms-admin@contoso.com\",\"entraGroupPrefix\":\"$PREFIX\"}" | show settings
 
 PROFILE="$(cat <<EOF
 {"title": "$TITLE",
@@ -195,15 +192,16 @@ PROFILE="$(cat <<EOF
    {"source": "Position", "condition": "equals", "value": "Customer Success Manager"}]}}
 EOF
 )"
-say "a profile (gateway target resource --tenant contoso learn365 POST assigner/profiles --body …):"
+say "a profile (gateway assigner create --tenant contoso @profile.json):"
 sed 's/^/    /' <<<"$PROFILE" >&2
-P="$(resource POST assigner/profiles --body "$PROFILE" | id_of)"
+printf '%s' "$PROFILE" >"$WORK/profile.json"
+P="$(assigner create "@$WORK/profile.json" | id_of)"
 say "created profile $P"
 
 say "advance the clock to 02:15: the first data refresh (5 minutes after the settings)"
 advance 2026-03-02T02:15:00Z
-say "the profile's preview (GET assigner/profiles/$P/preview): the rules on the last refresh, no Graph call"
-resource GET "assigner/profiles/$P/preview" | show preview
+say "the profile's preview (gateway assigner preview --tenant contoso $P): the rules on the last refresh, no Graph call"
+assigner preview "$P" | show preview
 say "the Entra group before the first maintenance:"
 show_group
 
@@ -211,10 +209,12 @@ say "advance the clock to 03:00: the maintenance (the tenant is locked while it 
 advance 2026-03-02T03:00:00Z
 say "the Entra group the maintenance created (the simulator's Graph, /_sim/state graphGroups):"
 show_group
-say "the run records (GET assigner/runs), newest first:"
-resource GET assigner/runs | show runs 5
-say "the member list the maintenance wrote (GET assigner/profiles/$P/members.csv):"
-resource GET "assigner/profiles/$P/members.csv" | show csv
+say "the run records (gateway assigner runs --tenant contoso), newest first:"
+assigner runs | show runs 5
+say "the member list the maintenance wrote (gateway assigner members --tenant contoso $P --format csv --out -):"
+assigner members "$P" --format csv --out - | sed 's/^/    /' >&2
+say "and as an Excel file (--format xlsx --out …):"
+assigner members "$P" --format xlsx --out "$WORK/members.xlsx" | sed 's/^/    /' >&2
 say "notifications to the contact (gateway target notifications --tenant contoso learn365):"
 "$G" target notifications --tenant contoso learn365 | show notifications
 
@@ -224,7 +224,7 @@ wait_applied
 say "advance the clock to 05:00: the next data refresh"
 advance 2026-03-02T05:00:00Z
 say "the preview already leaves Ben out:"
-resource GET "assigner/profiles/$P/preview" | show preview
+assigner preview "$P" | show preview
 say "the Entra group is unchanged until the maintenance:"
 show_group
 say "advance the clock to 06:00: the maintenance"
@@ -232,9 +232,9 @@ advance 2026-03-02T06:00:00Z
 say "the Entra group now:"
 show_group
 say "the latest run records:"
-resource GET assigner/runs | show runs 2
+assigner runs | show runs 2
 say "the member list now:"
-resource GET "assigner/profiles/$P/members.csv" | show csv
+assigner members "$P" --format csv --out - | sed 's/^/    /' >&2
 say "Graph requests the simulator saw:"
 grep -o 'method=[A-Z]* path=/v1.0[^ ]* status=[0-9]*' "$WORK/sim.log" | sed -E 's/[0-9a-f]{8}-[0-9a-f-]{27}/{id}/g' |
     sort | uniq -c | sed 's/^ */    /' || true

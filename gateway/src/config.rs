@@ -44,6 +44,11 @@ pub struct Config {
     /// pass it parks the target with a reason naming the limit.
     pub plugin_kv_max_keys: i64,
     pub plugin_kv_max_bytes: i64,
+    /// Budget of a plugin's scheduled-job and admin-resource calls: fuel (instructions), guest memory
+    /// and kv bytes written per call (translate and deliver keep 10^8, 64 MiB and 1 MiB).
+    pub plugin_job_fuel: u64,
+    pub plugin_job_memory_mib: usize,
+    pub plugin_job_kv_write_mib: usize,
     /// Deliveries in flight per instance.
     pub delivery_concurrency: usize,
     /// Retry backoff: full jitter over min(cap, base·2^attempt).
@@ -87,6 +92,9 @@ impl Default for Config {
             metrics_token: None,
             plugin_kv_max_keys: 100_000,
             plugin_kv_max_bytes: 64 << 20,
+            plugin_job_fuel: 10_000_000_000,
+            plugin_job_memory_mib: 256,
+            plugin_job_kv_write_mib: 16,
             delivery_concurrency: 64,
             retry_base_ms: 500,
             retry_cap_ms: 300_000,

@@ -160,6 +160,53 @@ async fn profiles_fill_their_groups_at_maintenance() {
     assert_eq!(group_members(&s, "ASG-P"), Some(oids(&[1, 2, 5])), "AT-22");
     assert_eq!(group_members(&s, "ASG-O"), Some(oids(&[6, 7])), "AT-26: exclude wins");
     assert_eq!(group_members(&s, "ASG-Q"), Some(BTreeSet::new()), "AT-29: the group exists, empty");
+    the_cli_lists_downloads_and_renames(&r).await;
+}
+
+/// `gateway assigner …` on the same tenant: profiles listed, P's member list as CSV on stdout and as
+/// an Excel file read back by an independent reader, a refused call's message, and a new title
+/// renaming the group at a maintenance run now.
+async fn the_cli_lists_downloads_and_renames(r: &Rig) {
+    let t = r.tenant.as_str();
+    let list = r.env.cli_json(&["assigner", "profiles", "--tenant", t]).await;
+    let p = list["profiles"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["title"] == "P"))
+        .and_then(|p| p["id"].as_str())
+        .unwrap_or_else(|| panic!("P listed: {list}"))
+        .to_owned();
+    let out = r.env.cli(&["assigner", "members", "--tenant", t, &p, "--format", "csv", "--out", "-"]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.starts_with("id,upn,displayName\n") && out.stdout.lines().count() == 4, "{}", out.stdout);
+    let written = r.env.cli_json(&["assigner", "members", "--tenant", t, &p, "--format", "xlsx"]).await;
+    assert_eq!(written["written"], "p-members.xlsx", "{written}");
+    let path = r.env.dir.path.join("p-members.xlsx");
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&path).expect("an Excel file calamine opens");
+    assert_eq!(calamine::Reader::sheet_names(&book), vec!["P".to_owned()]);
+    let sheet = calamine::Reader::worksheet_range_at(&mut book, 0).expect("a sheet").expect("readable");
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows[0], ["id", "upn", "displayName"]);
+    let ids: BTreeSet<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
+    assert_eq!(ids, oids(&[1, 2, 5]), "{rows:?}");
+    assert!(rows.iter().any(|r| r[1] == "u5@contoso.com"), "{rows:?}");
+
+    let out = r.env.cli(&["assigner", "show", "--tenant", t, "nope"]).await;
+    assert!(!out.status.success() && out.stderr.contains("404: no Assigner profile nope"), "{}", out.stderr);
+
+    let mut profile = r.env.cli_json(&["assigner", "export", "--tenant", t, &p]).await;
+    profile["title"] = json!("P West");
+    let renamed = r.env.cli_json(&["assigner", "update", "--tenant", t, &p, &profile.to_string()]).await;
+    assert_eq!(renamed["title"], "P West", "{renamed}");
+    let due = r.env.cli_json(&["assigner", "run", "--tenant", t, "maintenance"]).await;
+    assert_eq!(due["job"], "assigner-maintenance", "{due}");
+    // The running gateway sees another process's kv writes within 2 s.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    r.advance("2026-03-02T03:10:00Z").await;
+    let s = r.sim.state().await;
+    assert_eq!(group_members(&s, "ASG-P"), None, "renamed");
+    assert_eq!(group_members(&s, "ASG-P West"), Some(oids(&[1, 2, 5])), "the same group, members kept");
+    let runs = r.env.cli_json(&["assigner", "runs", "--tenant", t]).await;
+    assert_eq!(runs["runs"][0]["kind"], "maintenance", "{runs}");
 }
 
 /// AT-27: more changes than allowed leave the group as it was, e-mail the contact once, and still

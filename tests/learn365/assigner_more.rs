@@ -300,7 +300,7 @@ async fn retired_profile_cancels_enrollments_keeps_group() {
 /// AT-33: (S) an include override naming a hard-deleted user is dropped without a notification, S
 /// has no rules and no overrides left: its update fails (logged as an error) and its group is left as
 /// it is; (T) rules on a custom field no user has any more: T is skipped, its membership unchanged,
-/// the contact told once. (Course deletion: the simulator cannot delete a course; not covered.)
+/// the contact told once; (S) its course C9 deleted in Learn365: the assignment is dropped silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_overrides_and_deleted_field() {
     let Some(r) = rig("asg-stale", "2026-03-02T01:00:00Z").await else { return };
@@ -332,6 +332,7 @@ async fn stale_overrides_and_deleted_field() {
         r.scim.patch_ok(&format!("/Users/{id}"), json!([{"op": "Remove", "path": format!("{EXT}:costCenter")}])).await;
     }
     r.synced().await;
+    r.sim.ok(Method::DELETE, &format!("/_sim/courses/{c9}"), None).await;
     r.advance("2026-03-02T06:00:00Z").await;
     let state = r.sim.state().await;
     // The simulator keeps a deleted user's group memberships (Entra would drop them): z stays, which
@@ -339,7 +340,7 @@ async fn stale_overrides_and_deleted_field() {
     assert_eq!(group_members(&state, "ASG-S"), Some(oids(&[26])), "S's group untouched");
     assert_eq!(group_members(&state, "ASG-T"), Some(oids(&[1, 2])), "T skipped: membership unchanged");
     let sp = r.profile(&s_id).await;
-    assert_eq!((&sp["include"], &sp["courses"]), (&json!([]), &json!([c9])), "z's override dropped, C9 kept: {sp}");
+    assert_eq!((&sp["include"], &sp["courses"]), (&json!([]), &json!([])), "z's override and C9 dropped: {sp}");
     let s_run = r.last_run_entry(&s_id).await;
     assert!(s_run["failed"].as_str().is_some_and(|f| f.contains("no rules and no overrides")), "{s_run}");
     assert_eq!((&s_run["added"], &s_run["removed"]), (&json!(0), &json!(0)), "{s_run}");

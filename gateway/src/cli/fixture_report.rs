@@ -18,7 +18,7 @@ fn pct(v: f64) -> String {
 pub fn print_table(results: &[FixtureResult]) {
     println!(
         "{:<44} {:>7} {:>12} {:>8} {:>9} {:>8} {:>9} {:>7}",
-        "fixture", "result", "fuel", "of 100M", "peak KiB", "of 64M", "time µs", "of max"
+        "fixture", "result", "fuel", "of limit", "peak KiB", "of limit", "time µs", "of max"
     );
     for r in results {
         let result = if r.updated {

@@ -1,6 +1,7 @@
 //! The `gateway` command line: `serve`, `migrate`, `tenant …`, `schema …`, `changes`, `plugin …`,
-//! `target …`, `outbox …`.
+//! `target …`, `assigner …`, `outbox …`.
 
+mod assigner;
 mod fixture_report;
 mod keys;
 mod limits;
@@ -69,6 +70,12 @@ pub enum Command {
         #[command(subcommand)]
         command: targets::TargetCommand,
     },
+    /// The Learn365 Assigner (rule-based Entra groups) of a tenant's learn365 target: settings,
+    /// profiles, member lists, runs.
+    Assigner {
+        #[command(subcommand)]
+        command: assigner::AssignerCommand,
+    },
     /// Microsoft Learn Organizational Reporting joined with the tenant's Entra identities.
     Report {
         #[command(subcommand)]
@@ -126,6 +133,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Target { command } => {
             let cfg = config(Overrides::default())?;
             block_on(targets::run_target(cfg, command))
+        }
+        Command::Assigner { command } => {
+            let cfg = config(Overrides::default())?;
+            block_on(assigner::run(cfg, command))
         }
         Command::Report { command } => {
             let cfg = config(Overrides::default())?;

@@ -231,21 +231,8 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
         TargetCommand::Resource { tenant, name, method, path, body } => {
             let pk = a.target_pk(&tenant, &name).await?;
             let body = body.as_deref().map(config_arg).transpose()?;
-            let notifier = crate::delivery::notify::Notifier::new(
-                a.store.clone(),
-                cfg.smtp_url.as_deref(),
-                &cfg.smtp_from,
-                cfg.smtp_default_to.as_deref(),
-            )?;
-            let jobs = crate::delivery::jobs::Jobs::new(
-                a.store.clone(),
-                crate::plugins::Registry::new(a.rt.clone(), a.store.clone()),
-                crate::plugins::Targets::new(a.store.clone(), a.secrets.clone()),
-                format!("cli-{}", std::process::id()),
-                crate::clock::Clock::wall(),
-                Arc::new(notifier),
-            );
-            let (status, value) = jobs.resource(pk, &method.to_ascii_uppercase(), &path, Vec::new(), body).await;
+            let (path, query) = split_query(&path);
+            let (status, value) = resource(&cfg, a, pk, &method, path, query, body).await?;
             print(&value)?;
             if status >= 400 {
                 anyhow::bail!("the plugin answered {status}");
@@ -253,6 +240,48 @@ pub async fn run_target(cfg: Config, cmd: TargetCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `path?a=1&b=2` → (`path`, its query pairs; no percent-decoding beyond `+` being kept as is).
+fn split_query(path: &str) -> (&str, Vec<(String, String)>) {
+    let Some((p, q)) = path.split_once('?') else { return (path, Vec::new()) };
+    let pairs = q
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    (p, pairs)
+}
+
+/// One call of a target's admin resource from the CLI (as the admin API makes it): the status and the
+/// plugin's JSON answer.
+pub(super) async fn resource(
+    cfg: &Config,
+    a: &Control,
+    target_pk: i64,
+    method: &str,
+    path: &str,
+    query: Vec<(String, String)>,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let notifier = crate::delivery::notify::Notifier::new(
+        a.store.clone(),
+        cfg.smtp_url.as_deref(),
+        &cfg.smtp_from,
+        cfg.smtp_default_to.as_deref(),
+    )?;
+    let jobs = crate::delivery::jobs::Jobs::new(
+        a.store.clone(),
+        crate::plugins::Registry::new(a.rt.clone(), a.store.clone()),
+        crate::plugins::Targets::new(a.store.clone(), a.secrets.clone()),
+        format!("cli-{}", std::process::id()),
+        crate::clock::Clock::wall(),
+        Arc::new(notifier),
+    );
+    Ok(jobs.resource(target_pk, &method.to_ascii_uppercase(), path, query, body).await)
 }
 
 pub async fn run_outbox(cfg: Config, cmd: OutboxCommand) -> anyhow::Result<()> {

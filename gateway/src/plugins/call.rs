@@ -38,6 +38,13 @@ pub struct CallLimits {
     pub kv_quota_keys: i64,
     pub kv_quota_bytes: i64,
     pub max_component_bytes: usize,
+    /// Scheduled-job and admin-resource calls (management work over a whole tenant, such as evaluating
+    /// rules over every user): their fuel, guest memory and kv bytes written per call
+    /// (`plugin_job_fuel`, `plugin_job_memory_mib`, `plugin_job_kv_write_mib`). Their time limit is
+    /// the deliver one.
+    pub job_fuel: u64,
+    pub job_memory_bytes: usize,
+    pub job_kv_bytes: usize,
 }
 
 impl Default for CallLimits {
@@ -64,7 +71,31 @@ impl Default for CallLimits {
             kv_quota_keys: 100_000,
             kv_quota_bytes: 64 << 20,
             max_component_bytes: 50 << 20,
+            job_fuel: 10_000_000_000,
+            job_memory_bytes: 256 << 20,
+            job_kv_bytes: 16 << 20,
         }
+    }
+}
+
+impl CallLimits {
+    /// The limits a call of `mode` runs under: jobs and admin resources get the management budget
+    /// (never less than the others'), translate and deliver their own.
+    pub fn for_mode(&self, mode: CallMode) -> CallLimits {
+        match mode {
+            CallMode::Schedule | CallMode::Admin => CallLimits {
+                deliver_fuel: self.job_fuel.max(self.deliver_fuel),
+                memory_bytes: self.job_memory_bytes.max(self.memory_bytes),
+                max_kv_bytes: self.job_kv_bytes.max(self.max_kv_bytes),
+                ..self.clone()
+            },
+            CallMode::Translate | CallMode::Deliver => self.clone(),
+        }
+    }
+
+    /// The largest guest memory any call may have (the pooling allocator's slot size).
+    pub fn largest_memory(&self) -> usize {
+        self.memory_bytes.max(self.job_memory_bytes)
     }
 }
 
@@ -217,7 +248,7 @@ impl CallState {
         kv_base: Arc<KvOverlay>,
         mode: CallMode,
     ) -> CallState {
-        let l = limits;
+        let l = &limits.for_mode(mode);
         CallState {
             limiter: Limiter {
                 max_memory: l.memory_bytes,
@@ -257,5 +288,29 @@ impl CallState {
         let msg = format!("database unavailable during the plugin call: {e}");
         self.host_failure = Some(msg.clone());
         wasmtime::Error::msg(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_and_admin_calls_get_the_management_budget() {
+        let l = CallLimits { job_fuel: 7, job_memory_bytes: 1, ..CallLimits::default() };
+        for mode in [CallMode::Translate, CallMode::Deliver] {
+            let own = l.for_mode(mode);
+            assert_eq!((own.deliver_fuel, own.memory_bytes, own.max_kv_bytes), (100_000_000, 64 << 20, 1 << 20));
+        }
+        for mode in [CallMode::Schedule, CallMode::Admin] {
+            let own = l.for_mode(mode);
+            // Never less than the others' (a misconfigured budget does not starve jobs).
+            assert_eq!((own.deliver_fuel, own.memory_bytes, own.max_kv_bytes), (100_000_000, 64 << 20, 16 << 20));
+        }
+        let d = CallLimits::default();
+        let own = d.for_mode(CallMode::Schedule);
+        assert_eq!((own.deliver_fuel, own.memory_bytes), (10_000_000_000, 256 << 20));
+        assert_eq!(d.largest_memory(), 256 << 20);
+        assert_eq!(d.for_mode(CallMode::Translate).translate_fuel, 100_000_000);
     }
 }

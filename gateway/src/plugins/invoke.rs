@@ -21,7 +21,7 @@ pub const MAX_JOB_NAME: usize = 64;
 pub const MAX_CURSOR_BYTES: usize = 64 << 10;
 /// Longest summary of a job run, and longest admin response body.
 pub const MAX_SUMMARY_BYTES: usize = 1024;
-pub const MAX_ADMIN_BODY_BYTES: usize = 1 << 20;
+pub const MAX_ADMIN_BODY_BYTES: usize = 16 << 20;
 
 impl Runtime {
     fn store(&self, env: &CallEnv, overlay: Arc<KvOverlay>, mode: CallMode) -> Store<CallState> {
@@ -108,7 +108,7 @@ impl Runtime {
     /// `deliver_timeout` ([`Runtime::finished`] names that limit).
     fn yielding(&self, env: &CallEnv, mode: CallMode) -> (Store<CallState>, Instant) {
         let mut store = self.store(env, Arc::default(), mode);
-        let _ = store.set_fuel(self.limits.deliver_fuel);
+        let _ = store.set_fuel(self.limits.for_mode(mode).deliver_fuel);
         store.epoch_deadline_async_yield_and_update(1);
         (store, Instant::now())
     }
@@ -120,7 +120,8 @@ impl Runtime {
         store: &mut Store<CallState>,
         started: Instant,
     ) -> (Result<(R, Effects), CallError>, CallStats, Vec<(String, String)>) {
-        let fuel = self.limits.deliver_fuel;
+        let limits = store.data().limits.clone();
+        let fuel = limits.deliver_fuel;
         let stats = stats(store, fuel, started);
         let out = match result {
             Err(_) => Err(CallError::Trap(format!(
@@ -129,7 +130,7 @@ impl Runtime {
             ))),
             Ok(Ok(Ok(value))) => Ok((value, store.data_mut().take_effects())),
             Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error(&e))),
-            Ok(Err(e)) => Err(trap(e, store, &self.limits, fuel)),
+            Ok(Err(e)) => Err(trap(e, store, &limits, fuel)),
         };
         let logs = std::mem::take(&mut store.data_mut().captured);
         (out, stats, logs)

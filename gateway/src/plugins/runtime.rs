@@ -129,7 +129,7 @@ impl Runtime {
             .total_core_instances(POOL_SLOTS * 8)
             .total_memories(POOL_SLOTS * 2)
             .total_tables(POOL_SLOTS * 8)
-            .max_memory_size(limits.memory_bytes)
+            .max_memory_size(limits.largest_memory())
             .max_memories_per_component(limits.memories as u32)
             .max_tables_per_component(limits.tables as u32)
             .table_elements(limits.table_elements);

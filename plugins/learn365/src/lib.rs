@@ -23,6 +23,7 @@ pub mod deliver;
 pub mod job;
 pub mod state;
 pub mod translate;
+pub mod xlsx;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,18 @@
 //! separated by commas, the course by its index, times as dates. All `f` and `c` lines come before the
 //! first `u` line; users may come in any order (the decoder sorts them).
 //!
+//! Enrollments may also come apart from their users, as the data refresh reads them (Learn365 lists
+//! enrollments by login, not by Entra objectId): a `u` line then ends with one more column, the user's
+//! **login key** (16 hex digits, [`login_key`] of the Learn365 login), and lines
+//!
+//! ```text
+//! e␉<login key>␉<course index>␉<completedAt>␉<dueDate>
+//! ```
+//!
+//! after the `c` lines give enrollments by login key; the decoder joins them to the users at the end
+//! (an enrollment whose key no user has is dropped; of two for the same user and course, a completed
+//! one wins).
+//!
 //! A realistic user line is about 200 bytes, so 100,000 users take about 20 MB: some 330 chunks of
 //! 64 KiB (the host's kv value limit). Proposed kv layout for the I/O side: the data refresh writes
 //! `as:snap:<gen>:<seq 6 digits>` as it pages through Learn365 (courses and fields first, then each
@@ -24,9 +36,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::model::{CUSTOM, STANDARD_SOURCES};
-use super::snapshot::{Column, Enrollment, NONE, Snapshot, Strings, UserRecord};
+use super::snapshot::{Activity, Column, Enrollment, NONE, Snapshot, Strings, UserRecord};
 use super::time;
 use super::validate::{Field, FieldType, guid};
 
@@ -74,6 +87,32 @@ fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
 fn time_text(t: i64, out: &mut String) {
     if t != NONE {
         let _ = write!(out, "{t}");
+    }
+}
+
+/// The position after `want` at `i`, if it is there.
+fn expect(b: &[u8], i: usize, want: u8) -> Option<usize> {
+    (b.get(i) == Some(&want)).then_some(i + 1)
+}
+
+/// A decimal integer (optionally negative) at `i`, and the position after it; `None` when there is
+/// no digit or it overflows.
+fn number(b: &[u8], i: usize) -> Option<(i64, usize)> {
+    let (neg, mut j) = if b.get(i) == Some(&b'-') { (true, i + 1) } else { (false, i) };
+    let first = j;
+    let mut n: i64 = 0;
+    while let Some(d) = b.get(j).filter(|d| d.is_ascii_digit()) {
+        n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+        j += 1;
+    }
+    (j > first).then_some((if neg { -n } else { n }, j))
+}
+
+/// A time at `i` or nothing (the empty text), and the position after it.
+fn optional_number(b: &[u8], i: usize) -> (Option<i64>, usize) {
+    match number(b, i) {
+        Some((n, j)) if n != NONE => (Some(n), j),
+        _ => (None, i),
     }
 }
 
@@ -173,6 +212,35 @@ impl Encoder {
     }
 }
 
+/// The login key of a Learn365 login: FNV-1a (64 bits) of its lower-case form, never 0.
+pub fn login_key(login: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in login.trim().bytes() {
+        h ^= u64::from(b.to_ascii_lowercase());
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h.max(1)
+}
+
+impl Encoder {
+    /// A user's line with its login key (its enrollments, if any, still inline).
+    pub fn user_line_keyed(&self, u: &UserRecord, key: u64, out: &mut String) -> Result<(), String> {
+        self.user_line(u, out)?;
+        let _ = write!(out, "\t{key:016x}");
+        Ok(())
+    }
+
+    /// An `e` line: an enrollment by login key; `None` for a course the encoder does not know.
+    pub fn enrollment_line(&self, key: u64, course: &str, a: Activity) -> Option<String> {
+        let c = *self.course_index.get(course)?;
+        let mut out = format!("e\t{key:016x}\t{c}\t");
+        time_text(a.completed_at.unwrap_or(NONE), &mut out);
+        out.push('\t');
+        time_text(a.due.unwrap_or(NONE), &mut out);
+        Some(out)
+    }
+}
+
 fn write_acts(acts: &[(usize, i64, i64)], out: &mut String) {
     for (i, (c, done, due)) in acts.iter().enumerate() {
         if i > 0 {
@@ -253,7 +321,39 @@ pub struct Decoder {
     /// Per column, the value → code map while the column repeats values; dropped (every value a new
     /// entry) once more than half of the users have distinct values (e-mail, name): no map of
     /// 100,000 strings while decoding.
-    interners: Vec<Option<HashMap<Box<str>, u32>>>,
+    interners: Vec<Option<HashMap<Box<str>, u32, BuildHasherDefault<Fx>>>>,
+    /// Where the fields of the line being read end (reused: no allocation per line).
+    ends: Vec<usize>,
+    /// Login keys of the users (by decode order), when their lines carry one.
+    keys: Vec<(u64, u32)>,
+    /// `e` lines: (login key, course, completedAt, dueDate).
+    loose: Vec<(u64, u32, i64, i64)>,
+}
+
+/// A fast, unkeyed hash for the decoder's value maps (FxHash's multiply-rotate, 8 bytes a step):
+/// SipHash, the standard map's, costs several times more per value inside a wasm guest, and the
+/// values come from the tenant's own directory, not from an attacker choosing collisions.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+const FX: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w.try_into().unwrap_or_default())).wrapping_mul(FX);
+        }
+        let tail = words.remainder().iter().rev().fold(0u64, |t, b| t << 8 | u64::from(*b));
+        self.0 = (h.rotate_left(5) ^ tail ^ bytes.len() as u64).wrapping_mul(FX);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(FX);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Distinct values a column may reach before its interning is reconsidered.
@@ -305,6 +405,22 @@ impl Decoder {
                 Ok(())
             }
             "u" => self.user(rest),
+            "e" => {
+                let mut f = rest.split('\t');
+                let (Some(key), Some(c), Some(done), Some(due), None) =
+                    (f.next(), f.next(), f.next(), f.next(), f.next())
+                else {
+                    return Err("e: key, course, completedAt and dueDate".into());
+                };
+                let key = u64::from_str_radix(key, 16).map_err(|_| format!("e: login key {key:?}"))?;
+                let c: u32 = c
+                    .parse()
+                    .ok()
+                    .filter(|c| (*c as usize) < self.snap.courses.len())
+                    .ok_or_else(|| format!("e: course {c:?}"))?;
+                self.loose.push((key, c, parse_time(done)?, parse_time(due)?));
+                Ok(())
+            }
             _ => Err(format!("unknown line kind {kind:?}")),
         }
     }
@@ -318,7 +434,9 @@ impl Decoder {
             let mut col = Column::default();
             col.dict.push("");
             s.columns.push(col);
-            self.interners.push(Some(HashMap::from([(Box::from(""), 0)])));
+            let mut map = HashMap::default();
+            map.insert(Box::from(""), 0);
+            self.interners.push(Some(map));
         }
         s.dates = vec![Vec::new(); dates];
         s.enrollments = vec![Vec::new(); s.courses.len()];
@@ -330,11 +448,29 @@ impl Decoder {
         }
         let s = &mut self.snap;
         let want = 3 + s.columns.len() + s.dates.len();
-        let parts: Vec<&str> = rest.split('\t').collect();
+        // One pass over the line for its tabs (the decoder's hot loop: ~100,000 lines of ~250 bytes).
+        self.ends.clear();
+        for (i, b) in rest.bytes().enumerate() {
+            if b == b'\t' {
+                self.ends.push(i);
+            }
+        }
+        self.ends.push(rest.len());
+        let mut start = 0;
+        let mut parts: Vec<&str> = Vec::with_capacity(self.ends.len());
+        for &end in &self.ends {
+            parts.push(&rest[start..end]);
+            start = end + 1;
+        }
+        let user = s.active.len() as u32;
+        if parts.len() == want + 1 {
+            let key = parts.pop().unwrap_or_default();
+            let key = u64::from_str_radix(key, 16).map_err(|_| format!("u: login key {key:?}"))?;
+            self.keys.push((key, user));
+        }
         if parts.len() != want {
             return Err(format!("u: {} fields, expected {want}", parts.len()));
         }
-        let user = s.active.len() as u32;
         s.ids.push(&unescape(parts[0])?);
         s.active.push(match parts[1] {
             "1" => true,
@@ -365,22 +501,37 @@ impl Decoder {
             col.push(parse_time(parts[base + d])?);
         }
         let acts = parts[base + s.dates.len()];
-        for a in acts.split_terminator(',') {
-            let mut f = a.split(':');
-            let (Some(c), Some(done), Some(due), None) = (f.next(), f.next(), f.next(), f.next()) else {
-                return Err(format!("u: enrollment {a:?}"));
+        // `course:done:due` items separated by commas, read in one pass (hot: several per user).
+        let b = acts.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let item = |i: usize| {
+                let end = b[i..].iter().position(|x| *x == b',').map_or(b.len(), |p| i + p);
+                format!("u: enrollment {:?}", &acts[i..end])
             };
-            let c: usize = c.parse().ok().filter(|c| *c < s.courses.len()).ok_or(format!("u: course {c:?}"))?;
+            let start = i;
+            let (c, after) = number(b, i).ok_or_else(|| item(start))?;
+            let c = usize::try_from(c)
+                .ok()
+                .filter(|c| *c < s.courses.len())
+                .ok_or_else(|| format!("u: course {:?}", &acts[start..after]))?;
+            let (done, after) = optional_number(b, expect(b, after, b':').ok_or_else(|| item(start))?);
+            let (due, after) = optional_number(b, expect(b, after, b':').ok_or_else(|| item(start))?);
+            i = match b.get(after) {
+                None => after,
+                Some(b',') => after + 1,
+                Some(_) => return Err(item(start)),
+            };
             let list = &mut s.enrollments[c];
             if list.last().is_some_and(|e| e.user == user) {
                 return Err(format!("u: two enrollments in course {c}"));
             }
-            list.push(Enrollment { user, completed: parse_time(done)?, due: parse_time(due)? });
+            list.push(Enrollment { user, completed: done.unwrap_or(NONE), due: due.unwrap_or(NONE) });
         }
         Ok(())
     }
 
-    /// The snapshot, users sorted by id; refuses duplicate ids and a missing first line.
+    /// The snapshot, users sorted by id, `e` lines joined; refuses duplicate ids and a missing first line.
     pub fn finish(mut self) -> Result<Snapshot, String> {
         if self.lines == 0 {
             return Err("an empty snapshot (no v1 line)".into());
@@ -421,6 +572,12 @@ impl Decoder {
                 }
                 list.sort_unstable_by_key(|e| e.user);
             }
+            for (_, user) in &mut self.keys {
+                *user = pos[*user as usize];
+            }
+        }
+        if !self.loose.is_empty() {
+            join_loose(&mut s, &mut self.keys, self.loose);
         }
         for c in &mut s.columns {
             c.dict.text.shrink_to_fit();
@@ -433,5 +590,21 @@ impl Decoder {
         s.dates.iter_mut().for_each(Vec::shrink_to_fit);
         s.enrollments.iter_mut().for_each(Vec::shrink_to_fit);
         Ok(s)
+    }
+}
+
+/// Joins `e` lines to the users with their login key (module doc).
+fn join_loose(s: &mut Snapshot, keys: &mut [(u64, u32)], loose: Vec<(u64, u32, i64, i64)>) {
+    keys.sort_unstable();
+    let user_of = |key: u64| keys.binary_search_by_key(&key, |k| k.0).ok().map(|i| keys[i].1);
+    for (key, c, completed, due) in loose {
+        if let Some(user) = user_of(key) {
+            s.enrollments[c as usize].push(Enrollment { user, completed, due });
+        }
+    }
+    for list in &mut s.enrollments {
+        // Completed first within a user, so that the dedup keeps a completion.
+        list.sort_unstable_by_key(|e| (e.user, e.completed == NONE));
+        list.dedup_by_key(|e| e.user);
     }
 }

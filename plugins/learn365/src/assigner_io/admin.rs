@@ -11,8 +11,8 @@
 //! | `assigner/profiles/{id}/clone` | POST → 201 a copy ("Copy of …") |
 //! | `assigner/profiles/{id}/export` | GET: the profile as stored |
 //! | `assigner/profiles/{id}/courses` | PUT `{"courses": [...], "enroll": bool}` → 200 the profile |
-//! | `assigner/profiles/{id}/preview` | GET `{"members": [{id, upn, displayName}], "count", "snapshotAt"}` from the last snapshot |
-//! | `assigner/profiles/{id}/members`, `…/members.csv` | GET the last maintenance's member list (JSON; or `{filename, contentType, text}`) |
+//! | `assigner/profiles/{id}/preview` | GET `{"members": [{id, upn, displayName}], "count", "offset", "snapshotAt"}` from the last snapshot (`?offset=`, `?limit=` 1,000 by default, ≤ 10,000; `count` is the whole) |
+//! | `assigner/profiles/{id}/members`, `…/members.csv`, `…/members.xlsx` | GET the last maintenance's member list (JSON, paged like the preview; the whole list as CSV `{filename, contentType, text}` or Excel `{filename, contentType, base64}`) |
 //! | `assigner/runs` | GET `{"runs": [...]}`, newest first (the last 50) |
 //! | `assigner/status` | GET settings present, snapshot, lock, profiles, the last runs, the jobs |
 //!
@@ -27,9 +27,10 @@ use serde_json::{Value, json};
 use super::maintain::{self, LOCK_MESSAGE};
 use super::refresh;
 use super::store::{self, MemberList};
-use crate::assigner::{Engine, Profile, ProfileState, Settings, members, validate};
+use crate::assigner::{Engine, Profile, ProfileState, Settings, members, time, validate};
 use crate::config::AssignerConfig;
 use crate::state::{self, Env};
+use crate::xlsx;
 
 fn respond(status: u16, body: Value) -> AdminResponse {
     AdminResponse { status, body_json: body.to_string() }
@@ -142,11 +143,18 @@ pub fn handle<E: Env>(
                     create(env, v, now, Some(id))
                 }
                 (["courses"], Put) => courses(env, profile, req),
-                (["preview"], Get) => preview(env, &profile),
-                (["members"], Get) | (["members.csv"], Get) if is_lock => Ok(locked()),
-                (["members"], Get) => member_list(env, &profile, false),
-                (["members.csv"], Get) => member_list(env, &profile, true),
-                ([] | ["export"] | ["clone"] | ["courses"] | ["preview"] | ["members"] | ["members.csv"], _) => {
+                (["preview"], Get) => match window(req) {
+                    Ok(w) => preview(env, &profile, w),
+                    Err(r) => Ok(r),
+                },
+                (["members" | "members.csv" | "members.xlsx"], Get) if is_lock => Ok(locked()),
+                (["members"], Get) => match window(req) {
+                    Ok(w) => member_list(env, &profile, Format::Json(w)),
+                    Err(r) => Ok(r),
+                },
+                (["members.csv"], Get) => member_list(env, &profile, Format::Csv),
+                (["members.xlsx"], Get) => member_list(env, &profile, Format::Xlsx),
+                ([] | ["export" | "clone" | "courses" | "preview" | "members" | "members.csv" | "members.xlsx"], _) => {
                     Ok(wrong())
                 }
                 _ => Ok(admin_error(404, &format!("no resource assigner/{}", parts.join("/")))),
@@ -158,7 +166,7 @@ pub fn handle<E: Env>(
         _ => Ok(admin_error(
             404,
             &format!(
-                "no resource assigner/{} (settings, profiles, profiles/<id>[/clone|export|courses|preview|members|members.csv], runs, status)",
+                "no resource assigner/{} (settings, profiles, profiles/<id>[/clone|export|courses|preview|members|members.csv|members.xlsx], runs, status)",
                 parts.join("/")
             ),
         )),
@@ -280,12 +288,36 @@ fn courses<E: Env>(env: &mut E, mut profile: Profile, req: &AdminRequest) -> Res
     Ok(respond(200, serde_json::to_value(&profile).unwrap_or_default()))
 }
 
+/// Members shown by a JSON answer: `?offset=` (0) and `?limit=` (1,000, at most 10,000); the count is
+/// always the whole list's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Window {
+    offset: usize,
+    limit: usize,
+}
+
+fn window(req: &AdminRequest) -> Result<Window, AdminResponse> {
+    let mut w = Window { offset: 0, limit: 1_000 };
+    for (k, v) in &req.query {
+        let n = |max: usize| match v.trim().parse::<usize>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(admin_error(400, &format!("{k} must be a whole number from 0 to {max}"))),
+        };
+        match k.as_str() {
+            "offset" => w.offset = n(usize::MAX >> 1)?,
+            "limit" => w.limit = n(10_000)?,
+            _ => {}
+        }
+    }
+    Ok(w)
+}
+
 fn member_json(idents: &std::collections::BTreeMap<String, store::Ident>, oid: &str) -> Value {
     let i = idents.get(oid);
     json!({"id": oid, "upn": i.map(|i| i.upn.clone()), "displayName": i.map(|i| i.name.clone())})
 }
 
-fn preview(env: &impl Env, profile: &Profile) -> Result<AdminResponse, PluginError> {
+fn preview(env: &impl Env, profile: &Profile, w: Window) -> Result<AdminResponse, PluginError> {
     let Some(meta) = store::snap_meta(env)? else {
         return Ok(admin_error(409, "no data refresh yet: the preview is computed from the last data refresh"));
     };
@@ -299,15 +331,24 @@ fn preview(env: &impl Env, profile: &Profile) -> Result<AdminResponse, PluginErr
     let matching = engine.matching(&compiled);
     let bits = members(&snap, profile, &matching, exclude_disabled);
     let idents = store::load_idents(env, &meta);
-    let list: Vec<Value> = bits.ones_iter().map(|u| member_json(&idents, snap.id(u))).collect();
-    Ok(respond(200, json!({"members": list, "count": list.len(), "snapshotAt": meta.taken_at})))
+    let list: Vec<Value> =
+        bits.ones_iter().skip(w.offset).take(w.limit).map(|u| member_json(&idents, snap.id(u))).collect();
+    let body = json!({"members": list, "count": bits.count(), "offset": w.offset, "snapshotAt": meta.taken_at});
+    Ok(respond(200, body))
 }
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
 }
 
-fn member_list(env: &impl Env, profile: &Profile, csv: bool) -> Result<AdminResponse, PluginError> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json(Window),
+    Csv,
+    Xlsx,
+}
+
+fn member_list(env: &impl Env, profile: &Profile, format: Format) -> Result<AdminResponse, PluginError> {
     let Some(list) = store::load_blob::<MemberList>(env, &store::members_key(&profile.id))? else {
         return Ok(admin_error(
             404,
@@ -318,21 +359,34 @@ fn member_list(env: &impl Env, profile: &Profile, csv: bool) -> Result<AdminResp
         Some(meta) => store::load_idents(env, &meta),
         None => Default::default(),
     };
+    if let Format::Json(w) = format {
+        let members: Vec<Value> =
+            list.members.iter().skip(w.offset).take(w.limit).map(|m| member_json(&idents, m)).collect();
+        let body = json!({"members": members, "count": list.members.len(), "offset": w.offset,
+                          "throttled": list.throttled, "writtenAt": list.written_at});
+        return Ok(respond(200, body));
+    }
     let members: Vec<Value> = list.members.iter().map(|m| member_json(&idents, m)).collect();
-    if !csv {
-        return Ok(respond(
-            200,
-            json!({"members": members, "count": members.len(), "throttled": list.throttled, "writtenAt": list.written_at}),
-        ));
-    }
-    let mut text = String::from("id,upn,displayName\n");
-    for m in &members {
-        let f = |k: &str| csv_field(m[k].as_str().unwrap_or_default());
-        text.push_str(&format!("{},{},{}\n", f("id"), f("upn"), f("displayName")));
-    }
+    const COLUMNS: [&str; 3] = ["id", "upn", "displayName"];
     let name: String = profile.title.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    let filename = format!("{}-members.csv", name.trim_matches('-').to_lowercase());
-    Ok(respond(200, json!({"filename": filename, "contentType": "text/csv", "text": text})))
+    let name = format!("{}-members", name.trim_matches('-').to_lowercase());
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| COLUMNS.iter().map(|k| m[*k].as_str().unwrap_or_default().to_owned()).collect())
+        .collect();
+    if format == Format::Xlsx {
+        let at = time::parse(&list.written_at).unwrap_or(0);
+        let file = xlsx::workbook(profile.title.trim(), &COLUMNS, &rows, at);
+        let body = json!({"filename": format!("{name}.xlsx"), "contentType": xlsx::CONTENT_TYPE, "base64": xlsx::base64(&file)});
+        return Ok(respond(200, body));
+    }
+    let mut text = COLUMNS.join(",") + "\n";
+    for row in &rows {
+        let fields: Vec<String> = row.iter().map(|v| csv_field(v)).collect();
+        text.push_str(&fields.join(","));
+        text.push('\n');
+    }
+    Ok(respond(200, json!({"filename": format!("{name}.csv"), "contentType": "text/csv", "text": text})))
 }
 
 fn status(env: &impl Env, now: u64) -> Result<AdminResponse, PluginError> {

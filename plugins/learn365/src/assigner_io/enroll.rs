@@ -68,7 +68,7 @@ pub fn run<E: Env>(
         let members: BTreeSet<String> = if want.is_empty() {
             BTreeSet::new()
         } else {
-            plan.after.iter().filter_map(|oid| idents.get(oid)).map(|i| i.scim.clone()).collect()
+            plan.after(&*w.env, &pid)?.iter().filter_map(|oid| idents.get(oid)).map(|i| i.scim.clone()).collect()
         };
         let applied: Applied = store::load_blob(&*w.env, &store::applied_key(&pid))?.unwrap_or_default();
         let users: Vec<String> =

@@ -11,15 +11,18 @@
 //! 1. *start*: no snapshot → the run stops at once, recorded as `stopped: no data refresh yet` (AT-32b:
 //!    no group is created); else the kv lock `as:lock` is set (member-list downloads answer 423 too);
 //! 2. *groups*: for every active profile, its Entra group is found (`as:g:`, else by its
-//!    `mailNickname`) or created (`displayName` = prefix + title, a security group), and its members
-//!    are read (all pages) into `as:cur:<profile>:…`;
+//!    `mailNickname`) or created (`displayName` = prefix + title, a security group), renamed when the
+//!    title or the prefix changed since (`PATCH`), and its members are read (all pages) into
+//!    `as:cur:<profile>:…`;
 //! 3. *plan* (one call): the snapshot is decoded; A8 resolution against the fields the previous
 //!    maintenance used (cleaned profiles saved; skipped profiles notified; errors logged); deleted
 //!    profiles get `autoPopulate` and `enroll` false (A7); every profile's plan (engine `plan`: A3
 //!    members, A5 throttling) is stored (`as:plan:`), and its member list (`as:ml:`: the computed
 //!    members, also when throttled; the group's current members when it is not auto-populated,
 //!    failed or skipped); throttled profiles e-mail the settings' contact;
-//! 4. *apply*: members added (`POST …/members/$ref`) and removed (`DELETE …/$ref`), ≤ 16 per call;
+//! 4. *apply*: members added 20 at a time (`PATCH groups/{id}` with `members@odata.bind`; one at a
+//!    time with `POST …/members/$ref` for a batch Graph refuses because one is a member already) and
+//!    removed (`DELETE …/$ref`), ≤ 16 requests per call;
 //! 5. *enroll*: A6 ([`super::enroll`]);
 //! 6. *notify*: the queued notifications, 5 per call;
 //! 7. *finish*: the fields used are kept for the next A8, temporary keys deleted, the lock cleared,
@@ -36,7 +39,7 @@ use scimgw_plugin_sdk::{JobResult, PluginError};
 use serde::{Deserialize, Serialize};
 
 use super::enroll;
-use super::net::Net;
+use super::net::{MAX_BIND, Net};
 use super::store::{self, GroupRef, Lock, MemberList, Note, PlanRec, RunProfile, RunRecord, chunk_key, rfc3339};
 use crate::assigner::{Engine, Outcome, Profile, ProfileState, Settings, plan, resolve};
 use crate::config::Config;
@@ -76,6 +79,13 @@ pub struct Cursor {
     pub i: usize,
     #[serde(default)]
     pub ops: usize,
+    /// Apply: changes before this position are added one at a time (a batch met a member already).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub single: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The Entra group's `mailNickname`: the name's letters and digits (others become `-`), at most 40,
@@ -240,11 +250,11 @@ fn groups<E: Env, W: Wire>(env: &mut E, net: &mut Net<'_, W>, c: &mut Cursor) ->
             }
             let name = settings.group_name(&profile);
             let nick = nickname(&name, &pid);
-            let (id, created) = match net.find_group(&nick)? {
-                Some((id, _)) => (id, false),
-                None => (net.create_group(&name, &nick, &format!("Assigner profile {pid}"))?, true),
+            let (id, display_name, created) = match net.find_group(&nick)? {
+                Some((id, found)) => (id, found, false),
+                None => (net.create_group(&name, &nick, &format!("Assigner profile {pid}"))?, name, true),
             };
-            let rec = GroupRef { id, display_name: name, mail_nickname: nick };
+            let rec = GroupRef { id, display_name, mail_nickname: nick };
             state::save(env, &gkey, &rec)?;
             env.log(
                 Level::Info,
@@ -261,7 +271,19 @@ fn groups<E: Env, W: Wire>(env: &mut E, net: &mut Net<'_, W>, c: &mut Cursor) ->
             }
             group = Some(rec);
         }
-        let group = group.expect("set above");
+        let mut group = group.expect("set above");
+        // A new title or prefix renames the group (its mailNickname, which finds it, stays).
+        let name = settings.group_name(&profile);
+        if group.display_name != name && c.next.is_none() {
+            if net.left < 2 {
+                return Ok(true);
+            }
+            if net.rename_group(&group.id, &name)? {
+                env.log(Level::Info, &format!("profile {pid}: Entra group {} renamed", group.id));
+                group.display_name = name;
+                state::save(env, &gkey, &group)?;
+            }
+        }
         loop {
             if net.left == 0 {
                 return Ok(true);
@@ -358,7 +380,7 @@ fn plan_all(env: &mut impl Env, c: &mut Cursor, now: u64) -> Result<bool, Plugin
                 entry.added = diff.added.len();
                 entry.removed = diff.removed.len();
                 let after = ids(members);
-                let rec = PlanRec { add: diff.added.clone(), remove: diff.removed.clone(), after: after.clone() };
+                let rec = PlanRec { add: diff.added.clone(), remove: diff.removed.clone(), after: None };
                 (rec, MemberList { members: after, throttled: false, written_at: written_at.clone() })
             }
             Outcome::Throttled { members, reason, email } => {
@@ -378,7 +400,7 @@ fn plan_all(env: &mut impl Env, c: &mut Cursor, now: u64) -> Result<bool, Plugin
                     subject,
                     text: email.clone(),
                 });
-                let rec = PlanRec { after: now_members.clone(), ..PlanRec::default() };
+                let rec = PlanRec { after: Some(now_members.clone()), ..PlanRec::default() };
                 (rec, MemberList { members: computed, throttled: true, written_at: written_at.clone() })
             }
             Outcome::Keep | Outcome::Failed(_) | Outcome::Skipped(_) => {
@@ -387,8 +409,10 @@ fn plan_all(env: &mut impl Env, c: &mut Cursor, now: u64) -> Result<bool, Plugin
                     Outcome::Skipped(why) => entry.skipped = Some(why.clone()),
                     _ => {}
                 }
-                let rec = PlanRec { after: now_members.clone(), ..PlanRec::default() };
-                (rec, MemberList { members: now_members.clone(), throttled: false, written_at: written_at.clone() })
+                (
+                    PlanRec::default(),
+                    MemberList { members: now_members.clone(), throttled: false, written_at: written_at.clone() },
+                )
             }
         };
         store::save_blob(env, &store::plan_key(&profile.id), &rec)?;
@@ -425,6 +449,7 @@ pub fn in_progress(ids: &[String], c: &Cursor) -> Option<String> {
 /// Moves on to the profile after `pid`: returns false when there is none.
 pub fn advance(ids: &[String], c: &mut Cursor, pid: &str) -> bool {
     c.i = 0;
+    c.single = 0;
     c.pid = ids.iter().find(|x| x.as_str() > pid).cloned();
     c.pid.is_some()
 }
@@ -444,6 +469,19 @@ fn apply<E: Env, W: Wire>(env: &mut E, net: &mut Net<'_, W>, c: &mut Cursor) -> 
                     return Ok(true);
                 }
                 let (add, member) = changes[c.i];
+                if add && c.i >= c.single {
+                    let batch: Vec<&String> =
+                        changes[c.i..].iter().take_while(|(a, _)| *a).take(MAX_BIND).map(|(_, m)| *m).collect();
+                    if batch.len() > 1 {
+                        if net.add_members(&group.id, &batch)? {
+                            c.i += batch.len();
+                        } else {
+                            // Some are members already (added by hand, or a lost answer): one at a time.
+                            c.single = c.i + batch.len();
+                        }
+                        continue;
+                    }
+                }
                 if add {
                     net.add_member(&group.id, member)?
                 } else {

@@ -65,6 +65,9 @@ fn page(what: &str, resp: &Response) -> Result<Page, PluginError> {
     Ok(Page { value, next })
 }
 
+/// Members one `members@odata.bind` request may add (Graph's limit).
+pub const MAX_BIND: usize = 20;
+
 impl<'a, W: Wire> Net<'a, W> {
     pub fn new(wire: &'a mut W, l365: &str, graph: &str) -> Self {
         Net { wire, left: BUDGET, l365: l365.to_owned(), graph: graph.to_owned() }
@@ -131,6 +134,20 @@ impl<'a, W: Wire> Net<'a, W> {
             .ok_or_else(|| PluginError::Internal("Graph: creating the profile's group: the answer has no id".into()))
     }
 
+    /// Renames a group (`PATCH groups/{id}` with its `displayName`); false when the group is gone (404).
+    pub fn rename_group(&mut self, group: &str, name: &str) -> Result<bool, PluginError> {
+        let body = json!({"displayName": name});
+        let req = self.graph_req(Method::Patch, &format!("groups/{}", enc(group))).json_text(body.to_string());
+        let resp = self.send("Graph: renaming the profile's group", req)?;
+        if resp.status == 404 {
+            return Ok(false);
+        }
+        if !(200..300).contains(&resp.status) {
+            return Err(failure("Graph: renaming the profile's group", &resp));
+        }
+        Ok(true)
+    }
+
     /// A page of a group's members (their ids, lower case) and the next page's link; `None`: the group
     /// is gone (404).
     pub fn members(&mut self, group: &str, next: Option<&str>) -> Result<Option<MemberPage>, PluginError> {
@@ -154,6 +171,22 @@ impl<'a, W: Wire> Net<'a, W> {
             .map(|s| s.to_ascii_lowercase())
             .collect();
         Ok(Some((ids, p.next)))
+    }
+
+    /// Adds up to [`MAX_BIND`] members in one `PATCH groups/{id}` with `members@odata.bind`. Graph adds
+    /// all or none: `Ok(false)` when one of them is a member already (then add them one at a time).
+    pub fn add_members(&mut self, group: &str, members: &[&String]) -> Result<bool, PluginError> {
+        let refs: Vec<String> = members.iter().map(|m| format!("{}/v1.0/directoryObjects/{m}", self.graph)).collect();
+        let body = json!({"members@odata.bind": refs});
+        let req = self.graph_req(Method::Patch, &format!("groups/{}", enc(group))).json_text(body.to_string());
+        let resp = self.send("Graph: adding members", req)?;
+        if (200..300).contains(&resp.status) {
+            return Ok(true);
+        }
+        if resp.status == 400 && String::from_utf8_lossy(&resp.body).contains("already exist") {
+            return Ok(false);
+        }
+        Err(failure("Graph: adding members", &resp))
     }
 
     pub fn add_member(&mut self, group: &str, member: &str) -> Result<(), PluginError> {

@@ -7,14 +7,18 @@
 //! `settings.schedule.refresh` (UTC), or (c) its scheduled time is off the job's 5-minute grid, i.e. an
 //! admin's `gateway target run-job`. Otherwise it returns at once ("nothing due").
 //!
-//! **What.** In phases, each call within the host's limits (≤ 16 requests, ≤ ~600 KiB of kv writes),
-//! going on with `continue-with`:
-//! 1. `GET /odata/v2/Users` (all pages): who is present in Learn365 (A3, Q21), by `DirectoryObjectId`
-//!    and by login; groups (`PrincipalType` other than `User`) left out;
+//! **What.** In phases, each call within the host's limits for job calls (≤ 16 requests, ≤ 16 MiB of
+//! kv writes, 10¹⁰ fuel; this job writes ≤ 8 MiB and reads ≤ 5,000 directory users per call), going
+//! on with `continue-with`:
+//! 1. `GET /odata/v2/Users` (all pages): who is present in Learn365 (A3, Q21), kept as login keys
+//!    (`codec::login_key`) of their `DirectoryObjectId` and login; groups (`PrincipalType` other than
+//!    `User`) left out;
 //! 2. `GET /odata/v2/Courses` (all pages): the tenant's courses and which are training plans;
-//! 3. `GET /odata/v2/Enrollments` (all pages): per login and course the completion date (when
-//!    `CoursePassingStatus` is `Completed`; without a date: the epoch) and the due date; cancelled and
-//!    rejected enrollments left out;
+//! 3. `GET /odata/v2/Enrollments` (all pages): each active enrollment becomes a snapshot `e` line keyed
+//!    by the login key of `UserLoginName`, with the completion date (when `CoursePassingStatus` is
+//!    `Completed`; without a date: the epoch) and the due date, written straight into the new
+//!    generation (`as:s:<generation>:e:…`); cancelled and rejected enrollments left out. The
+//!    maintenance's decoder joins them to the users, so no later call reads them back;
 //! 4. a pass over the gateway's directory (`directory.list-users`) that discovers the **custom fields**:
 //!    every string attribute of a SCIM extension schema other than the enterprise one (e.g.
 //!    `urn:ietf:params:scim:schemas:extension:<app>:2.0:User`, as Entra sends directory extensions)
@@ -24,9 +28,10 @@
 //! 5. a second directory pass writing the snapshot: each user with an Entra objectId (`externalId`)
 //!    found in Learn365 (by objectId, else by login) becomes a snapshot user keyed by the objectId
 //!    (lower case): `active`, City, Company, Department, Country, Office, Position (SCIM title), Email,
-//!    Title (display name) as the plugin sends them to Learn365 (L1), the custom fields, and the
-//!    enrollments found for their Learn365 login. Chunks `as:s:<generation>:…` (the engine's codec) and
-//!    identities `as:i:<generation>:…` (objectId, SCIM id, UPN, display name);
+//!    Title (display name) as the plugin sends them to Learn365 (L1), the custom fields, and the login
+//!    key of their Learn365 login. Chunks `as:s:<generation>:…` (the engine's codec) and identities
+//!    `as:i:<generation>:…` (objectId, SCIM id, UPN, display name). Each call reads back only the
+//!    presence keys of phase 1 (16 bytes per Learn365 user);
 //! 6. the switch: the tenant's fields (`as:tf:<generation>`) and `as:snap` name the new generation: the
 //!    maintenance and the previews see either the old snapshot or the new one, whole; a refresh that
 //!    fails half-way leaves the last one in place;
@@ -42,7 +47,7 @@ use serde_json::Value;
 
 use super::net::Net;
 use super::store::{self, Ident, Note, RunRecord, SnapMeta, chunk_key, rfc3339};
-use crate::assigner::codec::Encoder;
+use crate::assigner::codec::{Encoder, login_key};
 use crate::assigner::{Activity, Field, FieldType, MAX_CHUNK, TenantFields, UserRecord, pack, time};
 use crate::config::guid;
 use crate::deliver::Wire;
@@ -50,17 +55,16 @@ use crate::state::{self, Env, Identity};
 
 pub const JOB: &str = "assigner-refresh";
 pub const CRON: &str = "*/5 * * * *";
-/// kv bytes a call writes before it goes on in the next one (the host allows 1 MiB).
-const WRITES: usize = 600 << 10;
-/// Learn365 rows one call reads before it goes on in the next one (a page is up to 10,000 rows; the
-/// simulator's 100): about 10k fuel each.
-const ROWS: usize = 2_000;
+/// kv bytes a call writes before it goes on in the next one (the host allows 16 MiB to a job call).
+const WRITES: usize = 8 << 20;
+/// Learn365 rows one call reads before it goes on in the next one (the 16 requests usually stop it
+/// first: a page is 100 rows at the simulator, up to 1,000 at Learn365).
+const ROWS: usize = 20_000;
 /// Directory users per page; pages one call reads when discovering fields (~90k fuel per user) and
-/// when writing the snapshot (~130k fuel per user, besides ~11k per Learn365 user and enrollment read
-/// back from the temporary keys).
-const DIR_PAGE: u32 = 200;
-const DISCOVER_PAGES: usize = 2;
-const BUILD_PAGES: usize = 1;
+/// when writing the snapshot (~130k fuel per user, besides ~300 per Learn365 user read back).
+const DIR_PAGE: u32 = 500;
+const DISCOVER_PAGES: usize = 10;
+const BUILD_PAGES: usize = 10;
 /// kv deletes one call makes at most while cleaning up.
 const DELETES: usize = 2_000;
 
@@ -96,11 +100,13 @@ struct Cursor {
     phase: Phase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
-    /// Temporary and snapshot chunk numbers.
+    /// Temporary, snapshot and enrollment (`e`) chunk numbers.
     #[serde(default)]
     seq: u32,
     #[serde(default)]
     sseq: u32,
+    #[serde(default)]
+    eseq: u32,
     #[serde(default)]
     users: usize,
     #[serde(default)]
@@ -152,12 +158,17 @@ pub fn run<E: Env, W: Wire>(
             if let Err(why) = due(env, scheduled)? {
                 return Ok(JobResult { operations: Vec::new(), continue_with: None, summary: Some(why) });
             }
-            Cursor {
-                generation: format!("{scheduled:013}"),
-                started: now,
-                first: store::snap_meta(env)?.is_none(),
-                ..Cursor::default()
+            let generation = format!("{scheduled:013}");
+            // What an earlier, failed run of the same time left (a retried call's writes are dropped by
+            // the host; a run that failed for good is not).
+            for prefix in
+                [store::snap_prefix(&generation), store::ids_prefix(&generation), store::tmp_prefix(&generation)]
+            {
+                for k in state::all_keys(env, &prefix) {
+                    env.delete(&k);
+                }
             }
+            Cursor { generation, started: now, first: store::snap_meta(env)?.is_none(), ..Cursor::default() }
         }
     };
     let mut written = 0usize;
@@ -202,9 +213,15 @@ fn read_learn365<E: Env, W: Wire>(
     written: &mut usize,
 ) -> Result<bool, PluginError> {
     let mut rows = 0;
+    // The course indexes of `e` lines: the courses phase's list, as the build's header will have it.
+    let mut enc: Option<Encoder> = None;
     loop {
         if rows >= ROWS || net.left == 0 || *written > WRITES {
             return Ok(true);
+        }
+        if c.phase == Phase::Enrollments && enc.is_none() {
+            let (courses, _) = load_courses(env, c);
+            enc = Some(Encoder::new(time_of(&c.generation), &[], &courses).map_err(PluginError::Internal)?);
         }
         let (what, kind, first) = match c.phase {
             Phase::Users => ("Learn365 users", "u", "Users?$select=LoginName,DirectoryObjectId,PrincipalType"),
@@ -230,7 +247,8 @@ fn read_learn365<E: Env, W: Wire>(
                         continue;
                     }
                     c.l365_users += 1;
-                    lines.push(format!("{oid}\t{}", login.replace(['\t', '\n'], " ")));
+                    let key = |s: &str| if s.is_empty() { 0 } else { login_key(s) };
+                    lines.push(format!("{:016x}\t{:016x}", key(&oid), key(&login)));
                 }
                 Phase::Courses => {
                     let Some(id) = text(v, "Id").and_then(guid) else { continue };
@@ -238,14 +256,27 @@ fn read_learn365<E: Env, W: Wire>(
                     lines.push(format!("{id}\t{}", text(v, "CourseType").unwrap_or_default()));
                 }
                 _ => {
-                    if let Some(line) = enrollment_line(v) {
+                    if let Some((login, course, a)) = enrollment(v)
+                        && let Some(line) = enc.as_ref().and_then(|e| e.enrollment_line(login_key(&login), &course, a))
+                    {
                         c.enrollments += 1;
                         lines.push(line);
                     }
                 }
             }
         }
-        *written += keep_lines(env, c, kind, lines)?;
+        *written += if c.phase == Phase::Enrollments {
+            let prefix = format!("{}e:", store::snap_prefix(&c.generation));
+            let mut n = 0;
+            for chunk in pack(lines, MAX_CHUNK).map_err(PluginError::Internal)? {
+                n += chunk.len() + 40;
+                env.set(&chunk_key(&prefix, c.eseq), chunk)?;
+                c.eseq += 1;
+            }
+            n
+        } else {
+            keep_lines(env, c, kind, lines)?
+        };
         c.next = page.next;
         if c.next.is_none() {
             c.phase = match c.phase {
@@ -260,14 +291,14 @@ fn read_learn365<E: Env, W: Wire>(
     }
 }
 
-/// `login␉course␉completed␉due` of an active enrollment (times in seconds, empty: none).
-fn enrollment_line(v: &Value) -> Option<String> {
+/// `(login, course, activity)` of an active enrollment.
+fn enrollment(v: &Value) -> Option<(String, String, Activity)> {
     let status = text(v, "RegistrationStatus").unwrap_or_default().to_ascii_lowercase();
     if ["cancelled", "canceled", "rejected"].contains(&status.as_str()) {
         return None;
     }
     let course = text(v, "CourseId").and_then(guid)?;
-    let login = text(v, "UserLoginName")?.to_lowercase().replace(['\t', '\n'], " ");
+    let login = text(v, "UserLoginName")?.to_owned();
     let passing = match v.get("CoursePassingStatus") {
         Some(Value::String(s)) => Some(s.replace(' ', "").eq_ignore_ascii_case("completed")),
         Some(Value::Number(n)) => Some(n.as_i64() == Some(0)),
@@ -280,8 +311,7 @@ fn enrollment_line(v: &Value) -> Option<String> {
         None => date,
     };
     let due = text(v, "DueDate").and_then(time::parse);
-    let t = |x: Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
-    Some(format!("{login}\t{course}\t{}\t{}", t(completed), t(due)))
+    Some((login, course, Activity { completed_at: completed, due }))
 }
 
 /// The custom attributes of a SCIM document: (name, value) of every string attribute of an
@@ -340,65 +370,79 @@ fn fields_of(c: &Cursor) -> Vec<Field> {
         .collect()
 }
 
-/// What the Learn365 phases read, loaded for the build.
-struct Read {
-    /// Present Learn365 users: objectId → login, and logins.
-    by_oid: HashMap<String, String>,
-    logins: BTreeSet<String>,
-    courses: Vec<String>,
-    plans: BTreeSet<String>,
-    activity: HashMap<String, Vec<(String, Activity)>>,
-}
+/// A map keyed by login keys (already hashes: used as they are).
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
 
-fn load_read(env: &impl Env, c: &Cursor) -> Read {
-    let mut r = Read {
-        by_oid: HashMap::new(),
-        logins: BTreeSet::new(),
-        courses: Vec::new(),
-        plans: BTreeSet::new(),
-        activity: HashMap::new(),
-    };
-    for line in store::load_lines(env, &tmp(c, "u")) {
-        let (oid, login) = line.split_once('\t').unwrap_or((&line, ""));
-        if !oid.is_empty() {
-            r.by_oid.insert(oid.to_owned(), login.to_owned());
-        }
-        if !login.is_empty() {
-            r.logins.insert(login.to_owned());
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Keyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// Who is present in Learn365 (phase 1), loaded for the build: objectId key → login key, login keys.
+struct Read {
+    by_oid: Keyed<u64>,
+    logins: Keyed<()>,
+    courses: Vec<String>,
+    plans: BTreeSet<String>,
+}
+
+/// The courses read in phase 2, in order, without repeats; and the training plans.
+fn load_courses(env: &impl Env, c: &Cursor) -> (Vec<String>, BTreeSet<String>) {
     let mut seen = BTreeSet::new();
+    let (mut courses, mut plans) = (Vec::new(), BTreeSet::new());
     for line in store::load_lines(env, &tmp(c, "c")) {
         let (id, kind) = line.split_once('\t').unwrap_or((&line, ""));
         if seen.insert(id.to_owned()) {
-            r.courses.push(id.to_owned());
+            courses.push(id.to_owned());
             if kind.eq_ignore_ascii_case("TrainingPlan") {
-                r.plans.insert(id.to_owned());
+                plans.insert(id.to_owned());
             }
         }
     }
-    for line in store::load_lines(env, &tmp(c, "e")) {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 4 || !seen.contains(f[1]) {
-            continue;
+    (courses, plans)
+}
+
+fn load_read(env: &impl Env, c: &Cursor) -> Read {
+    let (courses, plans) = load_courses(env, c);
+    let mut r = Read { by_oid: Keyed::default(), logins: Keyed::default(), courses, plans };
+    let hex = |s: &str| u64::from_str_radix(s, 16).unwrap_or(0);
+    for key in state::all_keys(env, &tmp(c, "u")) {
+        for line in env.get(&key).unwrap_or_default().lines() {
+            let (oid, login) = line.split_once('\t').unwrap_or((line, ""));
+            let (oid, login) = (hex(oid), hex(login));
+            if oid != 0 {
+                r.by_oid.insert(oid, login);
+            }
+            if login != 0 {
+                r.logins.insert(login, ());
+            }
         }
-        let t = |s: &str| s.parse::<i64>().ok();
-        r.activity
-            .entry(f[0].to_owned())
-            .or_default()
-            .push((f[1].to_owned(), Activity { completed_at: t(f[2]), due: t(f[3]) }));
     }
     r
 }
 
 /// A directory user as a snapshot user, if present in Learn365 with an objectId.
-fn record(u: &User, read: &Read, fields: &[Field]) -> Option<(UserRecord, Ident)> {
+/// With the login key its enrollments (`e` lines) are joined by.
+fn record(u: &User, read: &Read, fields: &[Field]) -> Option<(UserRecord, Ident, u64)> {
     let id = Identity::of(u);
     let oid = id.oid.clone()?;
-    let login = match read.by_oid.get(&oid) {
-        Some(l) if !l.is_empty() => l.clone(),
-        Some(_) => id.login.to_lowercase(),
-        None if read.logins.contains(&id.login.to_lowercase()) => id.login.to_lowercase(),
+    let own = login_key(&id.login);
+    let login = match read.by_oid.get(&login_key(&oid)) {
+        Some(&l) if l != 0 => l,
+        Some(_) => own,
+        None if read.logins.contains_key(&own) => own,
         None => return None,
     };
     let mut rec = UserRecord { id: oid, active: u.active, ..UserRecord::default() };
@@ -431,14 +475,8 @@ fn record(u: &User, read: &Read, fields: &[Field]) -> Option<(UserRecord, Ident)
             FieldType::String => {}
         }
     }
-    for (course, a) in read.activity.get(&login).into_iter().flatten() {
-        let e = rec.activity.entry(course.clone()).or_insert(*a);
-        if e.completed_at.is_none() && a.completed_at.is_some() {
-            *e = *a;
-        }
-    }
     let ident = Ident { scim: u.id.clone(), upn: u.user_name.trim().to_owned(), name: id.title.unwrap_or_default() };
-    Some((rec, ident))
+    Some((rec, ident, login))
 }
 
 /// Phase 5 (and 6 at its end): the snapshot's chunks from the directory.
@@ -456,9 +494,9 @@ fn build(env: &mut impl Env, c: &mut Cursor, written: &mut usize) -> Result<bool
     for _ in 0..BUILD_PAGES {
         let (users, next) = env.list_users(c.next.as_deref(), DIR_PAGE);
         for u in &users {
-            let Some((rec, ident)) = record(u, &read, &fields) else { continue };
+            let Some((rec, ident, login)) = record(u, &read, &fields) else { continue };
             let mut line = String::new();
-            enc.user_line(&rec, &mut line).map_err(PluginError::Internal)?;
+            enc.user_line_keyed(&rec, login, &mut line).map_err(PluginError::Internal)?;
             lines.push(line);
             idents.push(store::ident_line(&rec.id, &ident));
             c.users += 1;

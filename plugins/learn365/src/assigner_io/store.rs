@@ -120,9 +120,21 @@ pub struct PlanRec {
     pub add: Vec<String>,
     #[serde(default)]
     pub remove: Vec<String>,
-    /// The group's members once the maintenance is done (objectIds, sorted): the A6 members.
-    #[serde(default)]
-    pub after: Vec<String>,
+    /// The group's members once the maintenance is done (objectIds, sorted), the A6 members, when they
+    /// are not the member list `as:ml:` (only a throttled profile's differ): a large tenant's lists are
+    /// written once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<String>>,
+}
+
+impl PlanRec {
+    /// The group's members once the maintenance is done.
+    pub fn after(&self, env: &impl Env, profile: &str) -> Result<Vec<String>, PluginError> {
+        match &self.after {
+            Some(a) => Ok(a.clone()),
+            None => Ok(load_blob::<MemberList>(env, &members_key(profile))?.map(|l| l.members).unwrap_or_default()),
+        }
+    }
 }
 
 /// `as:ml:<profile>`: the member list file of the last maintenance.

@@ -431,6 +431,28 @@ impl Fake {
                 self.groups.insert(id.clone(), GGroup { name: name.clone(), nick, members: Default::default() });
                 answer(201, json!({"id": id, "displayName": name, "securityEnabled": true}))
             }
+            (Method::Patch, ["groups", id]) => {
+                let Some(g) = self.groups.get_mut(*id) else {
+                    return gerr(404, "Request_ResourceNotFound", "no group");
+                };
+                if let Some(name) = body["displayName"].as_str() {
+                    g.name = name.to_owned();
+                }
+                if let Some(refs) = body["members@odata.bind"].as_array() {
+                    assert!(refs.len() <= 20, "at most 20 members per request");
+                    let ids: Vec<String> =
+                        refs.iter().map(|r| r.as_str().unwrap().rsplit('/').next().unwrap().to_owned()).collect();
+                    if ids.iter().any(|m| g.members.contains(m)) {
+                        return gerr(
+                            400,
+                            "Request_BadRequest",
+                            "One or more added object references already exist for the following modified properties: 'members'.",
+                        );
+                    }
+                    g.members.extend(ids);
+                }
+                answer(204, Value::Null)
+            }
             (Method::Get, ["groups", id, "members"]) => {
                 let Some(g) = self.groups.get(*id) else { return gerr(404, "Request_ResourceNotFound", "no group") };
                 assert_eq!(q("$select").as_deref(), Some("id"));

@@ -1,5 +1,5 @@
 //! The `/_sim` surface (no authentication, never faulted, not counted): state inspection, the admin
-//! actions the public API lacks (training-plan course lists, learner progress, resets, Entra group
+//! actions the public API lacks (deleting a course, training-plan course lists, learner progress, resets, Entra group
 //! membership, Graph token expiry), fault settings and statistics. Bodies and answers are camelCase JSON.
 
 use serde::Deserialize;
@@ -124,6 +124,10 @@ impl Sim {
             ("POST", ["courses"]) => {
                 let body: SimCourse = parse(req.body)?;
                 Response::json(201, self.create_course_sim(body)?)
+            }
+            ("DELETE", ["courses", id]) => {
+                s.delete_course(id, now())?;
+                Response::empty(204)
             }
             ("POST", ["training-plans", tp, "courses"]) => {
                 let body: SimLink = parse(req.body)?;

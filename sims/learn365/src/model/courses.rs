@@ -205,4 +205,30 @@ impl State {
         self.recompute_learners(&plan, at);
         Ok(updated)
     }
+
+    /// The admin deletes a course or training plan: it leaves every plan that holds it (their learners
+    /// recomputed) and its enrollments go with it, as in the product, where a deleted course's
+    /// enrollments are no longer listed.
+    pub fn delete_course(&mut self, id: &str, at: Time) -> Result<()> {
+        let id = self.course(id)?.id.clone();
+        let rows: Vec<String> = self.enrollments_of_course(&id).map(|e| e.id.clone()).collect();
+        for row in &rows {
+            self.remove_row(row);
+        }
+        self.by_course.remove(&id);
+        self.courses.remove(&id);
+        let plans: Vec<String> =
+            self.courses.iter().filter(|c| c.links.iter().any(|l| l.course_id == id)).map(|c| c.id.clone()).collect();
+        for plan in plans {
+            if let Some(tp) = self.courses.get_mut(&plan) {
+                tp.links.retain(|l| l.course_id != id);
+                for (i, l) in tp.links.iter_mut().enumerate() {
+                    l.order = i as u32 + 1;
+                }
+                tp.modified_at = at;
+            }
+            self.recompute_learners(&plan, at);
+        }
+        Ok(())
+    }
 }

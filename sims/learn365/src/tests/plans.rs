@@ -482,3 +482,26 @@ async fn completed_is_sticky_until_the_plan_itself_is_reset() {
     assert_eq!(plan_view(&c.state().await, &tp, &x)["progress"], 50, "recomputed from the courses");
     c.check_invariants();
 }
+
+#[actix_web::test]
+async fn a_deleted_course_leaves_its_plans_and_takes_its_enrollments() {
+    let c = Client::new().await;
+    let (tp, x, [c1, c2, _], _) = x_in_progress(&c).await;
+    assert_eq!(c.sim("DELETE", &format!("courses/{c2}"), Value::Null).await.status, 204);
+    let s = c.state().await;
+    assert!(row(&s, &x, &c2).is_none(), "the deleted course's enrollment is gone");
+    assert!(active(&s, &x, &c1) && active(&s, &x, &tp));
+    let links: Vec<&str> = s["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == json!(tp))
+        .map(|v| v["courses"].as_array().unwrap().iter().map(|l| l["courseId"].as_str().unwrap()).collect())
+        .unwrap();
+    assert_eq!(links, vec![c1.as_str()]);
+    // C1 was completed: with C2 gone, the plan is complete.
+    assert_eq!(plan_view(&s, &tp, &x)["status"], "Completed");
+    assert_eq!(c.get(&format!("/odata/v2/Courses('{c2}')")).await.status, 404);
+    assert_eq!(c.sim("DELETE", &format!("courses/{c2}"), Value::Null).await.status, 404);
+    c.check_invariants();
+}

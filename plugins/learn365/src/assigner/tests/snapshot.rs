@@ -147,3 +147,42 @@ fn columns_of_distinct_values_stop_interning_and_still_evaluate() {
     assert_eq!(back.record(4_321), s.record(4_321));
     assert_eq!(members_of(&back, &p), want);
 }
+
+#[test]
+fn enrollments_by_login_key_join_their_users() {
+    let users = sample();
+    let courses: Vec<String> = C.iter().map(|c| c.to_string()).collect();
+    let enc = Encoder::new(NOW, &fields(), &courses).unwrap();
+    let key = |u: &UserRecord| crate::assigner::codec::login_key(&format!("i:0#.f|membership|{}@x.com", u.id));
+    assert_eq!(key(&users[0]), crate::assigner::codec::login_key("I:0#.F|MEMBERSHIP|B-USER@X.COM "));
+    // The users without their inline enrollments, keyed; the enrollments as `e` lines, some of them
+    // for a login no user has, one repeated without its completion.
+    let mut lines = enc.header_lines();
+    let mut loose = Vec::new();
+    for u in users.iter().rev() {
+        let bare = UserRecord { activity: Default::default(), ..u.clone() };
+        let mut line = String::new();
+        enc.user_line_keyed(&bare, key(u), &mut line).unwrap();
+        lines.push(line);
+        for (c, a) in &u.activity {
+            loose.push(enc.enrollment_line(key(u), c, *a).unwrap());
+            if a.completed_at.is_some() {
+                loose.insert(0, enc.enrollment_line(key(u), c, Activity { completed_at: None, ..*a }).unwrap());
+            }
+        }
+    }
+    loose.push(enc.enrollment_line(42, C[0], Activity::default()).unwrap());
+    assert_eq!(enc.enrollment_line(key(&users[0]), "not-a-course", Activity::default()), None);
+    let chunks = pack(lines.into_iter().chain(loose), 300).unwrap();
+    let back = Snapshot::decode(chunks.iter().map(String::as_str)).unwrap();
+    let s = snap(&users);
+    assert_eq!(back.len(), 3);
+    for u in 0..s.len() {
+        assert_eq!(back.record(u), s.record(u), "user {u}");
+    }
+    let mut dec = Decoder::default();
+    dec.chunk(&enc.header_lines().join("\n")).unwrap();
+    assert!(dec.line("e\tzz\t0\t\t").unwrap_err().contains("login key"));
+    assert!(dec.line("e\t01\t9\t\t").unwrap_err().contains("course"));
+    assert!(dec.line("e\t01\t0\t").unwrap_err().contains("e: key"));
+}
