@@ -177,3 +177,72 @@ impl Env for Kv {
     }
     fn log(&mut self, _: scimgw_plugin_sdk::log::Level, _: &str) {}
 }
+
+/// Directory users one build call reads (the refresh's `BUILD_PAGES` × `DIR_PAGE`).
+const BUILD_CALL_USERS: usize = 5_000;
+
+/// The data refresh's **build call** as a fixture (`assigner-build-<users>.json`): the Learn365 phases'
+/// presence keys of all `users` in kv, the first 5,000 of them in the directory (what one call reads),
+/// the cursor at the build phase. Its cost is one call's; a refresh makes `users / 5,000` of them.
+#[test]
+#[ignore = "writes a benchmark fixture: SCIMGW_BENCH_FIXTURES=DIR [SCIMGW_BENCH_USERS=N]"]
+fn bench_refresh_fixture() {
+    let Some(dir) = std::env::var_os("SCIMGW_BENCH_FIXTURES").map(std::path::PathBuf::from) else {
+        panic!("set SCIMGW_BENCH_FIXTURES to the folder to write the fixture into");
+    };
+    let n: usize = std::env::var("SCIMGW_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let courses: Vec<String> = (0..40).map(data::course).collect();
+    let generation = format!("{:013}", data::NOW * 1000);
+    let tmp = |kind: &str| format!("{}{kind}:", store::tmp_prefix(&generation));
+    let mut kv = Kv::default();
+    let mut rng = data::Rng(2024);
+    let mut presence = Vec::with_capacity(n);
+    let mut users = Vec::new();
+    for i in 0..n {
+        let u = data::user(&mut rng, i, &courses);
+        let upn = u.fields["Email"].clone();
+        let key = crate::assigner::codec::login_key;
+        presence.push(format!("{:016x}\t{:016x}", key(&u.id), key(&state::claims(&upn))));
+        if i < BUILD_CALL_USERS {
+            let f = |k: &str| u.fields.get(k).cloned().unwrap_or_default();
+            let date = |k: &str| u.dates.get(k).map(|t| crate::assigner::time::format(*t));
+            users.push(serde_json::json!({
+                "id": format!("scim-{i}"), "externalId": u.id, "userName": upn, "active": u.active,
+                "displayName": f("Title"), "title": f("Position"),
+                "emails": [{"type": "work", "primary": true, "value": f("Email")}],
+                "addresses": [{"type": "work", "locality": f("City"), "country": f("Country")}],
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+                    {"department": f("Department"), "organization": f("Company")},
+                "urn:ietf:params:scim:schemas:extension:contoso:2.0:User": {
+                    "Cost center": f("custom:Cost center"), "Region": f("custom:Region"),
+                    "Hire date": date("custom:Hire date"), "Certification expiry": date("custom:Certification expiry"),
+                },
+            }));
+        }
+    }
+    for (i, c) in pack(presence, MAX_CHUNK).unwrap().into_iter().enumerate() {
+        kv.set(&store::chunk_key(&tmp("u"), i as u32), c).unwrap();
+    }
+    let lines: Vec<String> = courses.iter().map(|c| format!("{c}\tELearning")).collect();
+    kv.set(&store::chunk_key(&tmp("c"), 0), pack(lines, MAX_CHUNK).unwrap().concat()).unwrap();
+    let field = |name: &str, date: bool| serde_json::json!({"name": name, "date": date, "any": true});
+    let cursor = serde_json::json!({
+        "generation": generation, "started": data::NOW as u64 * 1000, "phase": "build", "seq": 1,
+        "l365_users": n, "courses": courses.len(),
+        "fields": {"cost center": field("Cost center", false), "region": field("Region", false),
+                   "hire date": field("Hire date", true), "certification expiry": field("Certification expiry", true)},
+    });
+    let scheduled = data::NOW as u64 * 1000;
+    let fixture = serde_json::json!({
+        "description": format!("the Assigner's data refresh, one build call: {BUILD_CALL_USERS} directory users against {n} Learn365 users (src/tests/bench_fixture.rs)"),
+        "config": fixture_config(),
+        "now_unix_ms": scheduled + 60_000,
+        "kv": kv.0,
+        "directory": {"users": users},
+        "schedule": {"job": crate::assigner_io::refresh::JOB, "scheduled_at_unix_ms": scheduled, "cursor": cursor.to_string()},
+    });
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("assigner-build-{n}.json"));
+    std::fs::write(&path, fixture.to_string()).unwrap();
+    println!("wrote {}", path.display());
+}
