@@ -12,6 +12,7 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../src/assigner/mod.rs"]
 mod assigner;
+#[allow(dead_code)]
 #[path = "support/data.rs"]
 mod data;
 
@@ -147,17 +148,9 @@ fn main() {
     for p in &profiles {
         assigner::validate(p, &snap.tenant_fields()).unwrap();
     }
-    // Current groups: the first evaluation's members, 2 % of them swapped out.
+    let current = data::current_groups(&snap, &profiles, &settings, &ids);
     let mut engine = Engine::new(&snap);
     let first = plan(&resolve(&profiles, &snap, None), &mut engine, &settings, &mut |_| Vec::new());
-    let mut current: Vec<Vec<String>> = Vec::new();
-    for (k, p) in first.iter().enumerate() {
-        let Outcome::Apply { members, .. } = &p.outcome else { panic!("{:?}", p.outcome) };
-        let mut now: Vec<String> =
-            members.ones_iter().filter(|u| (u + k) % 50 != 0).map(|u| snap.id(u).to_owned()).collect();
-        now.extend(ids.iter().skip(k).step_by(5_000).cloned());
-        current.push(now);
-    }
     println!(
         "profiles: 20; members per profile: {:?}",
         first

@@ -426,6 +426,6 @@ fn enrolls(ops: &[Operation]) -> Vec<(String, String, String)> {
 }
 
 mod assigner;
-mod bench_fixture;
+pub(crate) mod bench_fixture;
 mod random;
 mod scenarios;

@@ -5,7 +5,8 @@
 //! have the engine in scope as `assigner`.
 
 use super::assigner::{
-    Activity, Condition, Field, FieldType, Group, Node, Op, Profile, ProfileState, Rule, Throttle, UserRecord,
+    Activity, Condition, Engine, Field, FieldType, Group, Node, Op, Outcome, Profile, ProfileState, Rule, Settings,
+    Snapshot, Throttle, UserRecord, plan, resolve,
 };
 
 /// splitmix64.
@@ -21,6 +22,15 @@ impl Rng {
     }
     pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
+    }
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
     }
     /// Skewed towards small indices (a few big cities, many small ones).
     pub fn skewed(&mut self, n: usize) -> usize {
@@ -216,4 +226,22 @@ pub fn profiles(courses: &[String], ids: &[String]) -> Vec<Profile> {
         out.push(p);
     }
     out
+}
+
+/// The current groups of the benchmark: each profile's first evaluation's members, 2 % of them
+/// swapped out for others (sorted), so that a maintenance has changes to make.
+pub fn current_groups(snap: &Snapshot, profiles: &[Profile], settings: &Settings, ids: &[String]) -> Vec<Vec<String>> {
+    let mut engine = Engine::new(snap);
+    let first = plan(&resolve(profiles, snap, None), &mut engine, settings, &mut |_| Vec::new());
+    let mut current = Vec::new();
+    for (k, p) in first.iter().enumerate() {
+        let Outcome::Apply { members, .. } = &p.outcome else { panic!("{:?}", p.outcome) };
+        let mut now: Vec<String> =
+            members.ones_iter().filter(|u| (u + k) % 50 != 0).map(|u| snap.id(u).to_owned()).collect();
+        now.extend(ids.iter().skip(k).step_by(5_000).cloned());
+        now.sort();
+        now.dedup();
+        current.push(now);
+    }
+    current
 }

@@ -14,21 +14,27 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::assigner;
 use crate::assigner::codec::{Encoder, MAX_CHUNK, pack};
-use crate::assigner::{Engine, Outcome, Settings, TenantFields, plan, resolve};
+use crate::assigner::{Settings, TenantFields};
 use crate::assigner_io::{maintain, store};
 use crate::state::{self, Env};
 
 #[allow(dead_code)]
 #[path = "../../examples/support/data.rs"]
-mod data;
+pub(crate) mod data;
+
+/// The fixture's folder (`SCIMGW_BENCH_FIXTURES`) and number of users (`SCIMGW_BENCH_USERS`, 100,000).
+fn where_and_how_many() -> (std::path::PathBuf, usize) {
+    let Some(dir) = std::env::var_os("SCIMGW_BENCH_FIXTURES").map(std::path::PathBuf::from) else {
+        panic!("set SCIMGW_BENCH_FIXTURES to the folder to write the fixture into");
+    };
+    let n = std::env::var("SCIMGW_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    (dir, n)
+}
 
 #[test]
 #[ignore = "writes a benchmark fixture: SCIMGW_BENCH_FIXTURES=DIR [SCIMGW_BENCH_USERS=N]"]
 fn bench_fixture() {
-    let Some(dir) = std::env::var_os("SCIMGW_BENCH_FIXTURES").map(std::path::PathBuf::from) else {
-        panic!("set SCIMGW_BENCH_FIXTURES to the folder to write the fixture into");
-    };
-    let n: usize = std::env::var("SCIMGW_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let (dir, n) = where_and_how_many();
     let courses: Vec<String> = (0..40).map(data::course).collect();
     let fields = data::fields();
     let enc = Encoder::new(data::NOW, &fields, &courses).unwrap();
@@ -51,19 +57,7 @@ fn bench_fixture() {
     ids.sort();
     let settings = Settings::parse(r#"{"contactEmail":"lms@contoso.com","entraGroupPrefix":"AS-"}"#).unwrap();
     let profiles = data::profiles(&courses, &ids);
-    // The current groups: the first evaluation's members, 2 % of them swapped out.
-    let mut engine = Engine::new(&snap);
-    let first = plan(&resolve(&profiles, &snap, None), &mut engine, &settings, &mut |_| Vec::new());
-    let mut current: Vec<Vec<String>> = Vec::new();
-    for (k, p) in first.iter().enumerate() {
-        let Outcome::Apply { members, .. } = &p.outcome else { panic!("{:?}", p.outcome) };
-        let mut now: Vec<String> =
-            members.ones_iter().filter(|u| (u + k) % 50 != 0).map(|u| snap.id(u).to_owned()).collect();
-        now.extend(ids.iter().skip(k).step_by(5_000).cloned());
-        now.sort();
-        now.dedup();
-        current.push(now);
-    }
+    let current = data::current_groups(&snap, &profiles, &settings, &ids);
 
     let generation = format!("{:013}", data::NOW * 1000);
     let mut kv = Kv::default();
@@ -187,10 +181,7 @@ const BUILD_CALL_USERS: usize = 5_000;
 #[test]
 #[ignore = "writes a benchmark fixture: SCIMGW_BENCH_FIXTURES=DIR [SCIMGW_BENCH_USERS=N]"]
 fn bench_refresh_fixture() {
-    let Some(dir) = std::env::var_os("SCIMGW_BENCH_FIXTURES").map(std::path::PathBuf::from) else {
-        panic!("set SCIMGW_BENCH_FIXTURES to the folder to write the fixture into");
-    };
-    let n: usize = std::env::var("SCIMGW_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let (dir, n) = where_and_how_many();
     let courses: Vec<String> = (0..40).map(data::course).collect();
     let generation = format!("{:013}", data::NOW * 1000);
     let tmp = |kind: &str| format!("{}{kind}:", store::tmp_prefix(&generation));
