@@ -308,12 +308,16 @@ async fn maintenance_needs_a_refresh_and_locks_the_tenant() {
     let advancing = tokio::spawn(async move { gw_admin.send().await.map(|r| r.status().as_u16()) });
     let path = format!("assigner/profiles/{p}");
     let profile = r.admin_ok(Method::GET, &path, None).await;
-    let locked = poll("a write refused while the maintenance runs", WAIT, Duration::from_millis(50), async || {
-        let (st, v) = r.admin(Method::PUT, &path, Some(profile.clone())).await;
-        (st == 423).then_some(v)
+    // The 03:00 maintenance's first call takes the lock (the hourly runs before it find nothing due and
+    // end at once; they too hold writes back for the moment they run, as every exclusive run does).
+    let status = poll("the maintenance to hold the lock", WAIT, Duration::from_millis(20), async || {
+        let (_, v) = r.admin(Method::GET, "assigner/status", None).await;
+        (v["locked"] == true).then_some(v)
     })
     .await;
-    let locked = locked.unwrap_or_else(|e| panic!("{e}\n{}", r.gw.log_tail(30)));
+    status.unwrap_or_else(|e| panic!("{e}\n{}", r.gw.log_tail(30)));
+    let (st, locked) = r.admin(Method::PUT, &path, Some(profile.clone())).await;
+    assert_eq!(st, 423, "a profile write is refused while the maintenance runs: {locked}");
     assert!(locked.to_string().contains("locked"), "{locked}");
     let (st, _) = r.admin(Method::PUT, "assigner/settings", Some(settings.clone())).await;
     assert_eq!(st, 423, "settings are locked too");
